@@ -1,0 +1,38 @@
+"""Recompute what one fused expert contributes, from the experts module's own inputs.
+
+transformers 5 keeps routed experts in 3-D tensors with no per-expert modules, so a per-expert
+hook point is computed: ``contribution_e[tok] = w[tok, slot] * FFN_e(x[tok])`` for the tokens
+routed to ``e`` and zero elsewhere.  Summing the contributions over experts reproduces the
+experts module's output (tested to float tolerance for every MoE family).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def experts_call_args(args: tuple, kwargs: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(x[tok, d_model], idx[tok, k], weights[tok, k])`` from an experts module call."""
+    names = ("hidden_states", "top_k_index", "top_k_weights")
+    vals = list(args[:3]) + [kwargs[n] for n in names[len(args[:3]) :]]
+    return vals[0], vals[1], vals[2]
+
+
+def expert_ffn(experts: nn.Module, x: torch.Tensor, e: int, gate_up: str = "gate_up_proj", down: str = "down_proj") -> torch.Tensor:
+    """Un-weighted output of expert ``e`` on ``x[n, d_model]`` (gated MLP, gate rows first)."""
+    gate, up = F.linear(x, getattr(experts, gate_up)[e]).chunk(2, dim=-1)
+    return F.linear(experts.act_fn(gate) * up, getattr(experts, down)[e])
+
+
+def expert_contribution(experts: nn.Module, args: tuple, kwargs: dict, e: int, **names) -> torch.Tensor:
+    """``[tok, d_model]``: expert ``e``'s weighted output, zero on tokens not routed to it."""
+    x, idx, w = experts_call_args(args, kwargs)
+    hit = idx == e  # [tok, k]
+    tok = hit.any(-1).nonzero().squeeze(-1)
+    out = torch.zeros_like(x)
+    if tok.numel():
+        weight = (w * hit).sum(-1)[tok].to(x.dtype)
+        out = out.index_copy(0, tok, expert_ffn(experts, x[tok], e, **names) * weight[:, None])
+    return out
