@@ -1,0 +1,34 @@
+# make test : create .venv if missing, install, run the test suite
+# make demo : install, run the main job (for now: inspect a built-in tiny MoE model)
+# make bench: the benchmarks in bench/ (not part of the tests)
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+export OMP_NUM_THREADS ?= 1
+export HF_HUB_OFFLINE ?= 1
+export WANDB_MODE ?= disabled
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: install test demo bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock constraints.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -r requirements.lock
+	$(BIN)/python -m pip install -q -c constraints.txt --no-deps -e .
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+demo: $(STAMP)
+	$(BIN)/unlearnscope inspect tiny:mixtral
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_capture.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,94 @@
+"""nnsight backend: the same canonical captures through an nnsight trace, locally or on NDIF.
+
+    logits, cache = run_with_cache(subject, texts, ["blocks.1.hook_resid_post"])
+    logits, cache = run_with_cache(subject, texts, names, remote="local")   # serialise + run here
+    logits, cache = run_with_cache(remote_subject, texts, names, remote=True)  # on NDIF
+
+The trace body only reads ``.inputs`` / ``.output`` of native modules and saves them, so it
+serialises for remote execution; our codecs turn the saved values into canonical tensors
+afterwards, on the caller's side.  Per-expert outputs are recomputed from the experts' weights,
+so they need the weights locally (not with ``remote=True`` on a model you don't hold).
+
+Pointing it at NDIF: build the subject from an nnsight model that NDIF serves, e.g.
+``unlearnscope.load(nnsight.LanguageModel("meta-llama/Llama-3.1-70B"))`` (a meta-device model:
+no weights are downloaded), set your key once with ``nnsight.CONFIG.set_default_api_key(KEY)``
+(or ``NDIF_API_KEY``), then pass ``remote=True``.  ``remote="local"`` is nnsight's own offline
+simulation of the remote path (serialise, hide local modules, deserialise, run).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ...errors import UnlearnscopeError
+from ..hook_points import ExpertOut
+
+
+def to_nnsight(subject):
+    """The nnsight model for ``subject`` (the one it was loaded from, or a wrapper of ``subject.model``;
+    wrapping does not change the model's forward)."""
+    wrapped = subject.wrapped
+    if wrapped is not None and type(wrapped).__module__.startswith("nnsight"):
+        return wrapped
+    lm = subject.__dict__.get("_nnsight")
+    if lm is None:
+        from nnsight import LanguageModel
+
+        lm = LanguageModel(subject.model, tokenizer=subject.tokenizer)
+        subject.__dict__["_nnsight"] = lm
+    return lm
+
+
+def _execution_order(subject, sites, inputs) -> list[int]:
+    """Order of ``sites`` (module path, phase) in a real forward: nnsight must be asked in that order."""
+    events: dict[tuple[str, str], int] = {}
+    handles = []
+    for path, phase in set(sites):
+        module = subject.model.get_submodule(path)
+
+        def mark(*_, key=(path, phase), **__):
+            events.setdefault(key, len(events))
+
+        handles.append(module.register_forward_pre_hook(mark) if phase == "in" else module.register_forward_hook(mark))
+    try:
+        with torch.no_grad():
+            subject.model(**inputs)
+    finally:
+        for h in handles:
+            h.remove()
+    return sorted(range(len(sites)), key=lambda i: events.get(sites[i], len(events)))
+
+
+def run_with_cache(subject, inputs, names, *, remote: bool | str = False):
+    """``(logits, {canonical name: tensor})`` through an nnsight trace."""
+    lm = to_nnsight(subject)
+    points = subject.resolve(names)
+    model_inputs = subject.as_inputs(inputs)
+    on_meta = any(p.is_meta for p in subject.model.parameters())
+    if on_meta and any(isinstance(p.codec, ExpertOut) for p in points):
+        raise UnlearnscopeError("per-expert outputs are recomputed from expert weights, which a remote-only model does not hold here")
+    sites: list[tuple[str, str]] = []
+    for p in points:  # per-expert points also need the experts' inputs
+        for site in ([(p.module_path, "in")] if isinstance(p.codec, ExpertOut) else []) + [(p.module_path, p.phase)]:
+            if site not in sites:
+                sites.append(site)
+    order = sites if on_meta else [sites[i] for i in _execution_order(subject, sites, model_inputs)]
+    unembed = subject.anatomy.family.unembed
+    saved: list = []
+    with lm.trace(dict(model_inputs), remote=remote):
+        for path, phase in order:
+            env = lm.get(path)
+            saved.append((env.inputs if phase == "in" else env.output).save())
+        logits = lm.get(unembed).output.save() if unembed else None
+    values = dict(zip(order, saved))
+    out = {}
+    for p in points:
+        v = values[(p.module_path, p.phase)]
+        module = subject.model.get_submodule(p.module_path)
+        if p.phase == "in":
+            args, kwargs = v
+            out[p.name] = p.codec.read(module, tuple(args), dict(kwargs), None)
+        else:
+            args, kwargs = values[(p.module_path, "in")] if isinstance(p.codec, ExpertOut) else ((), {})
+            out[p.name] = p.codec.read(module, tuple(args), dict(kwargs), v)
+    return logits, out
