@@ -70,7 +70,7 @@ def load(
     elif module_name.startswith("nnsight"):
         wrapped = model
         tokenizer = tokenizer or getattr(model, "tokenizer", None)
-        model = model._model
+        model = model._module  # nnsight keeps the native module here (Envoy._module)
     if not isinstance(model, nn.Module):
         raise UnlearnscopeError(
             f"cannot load a {cls.__name__}: give a model directory, a hub id, an nn.Module, a "

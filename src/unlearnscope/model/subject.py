@@ -18,6 +18,10 @@ from .hook_points import HookPoint, build_hook_table
 from .names import NameSpec, resolve
 
 
+# config entries that say where/how a model was loaded, not what it computes
+_VOLATILE_CONFIG_KEYS = {"_name_or_path", "dtype", "torch_dtype", "transformers_version", "_commit_hash", "architectures"}
+
+
 @dataclass
 class Subject:
     """A model under study.  ``model`` is the native module (never a copy); ``source`` is the
@@ -45,8 +49,9 @@ class Subject:
     def device(self) -> torch.device:
         return self.anatomy.embed.device
 
-    def tokenize(self, texts: str | list[str], **kwargs) -> dict[str, torch.Tensor]:
-        """Tokenize with padding (right by default) and move to the embedding's device."""
+    def tokenize(self, texts: str | list[str], padding_side: str = "right", **kwargs) -> dict[str, torch.Tensor]:
+        """Tokenize with padding (right unless asked; never the tokenizer's mutable default)
+        and move to the embedding's device."""
         if self.tokenizer is None:
             raise UnlearnscopeError("this subject has no tokenizer: pass tokenizer= to unlearnscope.load, or give token ids")
         texts = [texts] if isinstance(texts, str) else list(texts)
@@ -54,13 +59,13 @@ class Subject:
             raise UnlearnscopeError("empty prompt set: give at least one text")
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.unk_token
-        enc = self.tokenizer(texts, return_tensors="pt", padding=True, **kwargs)
+        enc = self.tokenizer(texts, return_tensors="pt", padding=True, padding_side=padding_side, **kwargs)
         return {k: v.to(self.device) for k, v in enc.items()}
 
     def as_inputs(self, inputs) -> dict[str, torch.Tensor]:
         """Text, token ids ``[batch, pos]`` or a tokenizer dict → model keyword inputs."""
-        if isinstance(inputs, (str, list)) and (isinstance(inputs, str) or (inputs and isinstance(inputs[0], str))):
-            return self.tokenize(inputs)
+        if isinstance(inputs, str) or (isinstance(inputs, (list, tuple)) and all(isinstance(t, str) for t in inputs)):
+            return self.tokenize(list([inputs] if isinstance(inputs, str) else inputs))
         if isinstance(inputs, torch.Tensor):
             ids = inputs if inputs.ndim == 2 else inputs[None]
             return {"input_ids": ids.to(self.device)}
@@ -79,7 +84,8 @@ class Subject:
         h = hashlib.sha256()
         cfg = getattr(self.model, "config", None)
         if cfg is not None and hasattr(cfg, "to_dict"):
-            h.update(json.dumps(cfg.to_dict(), sort_keys=True, default=str).encode())
+            d = {k: v for k, v in cfg.to_dict().items() if k not in _VOLATILE_CONFIG_KEYS}
+            h.update(json.dumps(d, sort_keys=True, default=str).encode())
         for name, p in self.model.named_parameters():
             h.update(f"{name}:{tuple(p.shape)}:{p.dtype}".encode())
             flat = p.detach().reshape(-1)

@@ -34,7 +34,11 @@ def to_nnsight(subject):
     if lm is None:
         from nnsight import LanguageModel
 
-        lm = LanguageModel(subject.model, tokenizer=subject.tokenizer)
+        tok = subject.tokenizer
+        side = getattr(tok, "padding_side", None)
+        lm = LanguageModel(subject.model, tokenizer=tok)
+        if side is not None:
+            tok.padding_side = side  # nnsight switches the (shared) tokenizer to left padding
         subject.__dict__["_nnsight"] = lm
     return lm
 

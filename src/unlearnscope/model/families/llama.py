@@ -3,7 +3,8 @@
 * ``llama``: Llama, Mistral, Qwen2, Qwen3, OLMo (1) — ``input_layernorm`` → attn → add →
   ``post_attention_layernorm`` → MLP → add.
 * ``gemma2``: Gemma 2/3 text — sandwich norms; the contribution added to the residual is the
-  output of ``post_attention_layernorm`` / ``post_feedforward_layernorm``.
+  output of ``post_attention_layernorm`` / ``post_feedforward_layernorm``.  ``hook_logits`` is the LM
+  head's output; Gemma soft-caps the logits after it (``final_logit_softcapping``), outside any module.
 * ``olmo2``: OLMo 2 — post-norm on each sub-block output, no pre-MLP norm.
 """
 

@@ -1,0 +1,82 @@
+"""Parity: native hooks, TransformerLens and nnsight give the same canonical tensors."""
+
+import pytest
+import torch
+
+import unlearnscope as us
+from unlearnscope.errors import HookNameError
+from unlearnscope.model.backends import nnsight as nn_backend
+from unlearnscope.model.backends import transformer_lens as tl_backend
+
+from ..conftest import DECODER_TYPES, TEXTS, make_subject
+
+# Attention implementations differ between the backends' runs (up to ~3e-6 on these models).
+TOL = 1e-5
+
+
+def compare(ours, theirs, names):
+    for n in names:
+        a, b = ours[n], theirs[n]
+        if a.shape != b.shape:  # TransformerLens splits MLA heads differently (see note below)
+            a, b = a.flatten(-2), b.flatten(-2)
+        assert (a - b).abs().max() <= TOL, (n, (a - b).abs().max().item())
+
+
+# TransformerLens' bridge lays out DeepSeek's multi-head latent attention z differently (its
+# hook_z is [.., 8, 8] and not the o_proj input); ours is the o_proj input by construction and
+# matches nnsight below.
+TL_DIFFERENT = {"deepseek_v3": "attn.hook_z"}
+
+TL_TYPES = [t for t in DECODER_TYPES if t not in ("mistral", "qwen2", "gemma3_text")]
+# TransformerLens 3.9's bridge runs its own MLA attention for DeepSeek-V3, and its attention output
+# differs from the HF module's by ~4e-2 on this model (measured); native == nnsight there.
+TL_BROKEN = {"deepseek_v3"}
+TL_CASES = [pytest.param(t, marks=pytest.mark.xfail(strict=True, reason="TL bridge MLA differs from HF")) if t in TL_BROKEN else t for t in TL_TYPES]
+
+
+@pytest.mark.parametrize("model_type", TL_CASES)
+def test_transformer_lens_parity(model_type, tiny_dirs):
+    s = us.load(tiny_dirs(model_type))
+    enc = {"input_ids": s.tokenize(TEXTS)["input_ids"]}  # the bridge runs without a mask: pads are tokens
+    plain = s.forward(enc).logits
+    bridge = tl_backend.to_bridge(s)
+    different = [n for n in s.hook_names() if n.endswith(TL_DIFFERENT.get(model_type, "@"))]
+    names = [n for n in s.hook_names() if tl_backend.bridge_name(n) in bridge.hook_dict and n not in different]
+    per_expert = [n for n in s.hook_names() if ".experts." in n]
+    # everything but per-expert outputs, top-k weights/indices and shared-expert outputs is compared
+    assert len(names) + len(different) >= len(s.hook_names()) - len(per_expert) - 3 * len(s.anatomy.moe_layers)
+    logits, tl = tl_backend.run_with_cache(s, enc, names)
+    _, ours = us.run_with_cache(s, enc, names)
+    compare(ours, tl, names)
+    torch.testing.assert_close(logits, plain, atol=TOL, rtol=TOL)
+    assert torch.equal(s.forward(enc).logits, plain)  # the bridge did not touch the subject's model
+    if per_expert:
+        with pytest.raises(HookNameError, match="bridge has no hook"):
+            tl_backend.run_with_cache(s, enc, per_expert[:1])
+
+
+@pytest.mark.parametrize("model_type", DECODER_TYPES)
+def test_nnsight_parity(model_type):
+    s = make_subject(model_type)
+    enc = s.tokenize(TEXTS)
+    with torch.no_grad():
+        plain = s.model(**enc).logits
+    logits, theirs = nn_backend.run_with_cache(s, enc, None)
+    _, ours = us.run_with_cache(s, enc)
+    assert set(theirs) == set(ours)
+    compare(ours, theirs, list(ours))
+    # hook_logits is the LM head's output (Gemma 2/3 soft-cap the logits after it)
+    torch.testing.assert_close(logits, ours["hook_logits"], atol=TOL, rtol=TOL)
+    if not model_type.startswith("gemma"):
+        torch.testing.assert_close(logits, plain, atol=TOL, rtol=TOL)
+
+
+@pytest.mark.parametrize("model_type", ["gpt2", "qwen2_moe"])
+def test_nnsight_remote_path_in_local_simulation(model_type):
+    """``remote="local"``: nnsight serialises the trace as for NDIF, hides local modules, runs it here."""
+    s = make_subject(model_type)
+    enc = s.tokenize(TEXTS)
+    names = ["blocks.1.hook_resid_post", "blocks.0.attn.hook_z", "hook_logits"] + (["blocks.1.moe.experts.2.hook_out"] if s.anatomy.is_moe else [])
+    _, remote = nn_backend.run_with_cache(s, enc, names, remote="local")
+    _, ours = us.run_with_cache(s, enc, names)
+    compare(ours, remote, names)
