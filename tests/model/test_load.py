@@ -80,3 +80,11 @@ def test_wraps_nnsight_and_transformer_lens_models(tiny_dirs):
     bridge = TransformerBridge.boot_transformers(str(path), device="cpu")
     sb = us.load(bridge)
     assert sb.model is bridge.original_model and sb.anatomy.n_layers == 3
+
+
+def test_hooked_transformer_is_refused_with_a_way_forward():
+    from transformer_lens import HookedTransformer, HookedTransformerConfig
+
+    ht = HookedTransformer(HookedTransformerConfig(n_layers=1, d_model=16, n_ctx=8, d_head=4, act_fn="relu", d_vocab=20))
+    with pytest.raises(UnsupportedArchitectureError, match="TransformerBridge"):
+        us.load(ht)

@@ -43,7 +43,7 @@ def to_nnsight(subject):
     return lm
 
 
-def _execution_order(subject, sites, inputs) -> list[int]:
+def execution_order(subject, sites, inputs) -> list[int]:
     """Order of ``sites`` (module path, phase) in a real forward: nnsight must be asked in that order."""
     events: dict[tuple[str, str], int] = {}
     handles = []
@@ -76,7 +76,7 @@ def run_with_cache(subject, inputs, names, *, remote: bool | str = False):
         for site in ([(p.module_path, "in")] if isinstance(p.codec, ExpertOut) else []) + [(p.module_path, p.phase)]:
             if site not in sites:
                 sites.append(site)
-    order = sites if on_meta else [sites[i] for i in _execution_order(subject, sites, model_inputs)]
+    order = sites if on_meta else [sites[i] for i in execution_order(subject, sites, model_inputs)]
     unembed = subject.anatomy.family.unembed
     saved: list = []
     with lm.trace(dict(model_inputs), remote=remote):

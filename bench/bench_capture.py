@@ -1,0 +1,142 @@
+"""Capture overhead: ours (native hooks) vs plain HF, TransformerLens run_with_cache, nnsight trace.
+
+    python bench/bench_capture.py            # full (CPU: GPT-2-shaped 8L d512, batch 4 x 128 tokens)
+    python bench/bench_capture.py --smoke    # seconds; for CI, no timing claims
+    python bench/bench_capture.py --device cuda --dtype bfloat16 --d-model 1024 --layers 12
+
+Bar (issue 2): capturing <= 20 named activations costs <= 1.10x a plain HF forward and less than
+TL ``run_with_cache(names_filter=...)`` and an nnsight trace saving the same tensors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+warnings.filterwarnings("ignore")
+
+from harness import device_name, measure, write  # noqa: E402
+
+
+def build(args):
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    import unlearnscope as us
+    from unlearnscope.model.tiny import tiny_tokenizer
+
+    tok = tiny_tokenizer()
+    cfg = GPT2Config(vocab_size=len(tok), n_positions=max(args.seq, 64), n_ctx=max(args.seq, 64), n_embd=args.d_model,
+                     n_layer=args.layers, n_head=max(1, args.d_model // 64), bos_token_id=0, eos_token_id=0)
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(cfg).eval().to(args.device, dtype=getattr(torch, args.dtype))
+    return us.load(model, tok), tok
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser()
+    p.add_argument("--smoke", action="store_true")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--dtype", default="float32")
+    p.add_argument("--d-model", type=int, default=512)
+    p.add_argument("--layers", type=int, default=8)
+    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--seq", type=int, default=128)
+    p.add_argument("--rounds", type=int, default=30)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", default=None, help="results root (default bench/results)")
+    args = p.parse_args(argv)
+    if args.smoke:
+        args.d_model, args.layers, args.batch, args.seq, args.rounds = 64, 2, 1, 16, 3
+    torch.set_num_threads(args.threads)
+
+    import unlearnscope as us
+    from unlearnscope.model.backends.transformer_lens import to_bridge
+
+    subject, tok = build(args)
+    L = args.layers
+    twenty = ([f"blocks.{l}.hook_resid_post" for l in range(L)] + [f"blocks.{l}.mlp.hook_post" for l in range(L)]
+              + [f"blocks.{l}.hook_attn_out" for l in range(L)])[:20]
+    one = twenty[:1]
+    ids = torch.randint(1, len(tok), (args.batch, args.seq), device=args.device)
+    model = subject.model
+
+    def plain():
+        with torch.no_grad():
+            return model(input_ids=ids)
+
+    def ours(names):
+        def run():
+            with torch.no_grad(), us.capture(subject, names) as cache:
+                model(input_ids=ids)
+            return cache
+        return run
+
+    bridge = to_bridge(subject)  # on its own copy of the model
+
+    def tl(names):
+        def run():
+            with torch.no_grad():
+                return bridge.run_with_cache(ids, names_filter=names)
+        return run
+
+    from nnsight import LanguageModel
+
+    lm = LanguageModel(copy.deepcopy(model), tokenizer=tok)
+    from unlearnscope.model.backends.nnsight import execution_order
+
+    points = subject.resolve(twenty)
+    sites = list(dict.fromkeys((pt.module_path, pt.phase) for pt in points))
+    order = [sites[i] for i in execution_order(subject, sites, {"input_ids": ids})]  # nnsight needs forward order
+
+    def nn_trace(selected):
+        def run():
+            saved = []
+            with torch.no_grad(), lm.trace(ids):
+                for path, ph in selected:
+                    env = lm.get(path)
+                    saved.append((env.inputs if ph == "in" else env.output).save())
+            return saved
+        return run
+
+    one_site = [(points[0].module_path, points[0].phase)]
+    arms = {
+        "hf_plain": plain,
+        "ours_1": ours(one), "ours_20": ours(twenty), "ours_all": ours(None),
+        "tl_1": tl(one), "tl_20": tl(twenty),
+        "nnsight_1": nn_trace(one_site), "nnsight_20": nn_trace(order),
+    }
+    # sanity: every arm captured what was asked
+    n = len(twenty)
+    assert len(arms["ours_20"]()) == n and set(twenty) <= set(arms["tl_20"]()[1].keys()) and len(arms["nnsight_20"]()) == len(order) == n
+    res = measure(arms, warmup=2 if args.smoke else 5, rounds=args.rounds, device=args.device)
+    base = res["hf_plain"]["median_ms"]
+    for v in res.values():
+        v["x_hf"] = v["median_ms"] / base
+    setup = (f"GPT-2-shaped {L}L d_model={args.d_model}, batch {args.batch} x {args.seq} tokens, {args.dtype}, "
+             f"device {device_name(args.device)}, torch threads {args.threads}, {args.rounds} interleaved rounds"
+             + (" (SMOKE: no timing claims)" if args.smoke else ""))
+    ratios = {
+        "ours_20_over_hf": res["ours_20"]["x_hf"],
+        "ours_20_over_tl_20": res["ours_20"]["median_ms"] / res["tl_20"]["median_ms"],
+        "ours_20_over_nnsight_20": res["ours_20"]["median_ms"] / res["nnsight_20"]["median_ms"],
+    }
+    bar = {"ours_20 <= 1.10x hf": ratios["ours_20_over_hf"] <= 1.10, "ours_20 < tl_20": ratios["ours_20_over_tl_20"] < 1,
+           "ours_20 < nnsight_20": ratios["ours_20_over_nnsight_20"] < 1}
+    results = {"setup": setup, "arms": res, "ratios": ratios, "bar_met": bar, "smoke": args.smoke,
+               "versions": {"torch": torch.__version__}}
+    rows = [(k, f"{v['median_ms']:.2f}", f"{v['x_hf']:.3f}") for k, v in res.items()]
+    name = "capture_smoke" if args.smoke else "capture"
+    out = write(results, name, args.device, rows, ("arm", "median ms", "x plain HF"), root=args.out)
+    print(json.dumps({"ratios": ratios, "bar_met": bar}, indent=2))
+    print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    main()

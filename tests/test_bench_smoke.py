@@ -1,0 +1,17 @@
+"""The capture benchmark runs end to end in smoke mode (no timing assertions: speed is checked by
+ratios in bench/, never by timed tests)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_capture_bench_smoke(tmp_path):
+    subprocess.run([sys.executable, str(ROOT / "bench" / "bench_capture.py"), "--smoke", "--out", str(tmp_path)], check=True, capture_output=True)
+    results = json.loads(next(tmp_path.glob("*/capture_smoke.json")).read_text())
+    arms = results["arms"]
+    assert {"hf_plain", "ours_20", "tl_20", "nnsight_20"} <= set(arms)
+    assert all(v["median_ms"] > 0 for v in arms.values())
