@@ -101,3 +101,20 @@ def test_unknown_architecture_names_supported_families():
         us.load(model)
     msg = str(err.value)
     assert "gptj" in msg and "mixtral" in msg and "register_family" in msg
+
+
+@pytest.mark.parametrize("model_type", ["qwen2_moe", "deepseek_v3"])
+def test_shared_expert_views(model_type):
+    """The shared expert's value vectors reproduce its output from its down-projection input."""
+    s = make_subject(model_type)
+    a = s.anatomy
+    l = a.moe_layers[0]
+    shared = a.path(l, a.family.moe.shared)
+    _, c = us.run_with_cache(s, TEXTS, [f"{shared}.down_proj:in", f"{shared}.down_proj", f"{shared}.gate_proj:in", f"{shared}.gate_proj"])
+    torch.testing.assert_close(c[f"{shared}.down_proj:in"] @ a.values(l, expert="shared"), c[f"{shared}.down_proj"], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(c[f"{shared}.gate_proj:in"] @ a.keys(l, expert="shared").T, c[f"{shared}.gate_proj"], atol=1e-5, rtol=1e-5)
+    with Edits(s) as ed:
+        ed.zero(a.value_slice(l, [1], expert="shared"))
+        assert torch.count_nonzero(a.values(l, expert="shared")[1]) == 0
+    with pytest.raises(OutOfRangeError, match="shared"):
+        make_subject("mixtral").anatomy.values(0, expert="shared")

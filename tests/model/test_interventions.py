@@ -100,3 +100,18 @@ def test_interventions_act_on_every_generation_step():
     with torch.no_grad(), intervene(s, "blocks.0.moe.experts.0.hook_out", zero()):
         again = s.model.generate(**enc, **gen)
     assert torch.equal(steered, again)
+
+
+def test_positions_on_token_flat_expert_points():
+    """Zeroing expert 1 at the last position only removes its contribution there and nowhere else."""
+    s = make_subject("olmoe")
+    enc = s.tokenize(TEXTS)
+    b, p = enc["input_ids"].shape
+    names = ["blocks.1.moe.experts.1.hook_out", "model.layers.1.mlp.experts"]
+    _, base = us.run_with_cache(s, enc, names)
+    with intervene(s, "blocks.1.moe.experts.1.hook_out", zero(positions=-1)):
+        _, c = us.run_with_cache(s, enc, "model.layers.1.mlp.experts")
+    want = (base["model.layers.1.mlp.experts"] - base["blocks.1.moe.experts.1.hook_out"]).view(b, p, -1)
+    got = c["model.layers.1.mlp.experts"].view(b, p, -1)
+    torch.testing.assert_close(got[:, -1], want[:, -1], atol=1e-6, rtol=0)
+    assert torch.equal(got[:, :-1], base["model.layers.1.mlp.experts"].view(b, p, -1)[:, :-1])

@@ -201,10 +201,18 @@ class Anatomy:
         return self.module(self.family.embed).weight
 
     # ------------------------------------------------------------------ MLP weights
-    def _mlp_param(self, layer: int, which: str, expert: int | None) -> tuple[str, torch.Tensor, tuple[int, int] | None]:
-        """(param name, parameter, (expert dim, expert index) or None) for key/up/value weights."""
+    def _mlp_param(self, layer: int, which: str, expert: int | str | None) -> tuple[str, torch.Tensor, tuple[int, int] | None]:
+        """(param name, parameter, (expert dim, expert index) or None) for key/up/value weights.
+
+        ``expert="shared"`` addresses the shared expert of Qwen2-MoE / DeepSeek layers."""
         layer = self.check_layer(layer)
         fam = self.family
+        if expert == "shared":
+            if layer not in self.moe_layers or not fam.moe.shared:
+                raise OutOfRangeError(f"layer {layer} has no shared expert")
+            proj = {"key": "gate_proj", "up": "up_proj", "value": "down_proj"}[which]
+            name = f"{self.path(layer, fam.moe.shared)}.{proj}.weight"
+            return name, self.model.get_parameter(name), None
         if layer in self.moe_layers:
             if expert is None:
                 raise OutOfRangeError(f"layer {layer} is a MoE layer: pass expert= (0..{self.n_experts - 1})")
@@ -240,7 +248,8 @@ class Anatomy:
                 return w.T
             half = w.shape[0] // 2
             return w[:half] if which == "key" else w[half:]
-        return p.T if (self.family.layout == "linear") == (which == "value") else p
+        linear = self.family.layout == "linear" or expert == "shared"
+        return p.T if linear == (which == "value") else p
 
     def value_slice(self, layer: int, neurons: list[int] | int, expert: int | None = None) -> ParamSlice:
         """The parameter slice holding value vectors ``neurons`` (for edits and gradient masks)."""
@@ -260,7 +269,7 @@ class Anatomy:
             if which == "value":  # down [E, H, I]: neurons on dim 2
                 return ParamSlice.of(name, {0: [exp[1]], 2: neurons})
             return ParamSlice.of(name, {0: [exp[1]], 1: neurons})
-        linear = self.family.layout == "linear"
+        linear = self.family.layout == "linear" or expert == "shared"
         dim = (1 if linear else 0) if which == "value" else (0 if linear else 1)
         return ParamSlice.of(name, {dim: neurons})
 

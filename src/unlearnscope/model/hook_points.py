@@ -88,6 +88,11 @@ class TupleItem(Codec):
     i: int
 
     def read(self, module, args, kwargs, output):
+        if not isinstance(output, tuple) and self.i:
+            raise TypeError(
+                f"{type(module).__name__} returned a single tensor, not (logits, weights, indices): "
+                "this router layout (transformers 4.x) only provides hook_router_logits"
+            )
         x = output[self.i] if isinstance(output, tuple) else output
         return x.reshape(-1, x.shape[-1])
 
@@ -103,7 +108,7 @@ class ExpertOut(Codec):
     """Expert ``e``'s weighted contribution ``[tok, d_model]``, recomputed from the experts call.
 
     Writing replaces that contribution inside the experts' summed output:
-    ``out - contribution + value``.
+    ``out + (value - contribution)``.
     """
 
     e: int
@@ -114,7 +119,8 @@ class ExpertOut(Codec):
         return expert_contribution(module, args, kwargs, self.e, gate_up=self.gate_up, down=self.down)
 
     def write(self, module, args, kwargs, output, value):
-        return output - self.read(module, args, kwargs, output) + value.to(output.dtype)
+        # output + (value - contribution): rows the caller left unchanged stay bit-identical
+        return output + (value.to(output.dtype) - self.read(module, args, kwargs, output))
 
 
 # ---------------------------------------------------------------------------- hook points

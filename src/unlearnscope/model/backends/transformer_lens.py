@@ -5,7 +5,12 @@
 
 The bridge gets its own copy of the model (see `to_bridge`).  Canonical names are the bridge's legacy TransformerLens names except where noted in
 `BRIDGE_NAMES`.  Points the bridge does not expose (per-expert outputs, top-k indices) raise
-`HookNameError`.  HookedTransformer re-implements the architecture, so we use the bridge.
+`HookNameError`.
+
+`to_hooked_transformer` builds the legacy ``HookedTransformer`` (TransformerLens 3 only; removed in
+4.x) from the subject's config and weights, unprocessed (no LayerNorm folding or centring, so
+numbers compare with HF), for the families TransformerLens converts (GPT-2, GPT-NeoX, Llama,
+Mistral, Qwen2, Mixtral, OLMoE ...).  Pass ``kind="hooked"`` to `run_with_cache` to use it.
 """
 
 from __future__ import annotations
@@ -62,14 +67,33 @@ def to_bridge(subject):
     return bridge
 
 
-def run_with_cache(subject, inputs, names):
-    """``(logits, {canonical name: tensor})`` through TransformerLens."""
-    bridge = to_bridge(subject)
+def to_hooked_transformer(subject):
+    """Build (once per subject) an unprocessed ``HookedTransformer`` holding a converted copy of
+    the subject's weights.  Raises ``NotImplementedError`` for architectures TL cannot convert."""
+    ht = subject.__dict__.get("_tl_hooked")
+    if ht is None:
+        from transformer_lens import HookedTransformer
+        from transformer_lens import loading_from_pretrained as loading
+
+        cfg_dir = tempfile.mkdtemp(prefix="unlearnscope-cfg-")
+        subject.model.config.save_pretrained(cfg_dir)  # config only: TL reads it from a directory
+        cfg = loading.get_pretrained_model_config(cfg_dir, device=str(subject.device), fold_ln=False)
+        state = loading.get_pretrained_state_dict(cfg_dir, cfg, hf_model=subject.model)
+        ht = HookedTransformer(cfg, tokenizer=_tokenizer_with_path(subject.tokenizer), move_to_device=False)
+        ht.load_and_process_state_dict(state, fold_ln=False, center_writing_weights=False, center_unembed=False,
+                                       fold_value_biases=False, refactor_factored_attn_matrices=False)
+        subject.__dict__["_tl_hooked"] = ht.eval()
+    return ht
+
+
+def run_with_cache(subject, inputs, names, *, kind: str = "bridge"):
+    """``(logits, {canonical name: tensor})`` through TransformerLens (``kind="bridge"`` or ``"hooked"``)."""
+    bridge = to_bridge(subject) if kind == "bridge" else to_hooked_transformer(subject)
     points = subject.resolve(names)
-    wanted = {bridge_name(p.name): p for p in points}
+    wanted = {bridge_name(p.name) if kind == "bridge" else p.name: p for p in points}
     missing = [n for n in wanted if n not in bridge.hook_dict]
     if missing:
-        raise HookNameError(f"TransformerLens' bridge has no hook for {missing[:5]}; use the native backend for these")
+        raise HookNameError(f"TransformerLens ({kind}) has no hook for {missing[:5]}; use the native backend for these")
     ids = subject.as_inputs(inputs)["input_ids"]
     with torch.no_grad():
         logits, cache = bridge.run_with_cache(ids, names_filter=list(wanted))

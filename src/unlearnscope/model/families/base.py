@@ -45,7 +45,7 @@ class MoETable:
     experts: str = "mlp.experts"
     gate_up: str = "gate_up_proj"
     down: str = "down_proj"
-    shared: str | None = None  # a dense gated MLP run on every token
+    shared: str | None = None  # a dense gated MLP (gate_proj/up_proj/down_proj) run on every token
     shared_gate: str | None = None  # sigmoid gate applied to the shared expert's output
     routing: Literal["softmax_topk", "sigmoid_group_topk"] = "softmax_topk"
     top_k_attr: str = "num_experts_per_tok"
