@@ -95,3 +95,29 @@ def test_nnsight_remote_path_in_local_simulation(model_type):
     _, remote = nn_backend.run_with_cache(s, enc, names, remote="local")
     _, ours = us.run_with_cache(s, enc, names)
     compare(ours, remote, names)
+
+
+@pytest.mark.parametrize("remote", [False, "local"])
+@pytest.mark.parametrize("model_type", ["gpt2", "mixtral"])
+def test_nnsight_interventions_equal_native_ones(model_type, remote):
+    from unlearnscope.errors import UnlearnscopeError
+    from unlearnscope.model import add, intervene, scale, zero
+
+    s = make_subject(model_type)
+    enc = s.tokenize(TEXTS)
+    ops = {
+        "blocks.1.hook_mlp_out": scale(0.5),
+        "blocks.0.attn.hook_z": zero(index=[1]),
+        "blocks.0.hook_resid_post": add(torch.ones(s.anatomy.d_model), positions=-1),
+        "blocks.2.hook_resid_pre": lambda act, point: act * 1.5,  # a custom callable
+    }
+    if s.anatomy.is_moe:
+        ops["blocks.1.moe.hook_topk_weights"] = zero(positions=[0])
+    with intervene(s, ops):
+        want = s.forward(enc).logits
+    got = nn_backend.run_with_interventions(s, enc, ops, remote=remote)
+    torch.testing.assert_close(got, want, atol=TOL, rtol=TOL)
+    assert (want - s.forward(enc).logits).abs().max() > 1e-2  # the interventions did something
+    if s.anatomy.is_moe:
+        with pytest.raises(UnlearnscopeError, match="per-expert"):
+            nn_backend.run_with_interventions(s, enc, {"blocks.1.moe.experts.0.hook_out": zero()})

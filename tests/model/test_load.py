@@ -71,7 +71,7 @@ def test_wraps_nnsight_and_transformer_lens_models(tiny_dirs):
 
     path = tiny_dirs("llama")
     base = us.load(path)
-    lm = LanguageModel(base.model, tokenizer=base.tokenizer)
+    lm = LanguageModel(base.model, tokenizer=base.tokenizer)  # the deprecated name users still have
     s = us.load(lm)
     assert s.model is base.model and s.wrapped is lm and s.tokenizer is base.tokenizer
 

@@ -32,11 +32,11 @@ def to_nnsight(subject):
         return wrapped
     lm = subject.__dict__.get("_nnsight")
     if lm is None:
-        from nnsight import LanguageModel
+        from nnsight.modeling.transformers import TransformersModel
 
         tok = subject.tokenizer
         side = getattr(tok, "padding_side", None)
-        lm = LanguageModel(subject.model, tokenizer=tok)
+        lm = TransformersModel(subject.model, tokenizer=tok)
         if side is not None:
             tok.padding_side = side  # nnsight switches the (shared) tokenizer to left padding
         subject.__dict__["_nnsight"] = lm
@@ -96,3 +96,42 @@ def run_with_cache(subject, inputs, names, *, remote: bool | str = False):
             args, kwargs = values[(p.module_path, "in")] if isinstance(p.codec, ExpertOut) else ((), {})
             out[p.name] = p.codec.read(module, tuple(args), dict(kwargs), v)
     return logits, out
+
+
+def run_with_interventions(subject, inputs, interventions, *, remote: bool | str = False):
+    """Logits of a forward with ``{name_or_pattern: op}`` applied inside an nnsight trace.
+
+    Same operations as `unlearnscope.model.interventions` (``zero``, ``scale``, ``add``,
+    ``replace``, or any ``(act, hook_point) -> act`` callable); they run inside the trace, so with
+    ``remote=True`` they run on NDIF (nnsight ships their code by value).  Per-expert outputs are
+    not available here (they are recomputed from weights); use the native backend for those."""
+    lm = to_nnsight(subject)
+    model_inputs = subject.as_inputs(inputs)
+    batch_shape = tuple(model_inputs["input_ids"].shape)
+    pairs = [(p, op) for spec, op in dict(interventions).items() for p in subject.resolve(spec)]
+    if any(isinstance(p.codec, ExpertOut) for p, _ in pairs):
+        raise UnlearnscopeError("per-expert outputs cannot be intervened on through nnsight; use unlearnscope.model.intervene")
+    sites = list(dict.fromkeys((p.module_path, p.phase) for p, _ in pairs))
+    on_meta = any(p.is_meta for p in subject.model.parameters())
+    rank = {s: i for i, s in enumerate(sites if on_meta else [sites[i] for i in execution_order(subject, sites, model_inputs)])}
+    pairs.sort(key=lambda po: rank[(po[0].module_path, po[0].phase)])
+    unembed = subject.anatomy.family.unembed
+    with lm.trace(dict(model_inputs), remote=remote):
+        for point, op in pairs:
+            env = lm.get(point.module_path)
+            if point.phase == "out":
+                out = env.output
+                env.output = point.codec.write(None, (), {}, out, _apply(op, point.codec.read(None, (), {}, out), point, batch_shape))
+            else:
+                args, kwargs = env.inputs
+                new = _apply(op, point.codec.read(None, args, kwargs, None), point, batch_shape)
+                env.inputs = point.codec.write(None, args, kwargs, None, new)
+        logits = lm.get(unembed).output.save()
+    return logits
+
+
+def _apply(op, act, point, batch_shape):
+    """Our `Op`s take the forward's batch shape (for token-flat points); plain callables don't."""
+    from ..interventions import Op
+
+    return op(act, point, batch_shape=batch_shape) if isinstance(op, Op) else op(act, point)
