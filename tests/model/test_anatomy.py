@@ -19,8 +19,9 @@ def test_dimensions_match_config(model_type):
     assert a.n_heads == cfg.num_attention_heads
     if model_type in MOE_TYPES:
         assert a.n_experts == 4 and a.top_k == 2
+        assert a.d_expert == (getattr(cfg, "moe_intermediate_size", None) or cfg.intermediate_size)
     else:
-        assert a.n_experts == 0 and a.moe_layers == ()
+        assert a.n_experts == 0 and a.moe_layers == () and a.d_expert == 0
     expected_mlp = {"gpt2": 4 * cfg.hidden_size}.get(model_type, getattr(cfg, "intermediate_size", None))
     if model_type in MOE_TYPES and model_type != "deepseek_v3":
         expected_mlp = getattr(cfg, "moe_intermediate_size", None) or cfg.intermediate_size

@@ -64,7 +64,7 @@ def test_error_inside_the_block_undoes_everything():
         with Edits(s) as ed:
             ed.zero(s.anatomy.value_slice(0, [1]))
             ed.keep()
-            1 / 0
+            raise ZeroDivisionError("user code failed mid-edit")
     assert same(before, state(s.model))
 
 

@@ -96,7 +96,10 @@ class ParamSlice:
 
 @dataclass
 class Anatomy:
-    """Dimensions and weight views of one loaded model.  Built by `Anatomy.of(model)`."""
+    """Dimensions and weight views of one loaded model.  Built by `Anatomy.of(model)`.
+
+    ``d_mlp`` is the width of the dense MLPs, or of one routed expert when every layer is MoE;
+    ``d_expert`` is a routed expert's width (0 for dense models)."""
 
     model: nn.Module = field(repr=False)
     family: Family
@@ -108,6 +111,7 @@ class Anatomy:
     d_vocab: int
     n_experts: int
     top_k: int
+    d_expert: int  # width of one routed expert (0 for dense models); d_mlp is the dense MLPs' width
     moe_layers: tuple[int, ...]
     parallel_residual: bool
 
@@ -130,8 +134,9 @@ class Anatomy:
         first_dense = next((i for i in range(n_layers) if i not in moe_layers), None)
         d_mlp = 0
         if first_dense is not None:
-            d_mlp = _kv_shape(get_module(layers[first_dense], family.mlp_down).weight, family.layout, "down")[0]
-        n_experts = top_k = 0
+            down = get_module(layers[first_dense], family.mlp_down).weight  # [d_model, d_mlp] (linear) or [d_mlp, d_model]
+            d_mlp = down.shape[1] if family.layout == "linear" else down.shape[0]
+        n_experts = top_k = d_expert = 0
         if moe_layers:
             experts = get_module(layers[moe_layers[0]], family.moe.experts)
             down = getattr(experts, family.moe.down)
@@ -152,6 +157,7 @@ class Anatomy:
             d_vocab=(unembed.shape[0] if unembed is not None else emb.shape[0]),
             n_experts=int(n_experts),
             top_k=int(top_k),
+            d_expert=int(d_expert),
             moe_layers=moe_layers,
             parallel_residual=parallel,
         )
@@ -297,6 +303,7 @@ class Anatomy:
             "d_vocab": self.d_vocab,
             "n_experts": self.n_experts,
             "top_k": self.top_k,
+            "d_expert": self.d_expert,
             "moe_layers": list(self.moe_layers),
             "parallel_residual": self.parallel_residual,
         }
@@ -309,9 +316,3 @@ def _has(root: nn.Module, path: str) -> bool:
     except AttributeError:
         return False
 
-
-def _kv_shape(weight: torch.Tensor, layout: str, which: str) -> tuple[int, int]:
-    """``(d_mlp, d_model)`` of a dense MLP weight."""
-    if which == "down":
-        return (weight.shape[1], weight.shape[0]) if layout == "linear" else tuple(weight.shape)
-    return tuple(weight.shape) if layout == "linear" else (weight.shape[1], weight.shape[0])

@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
@@ -62,43 +61,33 @@ class zero(Op):
         return torch.zeros_like(x)
 
 
-@dataclass
-class scale(Op):
-    """Multiply the selected entries by ``factor``."""
+class _ValueOp(Op):
+    """An `Op` with one operand (``value``) given first: ``scale(0.5)``, ``add(v)``, ``replace(m)``."""
 
-    factor: float = 1.0
-
-    def __init__(self, factor: float, index=None, positions=None):
-        super().__init__(index, positions)
-        self.factor = factor
-
-    def transform(self, x, point):
-        return x * self.factor
-
-
-@dataclass
-class add(Op):
-    """Add ``vector`` (broadcast against the selected entries, e.g. a ``[d_model]`` steering vector)."""
-
-    vector: Any = None
-
-    def __init__(self, vector, index=None, positions=None):
-        super().__init__(index, positions)
-        self.vector = vector
-
-    def transform(self, x, point):
-        return x + _like(self.vector, x)
-
-
-@dataclass
-class replace(Op):
-    """Replace the selected entries by ``value`` (broadcast): mean ablation, patching, resampling."""
-
-    value: Any = None
-
-    def __init__(self, value, index=None, positions=None):
+    def __init__(self, value, index: list[int] | None = None, positions: Positions = None):
         super().__init__(index, positions)
         self.value = value
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.value!r}, index={self.index}, positions={self.positions})"
+
+
+class scale(_ValueOp):
+    """Multiply the selected entries by ``value``."""
+
+    def transform(self, x, point):
+        return x * self.value
+
+
+class add(_ValueOp):
+    """Add ``value`` (broadcast against the selected entries, e.g. a ``[d_model]`` steering vector)."""
+
+    def transform(self, x, point):
+        return x + _like(self.value, x)
+
+
+class replace(_ValueOp):
+    """Replace the selected entries by ``value`` (broadcast): mean ablation, patching, resampling."""
 
     def transform(self, x, point):
         return _like(self.value, x).expand_as(x).clone()

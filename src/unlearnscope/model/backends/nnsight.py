@@ -84,7 +84,7 @@ def run_with_cache(subject, inputs, names, *, remote: bool | str = False):
             env = lm.get(path)
             saved.append((env.inputs if phase == "in" else env.output).save())
         logits = lm.get(unembed).output.save() if unembed else None
-    values = dict(zip(order, saved))
+    values = dict(zip(order, saved, strict=True))
     out = {}
     for p in points:
         v = values[(p.module_path, p.phase)]
