@@ -88,3 +88,9 @@ def test_hooked_transformer_is_refused_with_a_way_forward():
     ht = HookedTransformer(HookedTransformerConfig(n_layers=1, d_model=16, n_ctx=8, d_head=4, act_fn="relu", d_vocab=20))
     with pytest.raises(UnsupportedArchitectureError, match="TransformerBridge"):
         us.load(ht)
+
+
+def test_hub_id_offline_gives_a_clear_error(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(NotAModelDirectoryError, match="hub id"):
+        us.load("unlearnscope-tests/no-such-model")
