@@ -1,13 +1,14 @@
 """Tiny benchmark harness: interleaved rounds after warm-up, medians and ratios to a baseline.
 
-Every arm runs the same work in the same process; rounds interleave the arms so drift on a
-noisy machine hits them alike.  Results are JSON + a markdown table under bench/results/<device>/.
+Every arm runs the same work in the same process; rounds interleave the arms (in a shuffled
+order) so drift on a noisy machine hits them alike.  Results are JSON + a markdown table under bench/results/<device>/.
 """
 
 from __future__ import annotations
 
 import json
 import platform
+import random
 import statistics
 import time
 from collections.abc import Callable
@@ -23,14 +24,19 @@ def device_name(device: str) -> str:
 
 
 def measure(arms: dict[str, Callable[[], object]], *, warmup: int, rounds: int, device: str = "cpu") -> dict[str, dict]:
-    """Median wall time (ms) per arm over interleaved rounds."""
+    """Median wall time (ms) per arm over interleaved rounds; the arms' order is shuffled every
+    round (seeded), so allocator and cache state left by one arm does not always hit the same next one."""
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     for fn in arms.values():
         for _ in range(warmup):
             fn()
     times: dict[str, list[float]] = {k: [] for k in arms}
+    rng = random.Random(0)
+    names = list(arms)
     for _ in range(rounds):
-        for name, fn in arms.items():
+        rng.shuffle(names)
+        for name in names:
+            fn = arms[name]
             sync()
             t = time.perf_counter()
             fn()
