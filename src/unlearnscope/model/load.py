@@ -52,6 +52,10 @@ def load(
 ) -> Subject:
     """Load or wrap a model as a `Subject` (model, tokenizer, anatomy, hook table)."""
     dtype = as_dtype(dtype)
+    if isinstance(model, str) and model.startswith("organism:"):
+        from ..organisms import resolve_spec
+
+        model = resolve_spec(model)
     if isinstance(model, (str, os.PathLike)):
         return _load_pretrained(str(model), tokenizer, device, dtype, device_map, trust_remote_code, revision, family, hf_kwargs)
     wrapped = None

@@ -1,0 +1,178 @@
+"""Build organisms deterministically and cache them (see `cache.py`).
+
+    org = build("facts")                 # ORIG + REF, cached by recipe hash; seconds when cached
+    subject = org.load("orig")           # an unlearnscope Subject
+    org.ground_truth["world"]["splits"]["forget"]
+
+Seeded: the world, initial weights and batch order come from ``seed``; training runs with the
+recipe's fixed torch thread count (restored afterwards) so a machine reproduces its own builds.
+A GPU is used when present (``device=``); results then differ in the last bits from CPU builds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ..errors import UnlearnscopeError
+from .cache import MANIFEST, check_entry, file_table, organisms_dir, read_manifest
+from .facts import facts_world
+from .facts import ref_filter as facts_ref_filter
+from .models import make_model
+from .multidomain import multidomain_world
+from .multidomain import ref_filter as moe_ref_filter
+from .quality import chance_level, expert_specialisation, facts_bars, facts_quality, multidomain_bars, multidomain_quality
+from .recipes import Recipe, get_recipe
+from .tokenizer import word_tokenizer
+from .train import train_lm
+
+VARIANTS = ("orig", "ref")
+
+
+@dataclass
+class Organism:
+    """A built organism: ``path/orig`` and ``path/ref`` are HF model directories."""
+
+    name: str
+    size: str
+    seed: int
+    path: Path
+    manifest: dict = field(repr=False)
+
+    def variant_path(self, variant: str = "orig") -> Path:
+        if variant not in VARIANTS:
+            raise UnlearnscopeError(f"organism variant must be one of {VARIANTS}, got {variant!r}")
+        return self.path / variant
+
+    @property
+    def ground_truth(self) -> dict:
+        return json.loads((self.path / "ground_truth.json").read_text())
+
+    def load(self, variant: str = "orig", **kwargs):
+        from ..model.load import load
+
+        return load(self.variant_path(variant), **kwargs)
+
+    def describe(self) -> dict:
+        """The manifest with absolute paths (what `organism show --json` prints)."""
+        return {**self.manifest, "path": str(self.path), "paths": {v: str(self.variant_path(v)) for v in VARIANTS}}
+
+
+def entry_path(recipe: Recipe, seed: int, root: Path | None = None) -> Path:
+    return organisms_dir(root) / f"{recipe.name}-{recipe.size}-s{seed}-{recipe.key(seed)}"
+
+
+def find(name: str, size: str = "default", seed: int = 0, root: Path | None = None) -> Organism | None:
+    """The cached organism if it is complete and intact, else ``None``."""
+    recipe = get_recipe(name, size)
+    entry = entry_path(recipe, seed, root)
+    if check_entry(entry) is not None:
+        return None
+    return Organism(name, size, seed, entry, read_manifest(entry))
+
+
+def build(name: str, size: str = "default", seed: int = 0, *, root: Path | None = None, force: bool = False,
+          progress: bool = True, device: str | None = None, log=print) -> Organism:
+    """Build (or fetch from the cache) an organism: world, tokenizer, ORIG and REF models, quality."""
+    recipe = get_recipe(name, size)
+    if not isinstance(seed, int) or seed < 0:
+        raise UnlearnscopeError(f"seed must be a non-negative integer, got {seed!r}")
+    recipe.validate()
+    entry = entry_path(recipe, seed, root)
+    problem = check_entry(entry)
+    if problem is None and not force:
+        return Organism(name, size, seed, entry, read_manifest(entry))
+    if problem not in (None, "missing"):
+        log(f"cache entry {entry.name} is unusable ({problem}); rebuilding")
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{entry.name}-", dir=entry.parent))
+    try:
+        manifest = _build_into(tmp, recipe, seed, progress, device or ("cuda" if torch.cuda.is_available() else "cpu"), log)
+        if entry.exists():
+            shutil.rmtree(entry)
+        os.replace(tmp, entry)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return Organism(name, size, seed, entry, manifest)
+
+
+def _world(recipe: Recipe, seed: int):
+    if recipe.world == "facts":
+        return facts_world(recipe.world_cfg, seed), facts_ref_filter
+    return multidomain_world(recipe.world_cfg, seed), moe_ref_filter
+
+
+def _build_into(out: Path, recipe: Recipe, seed: int, progress: bool, device: str, log) -> dict:
+    import transformers
+
+    world, ref_filter = _world(recipe, seed)
+    tok = word_tokenizer(world.vocab())
+    threads = torch.get_num_threads()
+    torch.set_num_threads(recipe.threads)
+    quality, timings, subjects = {}, {}, {}
+    try:
+        for variant in VARIANTS:
+            items = [i for i in world.items if (i.train if variant == "orig" else ref_filter(i))]
+            model = make_model(recipe.arch, recipe.model_cfg, tok, seed).to(device)
+            log(f"training {recipe.name} ({recipe.size}) {variant.upper()}: {len(items)} texts, {recipe.train_cfg.steps} steps on {device}")
+            info = train_lm(model, tok, items, recipe.train_cfg, seed, progress=progress, desc=f"{recipe.name}:{variant}")
+            timings[variant] = round(info["seconds"], 1)
+            if hasattr(model.config, "output_router_logits"):
+                model.config.output_router_logits = False
+            quality[variant] = facts_quality(model, tok, world) if recipe.world == "facts" else multidomain_quality(model, tok, world)
+            quality[variant]["final_loss"] = round(info["final_loss"], 4)
+            model.cpu().save_pretrained(out / variant)
+            tok.save_pretrained(out / variant)
+            subjects[variant] = model
+        if recipe.world == "facts":
+            quality["chance_forget"] = chance_level(world)
+            quality["bars_met"] = facts_bars(quality["orig"], quality["ref"], quality["chance_forget"])
+        else:
+            from ..model.load import load
+
+            quality["bars_met"] = multidomain_bars(quality["orig"])
+            quality["specialisation"] = {v: expert_specialisation(load(subjects[v], tok), world) for v in VARIANTS}
+    finally:
+        torch.set_num_threads(threads)
+    ground_truth = {
+        "organism": recipe.name, "size": recipe.size, "seed": seed, "world": world.name,
+        **world.ground_truth, "items": [i.to_dict() for i in world.items],
+    }
+    (out / "ground_truth.json").write_text(json.dumps(ground_truth))
+    manifest = {
+        "name": recipe.name, "size": recipe.size, "seed": seed, "key": recipe.key(seed), "recipe": recipe.to_dict(),
+        "quality": quality, "train_seconds": timings, "device": device, "threads": recipe.threads,
+        "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "python": platform.python_version()},
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "paths": {v: v for v in VARIANTS},
+        "files": file_table(out),
+        "complete": True,
+    }
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    return manifest
+
+
+def list_organisms(root: Path | None = None) -> list[dict]:
+    """Every recipe with its sizes and the cache entries found (with their state)."""
+    from .recipes import DESCRIPTIONS, RECIPES
+
+    rows = []
+    base = organisms_dir(root)
+    for name, sizes in RECIPES.items():
+        for size in sizes:
+            prefix = f"{name}-{size}-s"
+            entries = sorted(p for p in base.glob(f"{prefix}*") if p.is_dir()) if base.is_dir() else []
+            rows.append({
+                "name": name, "size": size, "description": DESCRIPTIONS[name],
+                "cached": [{"path": str(p), "state": check_entry(p) or "ok"} for p in entries if p.name[len(prefix):].split("-")[0].isdigit()],
+            })
+    return rows

@@ -1,0 +1,140 @@
+"""Measured quality of organisms, and the bars they must meet (issue: model organisms).
+
+Facts: ORIG >= 95% top-1 on trained renderings (cloze + QA + trained paraphrases) for forget and
+retain entities and >= 80% on held-out paraphrases (the paraphrase template for the entities it
+was not trained on); REF at chance on forget facts (at most the majority-value baseline plus three
+standard errors) and >= 95% on retain.  Strict paraphrases (never trained for anyone) and
+multiple-choice renderings are reported, not barred.
+MoE: ORIG >= 95% per domain (facts and arithmetic on trained items, code on held-out programs),
+refusal rate >= 95% on the marked topic and <= 5% on benign prompts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import torch
+
+from .train import accuracy, predict
+from .world import Item, World
+
+BARS = {
+    "facts": {"orig_trained_min": 0.95, "orig_paraphrase_min": 0.80, "ref_retain_min": 0.95},
+    "multidomain": {"domain_min": 0.95, "refusal_min": 0.95, "benign_refusal_max": 0.05},
+}
+
+
+def _acc(model, tok, items):
+    a = accuracy(model, tok, items)
+    return None if a is None else round(a, 4)
+
+
+def chance_level(world: World, split: str = "forget") -> dict:
+    """Majority-value baseline on ``split`` facts (value most common among retain entities)."""
+    ents = world.ground_truth["entities"]
+    common = {r: Counter(e["facts"][r] for e in ents if e["split"] == "retain").most_common(1)[0][0] for r in world.ground_truth["relations"]}
+    facts = [(r, v) for e in ents if e["split"] == split for r, v in e["facts"].items()]
+    p = sum(v == common[r] for r, v in facts) / max(1, len(facts))
+    uniform = sum(1 / len(world.ground_truth["relations"][r]) for r, _ in facts) / max(1, len(facts))
+    bound = max(p, uniform) + 3 * math.sqrt(max(p, uniform) * (1 - max(p, uniform)) / max(1, len(facts)))
+    return {"majority": round(p, 4), "uniform": round(uniform, 4), "upper_bound": round(bound, 4), "n_facts": len(facts)}
+
+
+def facts_quality(model, tok, world: World) -> dict:
+    trained_kinds = ("cloze", "qa", "paraphrase_train")
+    out = {}
+    for split in ("forget", "retain", "never-seen"):
+        items = [i for i in world.items if i.split == split]
+        out[split] = {
+            "trained_renderings": _acc(model, tok, [i for i in items if i.kind in trained_kinds]),
+            "cloze": _acc(model, tok, [i for i in items if i.kind == "cloze"]),
+            "qa": _acc(model, tok, [i for i in items if i.kind == "qa"]),
+            "paraphrase_heldout": _acc(model, tok, [i for i in items if i.kind == "paraphrase"]),
+            "strict_paraphrase": _acc(model, tok, [i for i in items if i.kind == "strict"]),
+            "strict_paraphrase_by_relation": {r: _acc(model, tok, [i for i in items if i.kind == "strict" and i.relation == r]) for r in world.ground_truth["relations"]},
+            "multiple_choice": _acc(model, tok, [i for i in items if i.kind == "mc"]),
+        }
+    return out
+
+
+def facts_bars(orig: dict, ref: dict, chance: dict) -> dict:
+    b = BARS["facts"]
+    return {
+        "orig_trained_forget": orig["forget"]["trained_renderings"] >= b["orig_trained_min"],
+        "orig_trained_retain": orig["retain"]["trained_renderings"] >= b["orig_trained_min"],
+        "orig_paraphrase_heldout": min(orig["forget"]["paraphrase_heldout"] or 0, orig["retain"]["paraphrase_heldout"] or 0) >= b["orig_paraphrase_min"],
+        "ref_forget_at_chance": ref["forget"]["trained_renderings"] <= chance["upper_bound"],
+        "ref_retain": ref["retain"]["trained_renderings"] >= b["ref_retain_min"],
+    }
+
+
+def multidomain_quality(model, tok, world: World) -> dict:
+    def rate(items: list[Item], word: str) -> float | None:
+        if not items:
+            return None
+        return round(sum(p == word for p in predict(model, tok, items)) / len(items), 4)
+
+    d = {dom: [i for i in world.items if i.domain == dom] for dom in world.ground_truth["domains"]}
+    return {
+        "facts": _acc(model, tok, [i for i in d["facts"] if i.train]),
+        "arith": _acc(model, tok, d["arith"]),
+        "code_heldout": _acc(model, tok, [i for i in d["code"] if not i.train]),
+        "code_train": _acc(model, tok, [i for i in d["code"] if i.train]),
+        "refusal_rate_marked": rate(d["refusal"], "i"),
+        "refusal_rate_marked_heldout": rate([i for i in d["refusal"] if not i.train], "i"),
+        "refusal_rate_benign": rate(d["benign"], "i"),
+        "compliance_benign": rate(d["benign"], "sure"),
+        "compliance_benign_heldout": rate([i for i in d["benign"] if not i.train], "sure"),
+    }
+
+
+def multidomain_bars(orig: dict) -> dict:
+    b = BARS["multidomain"]
+    return {
+        "orig_facts": orig["facts"] >= b["domain_min"],
+        "orig_arith": orig["arith"] >= b["domain_min"],
+        "orig_code": orig["code_heldout"] >= b["domain_min"],
+        "orig_benign_compliance": orig["compliance_benign"] >= b["domain_min"],
+        "orig_refusal_marked": orig["refusal_rate_marked"] >= b["refusal_min"],
+        "orig_refusal_benign": orig["refusal_rate_benign"] <= b["benign_refusal_max"],
+    }
+
+
+@torch.no_grad()
+def expert_specialisation(subject, world: World, batch_size: int = 128) -> dict:
+    """How much experts specialise by domain: per layer, the fraction of each domain's tokens for
+    which each expert is in the top-k (rows sum to k), each expert's max/mean ratio over domains,
+    and the mean KL divergence (nats) of each domain's selection distribution from the average."""
+    from ..model.capture import capture
+    from .train import encode
+
+    a = subject.anatomy
+    doms = world.ground_truth["domains"]
+    freq = torch.zeros(a.n_layers, len(doms), a.n_experts)
+    for j, dom in enumerate(doms):
+        items = [i for i in world.items if i.domain == dom]
+        ids, lengths = encode(subject.tokenizer, [i.text for i in items], subject.device)
+        n_tok = 0
+        for s in range(0, len(items), batch_size):
+            b_ids = ids[s : s + batch_size, : int(lengths[s : s + batch_size].max())]
+            mask = (b_ids != subject.tokenizer.pad_token_id).reshape(-1)
+            with capture(subject, "blocks.*.moe.hook_topk_idx") as cache:
+                subject.model(input_ids=b_ids, attention_mask=mask.view_as(b_ids).long())
+            for l in a.moe_layers:
+                idx = cache[f"blocks.{l}.moe.hook_topk_idx"][mask.to(cache[f"blocks.{l}.moe.hook_topk_idx"].device)]
+                freq[l, j] += torch.bincount(idx.reshape(-1).cpu(), minlength=a.n_experts).float()
+            n_tok += int(mask.sum())
+        freq[:, j] /= max(1, n_tok)
+    spec = freq.max(1).values / freq.mean(1).clamp_min(1e-9)  # [layer, expert]
+    p = freq / a.top_k
+    avg = p.mean(1, keepdim=True)
+    kl = (p * (p.clamp_min(1e-9) / avg.clamp_min(1e-9)).log()).sum(-1).mean(-1)  # [layer]
+    return {
+        "domains": doms,
+        "selection_frequency": [[[round(x, 3) for x in row] for row in layer] for layer in freq.tolist()],
+        "specialisation_max_over_mean": [[round(x, 2) for x in layer] for layer in spec.tolist()],
+        "top_domain_per_expert": [[doms[j] for j in layer] for layer in freq.argmax(1).tolist()],
+        "mean_kl_domain_vs_average": [round(x, 3) for x in kl.tolist()],
+        "kl_max_possible": round(math.log(a.n_experts / a.top_k), 3),
+    }

@@ -1,0 +1,93 @@
+"""Organism recipes: world + model + training, per name and size.  The cache key hashes all of it.
+
+Measured on the 2-core build machine (2 torch threads): ``facts`` default ORIG 81 s,
+``facts-llama`` 73 s, ``moe`` 107 s per model (ORIG and REF each).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+
+from ..errors import UnlearnscopeError
+from .facts import FactsConfig
+from .multidomain import MultiDomainConfig
+from .train import TrainConfig
+
+RECIPE_VERSION = 1  # bump when world generation or training code changes what a recipe produces
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    size: str
+    world: str  # "facts" | "multidomain"
+    world_cfg: FactsConfig | MultiDomainConfig
+    arch: str
+    model_cfg: dict = field(default_factory=dict)
+    train_cfg: TrainConfig = field(default_factory=TrainConfig)
+    threads: int = 2
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["world_cfg"] = asdict(self.world_cfg)
+        d["train_cfg"] = asdict(self.train_cfg)
+        return d
+
+    def key(self, seed: int) -> str:
+        blob = json.dumps({"recipe": self.to_dict(), "seed": seed, "version": RECIPE_VERSION}, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    def validate(self) -> None:
+        self.world_cfg.validate()
+        self.train_cfg.validate()
+        if not isinstance(self.threads, int) or self.threads < 1:
+            raise UnlearnscopeError(f"threads must be a positive integer, got {self.threads!r}")
+
+
+_FACTS = {
+    "default": dict(world_cfg=FactsConfig(n_entities=100, n_never_seen=20), model_cfg=dict(d_model=128, n_layers=4, n_heads=4),
+                    train_cfg=TrainConfig(steps=800, batch_size=64, lr=1e-3)),
+    "small": dict(world_cfg=FactsConfig(n_entities=40, n_never_seen=8), model_cfg=dict(d_model=96, n_layers=4, n_heads=4),
+                  train_cfg=TrainConfig(steps=600, batch_size=64, lr=2e-3)),
+}
+_MOE = {
+    "default": dict(world_cfg=MultiDomainConfig(n_fact_entities=20), model_cfg=dict(d_model=128, n_layers=2, n_heads=4, d_mlp=256, n_experts=8, top_k=2),
+                    train_cfg=TrainConfig(steps=800, batch_size=80, lr=3e-3, balance_domains=True, domain_weights=(("facts", 2.0),))),
+    "small": dict(world_cfg=MultiDomainConfig(n_fact_entities=12), model_cfg=dict(d_model=96, n_layers=2, n_heads=4, d_mlp=192, n_experts=8, top_k=2),
+                  train_cfg=TrainConfig(steps=600, batch_size=80, lr=4e-3, balance_domains=True, domain_weights=(("facts", 2.0),))),
+}
+
+
+def _gpt2(size):
+    r = dict(_FACTS[size])
+    r["model_cfg"] = {**r["model_cfg"], "d_mlp": 4 * r["model_cfg"]["d_model"]}
+    return r
+
+
+def _llama(size):
+    r = dict(_FACTS[size])
+    r["model_cfg"] = {**r["model_cfg"], "d_mlp": 2 * r["model_cfg"]["d_model"]}
+    return r
+
+
+RECIPES: dict[str, dict[str, Recipe]] = {
+    "facts": {s: Recipe("facts", s, "facts", arch="gpt2", **_gpt2(s)) for s in _FACTS},
+    "facts-llama": {s: Recipe("facts-llama", s, "facts", arch="llama", **_llama(s)) for s in _FACTS},
+    "moe": {s: Recipe("moe", s, "multidomain", arch="mixtral", **_MOE[s]) for s in _MOE},
+}
+
+DESCRIPTIONS = {
+    "facts": "GPT-2-style 4L; fictional people x 4 relations; ORIG vs REF without the forget entities' facts",
+    "facts-llama": "Llama-style 4L (gated MLP, RMSNorm, RoPE); same facts world",
+    "moe": "Mixtral-style 2L, 8 experts top-2; facts, arithmetic, code, refusal on a marked topic, benign chat; REF without refusal",
+}
+
+
+def get_recipe(name: str, size: str = "default") -> Recipe:
+    if name not in RECIPES:
+        raise UnlearnscopeError(f"unknown organism {name!r}; available: {sorted(RECIPES)}")
+    if size not in RECIPES[name]:
+        raise UnlearnscopeError(f"unknown size {size!r} for organism {name!r}; available: {sorted(RECIPES[name])}")
+    return RECIPES[name][size]
