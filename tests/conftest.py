@@ -45,3 +45,33 @@ def tiny_dirs(tmp_path_factory):
 
 def final_output(out):
     return out.logits if hasattr(out, "logits") else out.last_hidden_state
+
+
+@pytest.fixture(scope="session")
+def organism_home(tmp_path_factory):
+    """One organism cache for the whole run (small sizes; built on first use)."""
+    root = tmp_path_factory.mktemp("unlearnscope_home")
+    old = {k: os.environ.get(k) for k in ("UNLEARNSCOPE_HOME", "UNLEARNSCOPE_ORGANISM_SIZE")}
+    os.environ["UNLEARNSCOPE_HOME"] = str(root)
+    os.environ["UNLEARNSCOPE_ORGANISM_SIZE"] = "small"
+    yield root
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture(scope="session")
+def small_organism(organism_home):
+    """``name -> Organism`` (size small, seed 0), each built once per test run."""
+    from unlearnscope.organisms import build
+
+    built = {}
+
+    def get(name: str):
+        if name not in built:
+            built[name] = build(name, "small", 0, root=organism_home, progress=False, log=lambda m: None)
+        return built[name]
+
+    return get

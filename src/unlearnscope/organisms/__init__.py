@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 
 from ..errors import UnlearnscopeError
-from .build import Organism, build, find, list_organisms
+from .builder import Organism, build, find, list_organisms
 from .recipes import RECIPES, get_recipe
 
 __all__ = ["Organism", "RECIPES", "build", "find", "get_recipe", "list_organisms", "resolve_spec"]

@@ -141,6 +141,9 @@ def _build_into(out: Path, recipe: Recipe, seed: int, progress: bool, device: st
 
             quality["bars_met"] = multidomain_bars(quality["orig"])
             quality["specialisation"] = {v: expert_specialisation(load(subjects[v], tok), world) for v in VARIANTS}
+            # control: the same measure on the untrained (seeded) initial model
+            untrained = make_model(recipe.arch, recipe.model_cfg, tok, seed).to(device).eval()
+            quality["specialisation"]["untrained_control"] = expert_specialisation(load(untrained, tok), world)
     finally:
         torch.set_num_threads(threads)
     ground_truth = {
