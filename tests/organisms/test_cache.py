@@ -111,3 +111,21 @@ def test_ground_truth_manifest_contents(tiny_recipe, tmp_path):
     d = org.describe()
     assert Path(d["paths"]["orig"]).is_dir() and Path(d["paths"]["ref"]).is_dir()
     assert os.path.isabs(d["paths"]["ref"])
+
+
+def test_multidomain_pipeline_on_a_tiny_moe(tmp_path, monkeypatch):
+    from unlearnscope.organisms.multidomain import MultiDomainConfig
+
+    tiny_moe = Recipe("tiny-moe", "small", "multidomain", MultiDomainConfig(n_fact_entities=4), "mixtral",
+                      dict(d_model=32, n_layers=1, n_heads=4, d_mlp=32, n_experts=4, top_k=2),
+                      TrainConfig(steps=3, batch_size=10, warmup=1, balance_domains=True), threads=1)
+    monkeypatch.setitem(RECIPES, "tiny-moe", {"small": tiny_moe})
+    org = build("tiny-moe", "small", 0, root=tmp_path, **quiet())
+    q = org.manifest["quality"]
+    assert set(q["bars_met"]) >= {"orig_refusal_marked", "orig_refusal_benign"}
+    for v in ("orig", "ref", "untrained_control"):
+        freq = q["specialisation"][v]["selection_frequency"]
+        assert len(freq) == 1 and len(freq[0]) == 5 and len(freq[0][0]) == 4
+        assert all(abs(sum(row) - 2.0) < 1e-2 for row in freq[0])  # top-2: each token picks two experts
+    s = org.load("ref")
+    assert s.anatomy.n_experts == 4 and s.anatomy.top_k == 2

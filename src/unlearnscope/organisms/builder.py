@@ -105,20 +105,37 @@ def build(name: str, size: str = "default", seed: int = 0, *, root: Path | None 
     return Organism(name, size, seed, entry, manifest)
 
 
-def _world(recipe: Recipe, seed: int):
-    if recipe.world == "facts":
-        return facts_world(recipe.world_cfg, seed), facts_ref_filter
-    return multidomain_world(recipe.world_cfg, seed), moe_ref_filter
+def _facts_summary(world, quality, **_) -> dict:
+    chance = chance_level(world)
+    return {"chance_forget": chance, "bars_met": facts_bars(quality["orig"], quality["ref"], chance)}
+
+
+def _moe_summary(world, quality, *, models, tok, recipe, seed, device) -> dict:
+    from ..model.load import load
+
+    spec = {v: expert_specialisation(load(models[v], tok), world) for v in VARIANTS}
+    # control: the same measure on the untrained (seeded) initial model
+    untrained = make_model(recipe.arch, recipe.model_cfg, tok, seed).to(device).eval()
+    spec["untrained_control"] = expert_specialisation(load(untrained, tok), world)
+    return {"bars_met": multidomain_bars(quality["orig"]), "specialisation": spec}
+
+
+# world kind -> (generate, REF training filter, per-model quality, organism-level summary)
+WORLD_KINDS = {
+    "facts": (facts_world, facts_ref_filter, facts_quality, _facts_summary),
+    "multidomain": (multidomain_world, moe_ref_filter, multidomain_quality, _moe_summary),
+}
 
 
 def _build_into(out: Path, recipe: Recipe, seed: int, progress: bool, device: str, log) -> dict:
     import transformers
 
-    world, ref_filter = _world(recipe, seed)
+    make_world, ref_filter, measure, summarise = WORLD_KINDS[recipe.world]
+    world = make_world(recipe.world_cfg, seed)
     tok = word_tokenizer(world.vocab())
     threads = torch.get_num_threads()
     torch.set_num_threads(recipe.threads)
-    quality, timings, subjects = {}, {}, {}
+    quality, timings, models = {}, {}, {}
     try:
         for variant in VARIANTS:
             items = [i for i in world.items if (i.train if variant == "orig" else ref_filter(i))]
@@ -128,22 +145,12 @@ def _build_into(out: Path, recipe: Recipe, seed: int, progress: bool, device: st
             timings[variant] = round(info["seconds"], 1)
             if hasattr(model.config, "output_router_logits"):
                 model.config.output_router_logits = False
-            quality[variant] = facts_quality(model, tok, world) if recipe.world == "facts" else multidomain_quality(model, tok, world)
+            quality[variant] = measure(model, tok, world)
             quality[variant]["final_loss"] = round(info["final_loss"], 4)
             model.cpu().save_pretrained(out / variant)
             tok.save_pretrained(out / variant)
-            subjects[variant] = model
-        if recipe.world == "facts":
-            quality["chance_forget"] = chance_level(world)
-            quality["bars_met"] = facts_bars(quality["orig"], quality["ref"], quality["chance_forget"])
-        else:
-            from ..model.load import load
-
-            quality["bars_met"] = multidomain_bars(quality["orig"])
-            quality["specialisation"] = {v: expert_specialisation(load(subjects[v], tok), world) for v in VARIANTS}
-            # control: the same measure on the untrained (seeded) initial model
-            untrained = make_model(recipe.arch, recipe.model_cfg, tok, seed).to(device).eval()
-            quality["specialisation"]["untrained_control"] = expert_specialisation(load(untrained, tok), world)
+            models[variant] = model
+        quality.update(summarise(world, quality, models=models, tok=tok, recipe=recipe, seed=seed, device="cpu"))
     finally:
         torch.set_num_threads(threads)
     ground_truth = {

@@ -22,7 +22,7 @@ RECIPE_VERSION = 2  # bump when world generation or training code changes what a
 class Recipe:
     name: str
     size: str
-    world: str  # "facts" | "multidomain"
+    world: str  # a key of builder.WORLD_KINDS: "facts" | "multidomain"
     world_cfg: FactsConfig | MultiDomainConfig
     arch: str
     model_cfg: dict = field(default_factory=dict)
