@@ -37,3 +37,27 @@ def test_bad_model_exits_2(tmp_path):
 def test_help_does_not_import_torch():
     code = "import sys; from unlearnscope.cli import app; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_ablate_writes_a_patch_or_an_edited_model(tiny_dirs, tmp_path):
+    import torch
+
+    import unlearnscope as us
+    from unlearnscope.model import EditPatch
+
+    src = str(tiny_dirs("llama"))
+    res = runner.invoke(app, ["ablate", "--model", src, "--components", "blocks.1.mlp.value:[3,7]", "--mode", "zero", "--out", str(tmp_path / "patch"), "--json"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert summary["n_params"] == 2 * 64 and (tmp_path / "patch" / "components.json").is_file()
+    s = us.load(src)
+    ed = EditPatch.load(tmp_path / "patch").apply(s)
+    assert torch.count_nonzero(s.anatomy.values(1)[[3, 7]]) == 0
+    ed.undo()
+    res = runner.invoke(app, ["ablate", "--model", src, "--components", "blocks.1.mlp.value:5", "--mode", "noise", "--sigma", "0.5", "--out", str(tmp_path / "model"), "--export-model"])
+    assert res.exit_code == 0, res.output
+    edited = us.load(tmp_path / "model")
+    assert not torch.equal(edited.anatomy.values(1)[5], s.anatomy.values(1)[5])
+    assert torch.equal(edited.anatomy.values(1)[4], s.anatomy.values(1)[4])
+    bad = runner.invoke(app, ["ablate", "--model", src, "--components", "blocks.7.mlp", "--out", str(tmp_path / "x")])
+    assert bad.exit_code == 2 and "layers" in bad.output

@@ -67,6 +67,54 @@ def inspect(
         typer.echo(f"  {p.name:<{nw}}  {p.module_path:<{mw}}  {p.phase:<3}  [{p.shape}]")
 
 
+@app.command()
+def ablate(
+    model: str = typer.Option(..., "--model", help="model directory, hub id, organism:NAME or tiny:<type>"),
+    components: str = typer.Option(..., "--components", help="component SPEC (e.g. 'blocks.1.mlp.value:[3,7]') or a JSON file"),
+    mode: str = typer.Option("zero", "--mode", help="zero | mean | noise | project"),
+    out: str = typer.Option(..., "--out", help="output directory (edit patch, or an edited model with --export-model)"),
+    sigma: float = typer.Option(None, help="noise std (absolute)"),
+    seed: int = typer.Option(0),
+    direction: str = typer.Option(None, help="project: a .pt/.safetensors file holding a [d_model] vector"),
+    export_model_dir: bool = typer.Option(False, "--export-model", help="write the edited model (save_pretrained) instead of a patch"),
+    as_json: bool = typer.Option(False, "--json", help="print a JSON summary"),
+) -> None:
+    """Static ablation of a component set, written as an edit patch (default) or an edited model."""
+    from .ablate import ComponentSet
+    from .ablate import ablate as run_ablation
+    from .model.edits import export_model
+
+    try:
+        subject = load_subject(model)
+        cs = ComponentSet.parse(subject, components)
+        vec = _load_vector(direction) if direction else None
+        ed = run_ablation(subject, cs, mode, sigma=sigma, seed=seed, direction=vec)
+        try:
+            ed.verify()
+            path = export_model(subject, out) if export_model_dir else ed.save(out)
+            if not export_model_dir:
+                cs.save(path / "components.json")
+        finally:
+            ed.undo()
+    except Exception as err:  # noqa: BLE001
+        _fail(err)
+    summary = {"mode": mode, "components": cs.names, "n_params": cs.n_params, "out": str(path), "kind": "model" if export_model_dir else "patch"}
+    typer.echo(json.dumps(summary) if as_json else f"{mode}-ablated {cs.n_params} parameters of {model}; wrote {summary['kind']} to {path}")
+
+
+def _load_vector(path: str):
+    import torch
+
+    if path.endswith(".safetensors"):
+        from safetensors.torch import load_file
+
+        tensors = load_file(path)
+        if len(tensors) != 1:
+            raise ValueError(f"{path} must hold exactly one tensor, found {list(tensors)}")
+        return next(iter(tensors.values()))
+    return torch.load(path, weights_only=True)
+
+
 organism_app = typer.Typer(no_args_is_help=True, help="Build, list and show model organisms (synthetic worlds + trained models).")
 app.add_typer(organism_app, name="organism")
 
