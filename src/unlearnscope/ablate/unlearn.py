@@ -1,0 +1,272 @@
+"""Localized unlearning: one trainer, five objectives, restricted to any `ComponentSet`.
+
+    result = unlearn(subject, forget, retain, components=ComponentSet.parse(subject, "blocks.1.mlp"),
+                     config=UnlearnConfig(method="npo", steps=50, lr=1e-4))
+    result.forget_metric_curve                  # [(step, top-1 accuracy on forget answers)]
+    result.edits.save("runs/npo-l1")            # the change as an edit patch (not a model copy)
+    result.edits.undo()                         # back to the original, bit for bit
+
+Forget / retain data are texts or `Item`s (items with answers also give a top-1 forget metric,
+used for early stopping).  The model stays in eval mode (no dropout).  Training stops early when
+the forget metric reaches ``stop_at_forget_acc``.  A step whose loss or gradient is not finite is
+not applied, and a step that leaves non-finite weights is rolled back to the last good checkpoint
+(taken every ``eval_every`` steps); training stops and ``stopped`` says so.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from ..errors import UnlearnscopeError
+from ..model.edits import EditRecord, Edits
+from ..organisms.world import Item
+from . import losses as L
+from .components import ComponentSet
+from .masking import MaskedParams
+
+METHODS = ("ga", "graddiff", "npo", "simnpo", "rmu")
+
+
+@dataclass(frozen=True)
+class UnlearnConfig:
+    method: str = "ga"
+    steps: int = 50
+    lr: float = 1e-4
+    batch_size: int = 16
+    weight_decay: float = 0.0
+    retain_weight: float | None = None  # default: 1 for graddiff, 100 for rmu, 0 otherwise
+    kl_weight: float = 0.0
+    beta: float = 0.1  # NPO / SimNPO
+    gamma: float = 0.0  # SimNPO margin
+    rmu_layer: int | None = None  # default: the middle layer
+    rmu_coef: float = 6.5  # norm of the RMU control vector
+    clip: float = 1.0
+    seed: int = 0
+    eval_every: int = 5
+    stop_at_forget_acc: float | None = None
+
+    def validate(self) -> None:
+        if self.method not in METHODS:
+            raise UnlearnscopeError(f"unknown unlearning method {self.method!r}; choose from {METHODS}")
+        bad = {k: v for k, v in asdict(self).items() if k in ("steps", "batch_size", "eval_every") and (not isinstance(v, int) or v < 1)}
+        bad |= {k: v for k, v in (("lr", self.lr), ("beta", self.beta), ("clip", self.clip), ("rmu_coef", self.rmu_coef)) if not v > 0}
+        bad |= {k: v for k, v in (("weight_decay", self.weight_decay), ("kl_weight", self.kl_weight)) if v < 0}
+        if bad:
+            raise UnlearnscopeError(f"invalid unlearning config values {bad}")
+
+    @property
+    def alpha(self) -> float:
+        if self.retain_weight is not None:
+            return self.retain_weight
+        return {"graddiff": 1.0, "rmu": 100.0}.get(self.method, 0.0)
+
+
+@dataclass
+class UnlearnResult:
+    method: str
+    config: dict
+    components: list[str] | None
+    n_params_trained: int
+    steps: int
+    forget_loss_curve: list[float]
+    retain_loss_curve: list[float]
+    forget_metric_curve: list[tuple[int, float]]
+    stopped: str  # "steps" | "forget_metric" | "diverged at step N: ..."
+    edits: Edits = field(repr=False)
+
+    def to_dict(self) -> dict:
+        d = {k: v for k, v in asdict(self).items() if k != "edits"}
+        d["forget_metric_curve"] = [list(x) for x in self.forget_metric_curve]
+        return d
+
+    def save(self, out: str | os.PathLike) -> Path:
+        """Write the edit patch and ``summary.json`` (with ``patch_path``) into ``out``."""
+        out = Path(out)
+        self.edits.save(out)
+        summary = {**self.to_dict(), "patch_path": str(out)}
+        tmp = out / ".summary.json.tmp"
+        tmp.write_text(json.dumps(summary, indent=2))
+        os.replace(tmp, out / "summary.json")
+        return out
+
+
+def _texts(data) -> list[str]:
+    return [d.text if isinstance(d, Item) else str(d) for d in data]
+
+
+def _batches(enc, batch_size, gen):
+    n = enc["input_ids"].shape[0]
+    while True:
+        for idx in torch.randperm(n, generator=gen).split(batch_size):
+            yield {k: v[idx] for k, v in enc.items()}
+
+
+def unlearn(subject, forget, retain=None, *, components: ComponentSet | None = None, config: UnlearnConfig = UnlearnConfig(),
+            progress: bool = True, metric_items: list[Item] | None = None) -> UnlearnResult:
+    """Run one unlearning method; the subject's model is modified in place (undo with ``result.edits``)."""
+    from tqdm.auto import tqdm
+
+    from ..organisms.train import accuracy
+
+    cfg = config
+    cfg.validate()
+    forget, retain = list(forget), list(retain or [])
+    if not forget:
+        raise UnlearnscopeError("empty forget set: give at least one text or item")
+    needs_retain = cfg.alpha > 0 or cfg.kl_weight > 0
+    if needs_retain and not retain:
+        raise UnlearnscopeError(f"method {cfg.method!r} with retain_weight={cfg.alpha} / kl_weight={cfg.kl_weight} needs a retain set")
+    overlap = set(_texts(forget)) & set(_texts(retain))
+    if overlap:
+        warnings.warn(f"{len(overlap)} of {len(forget)} forget texts also appear in the retain set ({len(retain)} texts)", stacklevel=2)
+    metric_items = metric_items if metric_items is not None else [d for d in forget if isinstance(d, Item)]
+    f_enc = subject.tokenize(_texts(forget))
+    r_enc = subject.tokenize(_texts(retain)) if retain else None
+    model = subject.model
+    ref = None
+    if cfg.method in ("npo", "rmu") or cfg.kl_weight > 0:
+        ref = copy.deepcopy(model).eval().requires_grad_(False)
+    layer = subject.anatomy.check_layer(cfg.rmu_layer if cfg.rmu_layer is not None else subject.anatomy.n_layers // 2)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    control = None
+    if cfg.method == "rmu":
+        u = torch.rand(subject.anatomy.d_model, generator=gen)
+        control = (cfg.rmu_coef * u / u.norm()).to(subject.device)
+    f_iter = _batches(f_enc, cfg.batch_size, gen)
+    r_iter = _batches(r_enc, cfg.batch_size, gen) if r_enc is not None else None
+    baseline = Edits(subject)  # hashes of every parameter before training (for verify)
+    model.eval()
+    f_curve, r_curve, metric, stopped = [], [], [], "steps"
+
+    def forget_metric():
+        return accuracy(model, subject.tokenizer, metric_items) if metric_items else None
+
+    with MaskedParams(subject, components) as mp:
+        opt = torch.optim.AdamW(list(mp.params.values()), lr=cfg.lr, weight_decay=0.0)
+        m0 = forget_metric()
+        if m0 is not None:
+            metric.append((0, m0))
+        step, good_step = 0, 0
+        last_good = {n: t.clone() for n, t in mp.snapshot.items()}
+        for step in tqdm(range(1, cfg.steps + 1), desc=f"unlearn:{cfg.method}", disable=not progress, leave=False):
+            fb = next(f_iter)
+            rb = next(r_iter) if (r_iter is not None and needs_retain) else None
+            loss, f_loss, r_loss = _objective(cfg, subject, ref, fb, rb, layer, control)
+            if not torch.isfinite(loss):
+                stopped = f"diverged at step {step}: loss is {loss.item()}; the step was not applied (weights as after step {step - 1})"
+                break
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            norm = torch.nn.utils.clip_grad_norm_(list(mp.params.values()), cfg.clip)
+            if not torch.isfinite(norm):
+                stopped = f"diverged at step {step}: gradient is not finite; the step was not applied (weights as after step {step - 1})"
+                break
+            opt.step()
+            mp.decay(cfg.lr, cfg.weight_decay)
+            mp.restore_outside()
+            if not all(bool(torch.isfinite(p).all()) for p in mp.params.values()):
+                with torch.no_grad():
+                    for n, p in mp.params.items():
+                        p.copy_(last_good[n])
+                stopped = f"diverged at step {step}: weights became non-finite; restored the last good checkpoint (step {good_step})"
+                del f_curve[good_step:], r_curve[good_step:]
+                metric = [m for m in metric if m[0] <= good_step]
+                step = good_step + 1
+                break
+            f_curve.append(round(float(f_loss.detach()), 5))
+            r_curve.append(round(float(r_loss.detach()), 5) if r_loss is not None else None)
+            if step % cfg.eval_every == 0:
+                last_good = {n: p.detach().clone() for n, p in mp.params.items()}
+                good_step = step
+            if metric_items and step % cfg.eval_every == 0:
+                metric.append((step, forget_metric()))
+                if cfg.stop_at_forget_acc is not None and metric[-1][1] <= cfg.stop_at_forget_acc:
+                    stopped = "forget_metric"
+                    break
+        else:
+            step = cfg.steps
+        if metric_items and (not metric or metric[-1][0] != step) and not stopped.startswith("diverged"):
+            metric.append((step, forget_metric()))
+        edits = _as_edits(baseline, mp, components)
+        n_trained = mp.n_trained
+    steps_run = step if not stopped.startswith("diverged") else step - 1
+    return UnlearnResult(cfg.method, asdict(cfg), components.names if components else None, n_trained, steps_run,
+                         f_curve, r_curve, metric, stopped, edits)
+
+
+def _objective(cfg, subject, ref, fb, rb, layer, control):
+    """(total loss, forget part, retain part or None)."""
+    from ..model.capture import capture
+
+    model, a = subject.model, cfg.alpha
+    r_loss = None
+    if cfg.method == "rmu":
+        name = f"blocks.{layer}.hook_resid_post"
+        with capture(subject, name, grad=True) as c:
+            model(**fb)
+        f_loss = L.rmu_forget(c[name], control, fb["attention_mask"])
+        total = f_loss
+        if rb is not None:
+            with capture(subject, name, grad=True) as c:
+                model(**rb)
+            ref_subject = _ref_subject(subject, ref)
+            with torch.no_grad(), capture(ref_subject, name) as cr:
+                ref(**rb)
+            r_loss = L.rmu_retain(c[name], cr[name], rb["attention_mask"])
+            total = total + a * r_loss
+        return total, f_loss, r_loss
+    out = model(**fb)
+    ids, mask = fb["input_ids"], fb["attention_mask"]
+    if cfg.method in ("ga", "graddiff"):
+        f_loss = -L.nll(out.logits, ids, mask)
+    else:
+        logp, n = L.token_logprobs(out.logits, ids, mask)
+        if cfg.method == "npo":
+            with torch.no_grad():
+                ref_logp, _ = L.token_logprobs(ref(**fb).logits, ids, mask)
+            f_loss = L.npo(logp, ref_logp, cfg.beta)
+        else:
+            f_loss = L.simnpo(logp, n, cfg.beta, cfg.gamma)
+    total = f_loss
+    if rb is not None:
+        r_out = model(**rb)
+        r_loss = L.nll(r_out.logits, rb["input_ids"], rb["attention_mask"])
+        total = total + a * r_loss
+        if cfg.kl_weight:
+            with torch.no_grad():
+                ref_logits = ref(**rb).logits
+            total = total + cfg.kl_weight * L.kl_to_ref(r_out.logits, ref_logits, rb["attention_mask"])
+    return total, f_loss, r_loss
+
+
+def _ref_subject(subject, ref):
+    from ..model.subject import Subject
+
+    cached = subject.__dict__.get("_ref_subject")
+    if cached is None or cached.model is not ref:
+        from ..model.anatomy import Anatomy
+
+        cached = Subject(ref, subject.tokenizer, Anatomy.of(ref, subject.anatomy.family))
+        subject.__dict__["_ref_subject"] = cached
+    return cached
+
+
+def _as_edits(baseline: Edits, mp: MaskedParams, components: ComponentSet | None) -> Edits:
+    """The training's change as slice-exact edit records on top of the pre-training hashes."""
+    from ..model.anatomy import ParamSlice
+
+    slices = components.slices() if components is not None else [ParamSlice(n) for n in mp.params]
+    for sl in slices:
+        p = mp.params[sl.param]
+        ix = sl.indexer(p.shape, p.device)
+        old, new = mp.snapshot[sl.param][ix], p.detach()[ix]
+        if not torch.equal(old, new):
+            baseline.records.append(EditRecord(sl, old.cpu().clone(), new.cpu().clone(), "unlearn"))
+    return baseline
