@@ -13,7 +13,7 @@ from unlearnscope.errors import UnlearnscopeError
 from unlearnscope.organisms.train import accuracy
 from unlearnscope.organisms.world import Item
 
-from ..conftest import TEXTS, make_subject
+from ..conftest import make_subject
 
 FORGET = ["The capital of France is Paris.", "Alice Smith works as a doctor in Berlin."]
 RETAIN = ["Bob plays tennis on Sundays.", "The sky is blue and the grass is green.", "12 plus 7 equals 19."]
