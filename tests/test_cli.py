@@ -61,3 +61,27 @@ def test_ablate_writes_a_patch_or_an_edited_model(tiny_dirs, tmp_path):
     assert torch.equal(edited.anatomy.values(1)[4], s.anatomy.values(1)[4])
     bad = runner.invoke(app, ["ablate", "--model", src, "--components", "blocks.7.mlp", "--out", str(tmp_path / "x")])
     assert bad.exit_code == 2 and "layers" in bad.output
+
+
+def test_unlearn_cli_writes_patch_and_summary(tiny_dirs, tmp_path):
+    import torch
+
+    import unlearnscope as us
+    from unlearnscope.model import EditPatch
+
+    src = str(tiny_dirs("gpt2"))
+    (tmp_path / "forget.txt").write_text("The capital of France is Paris.\nBob plays tennis on Sundays.\n")
+    (tmp_path / "retain.json").write_text(json.dumps(["The sky is blue and the grass is green.", {"prompt": "12 plus 7 equals", "answer": "19"}]))
+    res = runner.invoke(app, ["unlearn", "--model", src, "--forget", str(tmp_path / "forget.txt"), "--retain", str(tmp_path / "retain.json"),
+                              "--method", "graddiff", "--components", "blocks.1.mlp", "--steps", "3", "--lr", "1e-3", "--out", str(tmp_path / "run"), "--json"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert summary["method"] == "graddiff" and summary["steps"] == 3 and len(summary["forget_loss_curve"]) == 3
+    assert summary["n_params_trained"] == sum(p.numel() for p in us.load(src).model.transformer.h[1].mlp.parameters())
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["patch_path"] == summary["patch_path"]
+    s = us.load(src)
+    ed = EditPatch.load(summary["patch_path"]).apply(s)
+    assert not torch.equal(s.model.transformer.h[1].mlp.c_fc.weight, us.load(src).model.transformer.h[1].mlp.c_fc.weight)
+    ed.undo()
+    bad = runner.invoke(app, ["unlearn", "--model", src, "--forget", "organism:forget", "--out", str(tmp_path / "x")])
+    assert bad.exit_code == 2 and "organism:NAME" in bad.output

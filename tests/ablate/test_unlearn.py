@@ -141,3 +141,20 @@ def test_validation_on_the_facts_organism(small_organism):
         if cs is not None:
             assert set(counts) <= set(cs.params()) and sum(counts.values()) == cs.n_params
     assert results["blocks.0.mlp"][2].n_params_trained < results[None][2].n_params_trained / 5
+
+
+def test_unlearn_cli_on_an_organism_without_files(small_organism, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from unlearnscope.cli import app
+
+    org = small_organism("facts")
+    n_forget = sum(1 for i in org.ground_truth["items"] if i["split"] == "forget" and i["kind"] in ("cloze", "qa"))
+    res = CliRunner().invoke(app, ["unlearn", "--model", "organism:facts", "--forget", "organism:forget", "--retain", "organism:retain",
+                                   "--method", "npo", "--components", "blocks.0.mlp", "--steps", "4", "--out", str(tmp_path / "npo"), "--json"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert summary["steps"] == 4 and summary["forget_metric_curve"][0][1] >= 0.95 and n_forget > 0
+    assert (tmp_path / "npo" / "patch.safetensors").is_file()

@@ -270,3 +270,42 @@ def _as_edits(baseline: Edits, mp: MaskedParams, components: ComponentSet | None
         if not torch.equal(old, new):
             baseline.records.append(EditRecord(sl, old.cpu().clone(), new.cpu().clone(), "unlearn"))
     return baseline
+
+
+def noise_reference(subject, unrelated, retain=None, *, components: ComponentSet | None = None, config: UnlearnConfig = UnlearnConfig(),
+                    metric_items: list[Item] | None = None, progress: bool = True) -> UnlearnResult:
+    """A NOISE run: the same method, components and budget on unrelated data, so reports can tell
+    unlearning from drift.  ``metric_items`` (e.g. the real forget items) are tracked, never
+    optimised; early stopping is off so the budget matches the run it controls for."""
+    from dataclasses import replace
+
+    r = unlearn(subject, unrelated, retain, components=components, config=replace(config, stop_at_forget_acc=None),
+                progress=progress, metric_items=metric_items or [])
+    r.method = f"noise:{config.method}"
+    return r
+
+
+def needle(subject, layer: int, neuron: int, forget, *, expert: int | None = None, sigma: float = 0.1, seed: int = 0,
+           config: UnlearnConfig = UnlearnConfig(method="ga", steps=20, lr=0.2), progress: bool = True,
+           metric_items: list[Item] | None = None) -> UnlearnResult:
+    """ConceptVectors' Needle oracle: add N(0, sigma²) noise to one value vector, then gradient
+    ascent on the forget data updating that vector only.  The returned edits hold both steps."""
+    from dataclasses import replace
+
+    from .static import ablate
+
+    if config.method != "ga":
+        config = replace(config, method="ga")
+    vector = ComponentSet.from_slices(subject, [subject.anatomy.value_slice(layer, [neuron], expert=expert)],
+                                      [f"blocks.{layer}." + (f"moe.expert:{expert}.value:{neuron}" if expert is not None else f"mlp.value:{neuron}")])
+    noised = ablate(subject, vector, "noise", sigma=sigma, seed=seed)
+    try:
+        r = unlearn(subject, forget, None, components=vector, config=config, progress=progress, metric_items=metric_items)
+    except BaseException:
+        noised.undo()
+        raise
+    combined = Edits(subject, checksum=False)
+    combined._baseline = noised._baseline
+    combined.records = noised.records + r.edits.records
+    r.edits, r.method = combined, "needle"
+    return r
