@@ -15,3 +15,10 @@ def test_capture_bench_smoke(tmp_path):
     arms = results["arms"]
     assert {"hf_plain", "ours_20", "tl_20", "nnsight_20"} <= set(arms)
     assert all(v["median_ms"] > 0 for v in arms.values())
+
+
+def test_unlearn_bench_smoke(tmp_path):
+    subprocess.run([sys.executable, str(ROOT / "bench" / "bench_unlearn.py"), "--smoke", "--out", str(tmp_path)], check=True, capture_output=True)
+    results = json.loads(next(tmp_path.glob("*/unlearn_step_smoke.json")).read_text())
+    assert {"unmasked", "masked", "masked_small"} <= set(results["arms"])
+    assert results["trained_params"]["masked"] < results["trained_params"]["unmasked"]

@@ -158,3 +158,24 @@ def test_unlearn_cli_on_an_organism_without_files(small_organism, tmp_path):
     summary = json.loads(res.stdout)
     assert summary["steps"] == 4 and summary["forget_metric_curve"][0][1] >= 0.95 and n_forget > 0
     assert (tmp_path / "npo" / "patch.safetensors").is_file()
+
+
+def test_token_sets_and_periodic_checkpoints(tmp_path):
+    from unlearnscope.model import EditPatch
+
+    s = make_subject("gpt2")
+    ids = s.tokenize(FORGET)
+    token_lists = [r[m.bool()].tolist() for r, m in zip(ids["input_ids"], ids["attention_mask"], strict=True)]
+    cfg = UnlearnConfig(method="ga", steps=6, lr=1e-3, batch_size=2, checkpoint_every=3, checkpoint_dir=str(tmp_path / "ckpt"))
+    a = unlearn(s, token_lists, None, components=ComponentSet.parse(s, "blocks.1.mlp"), config=cfg, progress=False)
+    after_a = state(s.model)
+    a.edits.undo()
+    b = unlearn(s, FORGET, None, components=ComponentSet.parse(s, "blocks.1.mlp"), config=cfg, progress=False)
+    assert all(torch.equal(after_a[k], v) for k, v in state(s.model).items())  # texts and token sets train alike
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["step-000003", "step-000006"]
+    b.edits.undo()
+    before = state(s.model)
+    ed = EditPatch.load(tmp_path / "ckpt" / "step-000006").apply(s)
+    assert all(torch.equal(after_a[k], v) for k, v in state(s.model).items())  # the last checkpoint is the final state
+    ed.undo()
+    assert all(torch.equal(before[k], v) for k, v in state(s.model).items())

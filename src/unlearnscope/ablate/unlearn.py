@@ -51,6 +51,8 @@ class UnlearnConfig:
     seed: int = 0
     eval_every: int = 5
     stop_at_forget_acc: float | None = None
+    checkpoint_every: int | None = None  # with checkpoint_dir: write an edit patch every N steps
+    checkpoint_dir: str | None = None
 
     def validate(self) -> None:
         if self.method not in METHODS:
@@ -101,6 +103,33 @@ def _texts(data) -> list[str]:
     return [d.text if isinstance(d, Item) else str(d) for d in data]
 
 
+def _encode(subject, data):
+    """Texts / items → tokenizer dict; token sets pass through: a dict with ``input_ids`` (and
+    ``attention_mask``), a LongTensor ``[n, L]``, or a list of token-id lists (right-padded here)."""
+    if isinstance(data, dict) and "input_ids" in data:
+        ids = data["input_ids"].to(subject.device)
+        return {"input_ids": ids, "attention_mask": data.get("attention_mask", torch.ones_like(ids)).to(subject.device)}
+    if isinstance(data, torch.Tensor):
+        return {"input_ids": data.to(subject.device), "attention_mask": torch.ones_like(data, device=subject.device)}
+    if data and isinstance(data[0], (list, tuple)) and data[0] and isinstance(data[0][0], int):
+        pad = subject.tokenizer.pad_token_id if subject.tokenizer is not None and subject.tokenizer.pad_token_id is not None else 0
+        L_max = max(len(x) for x in data)
+        ids = torch.tensor([list(x) + [pad] * (L_max - len(x)) for x in data], device=subject.device)
+        mask = torch.tensor([[1] * len(x) + [0] * (L_max - len(x)) for x in data], device=subject.device)
+        return {"input_ids": ids, "attention_mask": mask}
+    return subject.tokenize(_texts(data))
+
+
+def _n(data) -> int:
+    if isinstance(data, dict) and "input_ids" in data:
+        return int(data["input_ids"].shape[0])
+    return int(data.shape[0]) if isinstance(data, torch.Tensor) else len(data)
+
+
+def _as_list(data):
+    return data if isinstance(data, (dict, torch.Tensor)) else list(data or [])
+
+
 def _batches(enc, batch_size, gen):
     n = enc["input_ids"].shape[0]
     while True:
@@ -117,18 +146,20 @@ def unlearn(subject, forget, retain=None, *, components: ComponentSet | None = N
 
     cfg = config
     cfg.validate()
-    forget, retain = list(forget), list(retain or [])
-    if not forget:
-        raise UnlearnscopeError("empty forget set: give at least one text or item")
+    forget, retain = _as_list(forget), _as_list(retain)
+    if not _n(forget):
+        raise UnlearnscopeError("empty forget set: give at least one text, item or token sequence")
     needs_retain = cfg.alpha > 0 or cfg.kl_weight > 0
-    if needs_retain and not retain:
+    if needs_retain and not _n(retain):
         raise UnlearnscopeError(f"method {cfg.method!r} with retain_weight={cfg.alpha} / kl_weight={cfg.kl_weight} needs a retain set")
-    overlap = set(_texts(forget)) & set(_texts(retain))
-    if overlap:
-        warnings.warn(f"{len(overlap)} of {len(forget)} forget texts also appear in the retain set ({len(retain)} texts)", stacklevel=2)
-    metric_items = metric_items if metric_items is not None else [d for d in forget if isinstance(d, Item)]
-    f_enc = subject.tokenize(_texts(forget))
-    r_enc = subject.tokenize(_texts(retain)) if retain else None
+    f_enc = _encode(subject, forget)
+    r_enc = _encode(subject, retain) if _n(retain) else None
+    if r_enc is not None:
+        rows = lambda enc: {tuple(r[m.bool()].tolist()) for r, m in zip(enc["input_ids"], enc["attention_mask"], strict=True)}  # noqa: E731
+        overlap = rows(f_enc) & rows(r_enc)
+        if overlap:
+            warnings.warn(f"{len(overlap)} of {_n(forget)} forget texts also appear in the retain set ({_n(retain)} texts)", stacklevel=2)
+    metric_items = metric_items if metric_items is not None else [d for d in forget if isinstance(d, Item)] if isinstance(forget, list) else []
     model = subject.model
     ref = None
     if cfg.method in ("npo", "rmu") or cfg.kl_weight > 0:
@@ -185,6 +216,8 @@ def unlearn(subject, forget, retain=None, *, components: ComponentSet | None = N
             if step % cfg.eval_every == 0:
                 last_good = {n: p.detach().clone() for n, p in mp.params.items()}
                 good_step = step
+            if cfg.checkpoint_every and cfg.checkpoint_dir and step % cfg.checkpoint_every == 0:
+                _as_edits(baseline.copy_baseline(), mp, components).save(Path(cfg.checkpoint_dir) / f"step-{step:06d}")
             if metric_items and step % cfg.eval_every == 0:
                 metric.append((step, forget_metric()))
                 if cfg.stop_at_forget_acc is not None and metric[-1][1] <= cfg.stop_at_forget_acc:
@@ -304,8 +337,7 @@ def needle(subject, layer: int, neuron: int, forget, *, expert: int | None = Non
     except BaseException:
         noised.undo()
         raise
-    combined = Edits(subject, checksum=False)
-    combined._baseline = noised._baseline
+    combined = noised.copy_baseline()
     combined.records = noised.records + r.edits.records
     r.edits, r.method = combined, "needle"
     return r

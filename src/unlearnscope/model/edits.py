@@ -65,6 +65,12 @@ class Edits:
         if exc_type is not None or not self._kept:
             self.undo()
 
+    def copy_baseline(self) -> Edits:
+        """A new, empty session sharing this one's pre-edit hashes (for snapshots of a run)."""
+        other = Edits(self.subject, checksum=False)
+        other._baseline = self._baseline
+        return other
+
     def keep(self) -> Edits:
         """Keep the edits when the ``with`` block ends."""
         self._kept = True
