@@ -10,7 +10,6 @@ TL ``run_with_cache(names_filter=...)`` and an nnsight trace saving the same ten
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import sys
@@ -22,7 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 warnings.filterwarnings("ignore")
 
-from harness import device_name, measure, write  # noqa: E402
+from harness import device_name, measure, parse_args, write  # noqa: E402
 
 
 def build(args):
@@ -40,21 +39,7 @@ def build(args):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser()
-    p.add_argument("--smoke", action="store_true")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--dtype", default="float32")
-    p.add_argument("--d-model", type=int, default=512)
-    p.add_argument("--layers", type=int, default=8)
-    p.add_argument("--batch", type=int, default=4)
-    p.add_argument("--seq", type=int, default=128)
-    p.add_argument("--rounds", type=int, default=30)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--out", default=None, help="results root (default bench/results)")
-    args = p.parse_args(argv)
-    if args.smoke:
-        args.d_model, args.layers, args.batch, args.seq, args.rounds = 64, 2, 1, 16, 3
-    torch.set_num_threads(args.threads)
+    args = parse_args(argv, batch=4, seq=128, rounds=30, smoke_batch=1)
 
     import unlearnscope as us
     from unlearnscope.model.backends.transformer_lens import to_bridge

@@ -12,7 +12,6 @@ Arms (one GradAscent step = forward, backward, AdamW step, each arm's own bookke
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import warnings
@@ -23,24 +22,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 warnings.filterwarnings("ignore")
 
-from harness import device_name, write  # noqa: E402
+from harness import device_name, parse_args, write  # noqa: E402
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser()
-    p.add_argument("--smoke", action="store_true")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--d-model", type=int, default=512)
-    p.add_argument("--layers", type=int, default=8)
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--seq", type=int, default=64)
-    p.add_argument("--rounds", type=int, default=15)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--out", default=None)
-    args = p.parse_args(argv)
-    if args.smoke:
-        args.d_model, args.layers, args.batch, args.seq, args.rounds = 64, 2, 2, 16, 3
-    torch.set_num_threads(args.threads)
+    args = parse_args(argv, batch=8, seq=64, rounds=15, smoke_batch=2)
 
     from transformers import GPT2Config, GPT2LMHeadModel
 

@@ -23,6 +23,31 @@ def device_name(device: str) -> str:
     return f"cpu-{platform.machine()}"
 
 
+def parse_args(argv, *, batch: int, seq: int, rounds: int, smoke_batch: int, extra=None):
+    """The options every benchmark shares (GPT-2-shaped model size, device, threads, output);
+    ``--smoke`` shrinks everything to seconds.  Sets torch's thread count."""
+    import argparse
+
+    p = argparse.ArgumentParser()
+    p.add_argument("--smoke", action="store_true", help="seconds-long run for CI; no timing claims")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--dtype", default="float32")
+    p.add_argument("--d-model", type=int, default=512)
+    p.add_argument("--layers", type=int, default=8)
+    p.add_argument("--batch", type=int, default=batch)
+    p.add_argument("--seq", type=int, default=seq)
+    p.add_argument("--rounds", type=int, default=rounds)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", default=None, help="results root (default bench/results)")
+    if extra:
+        extra(p)
+    args = p.parse_args(argv)
+    if args.smoke:
+        args.d_model, args.layers, args.batch, args.seq, args.rounds = 64, 2, smoke_batch, 16, 3
+    torch.set_num_threads(args.threads)
+    return args
+
+
 def measure(arms: dict[str, Callable[[], object]], *, warmup: int, rounds: int, device: str = "cpu") -> dict[str, dict]:
     """Median wall time (ms) per arm over interleaved rounds; the arms' order is shuffled every
     round (seeded), so allocator and cache state left by one arm does not always hit the same next one."""
