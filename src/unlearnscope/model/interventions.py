@@ -99,6 +99,7 @@ def mean_of(subject, name: str, inputs, *, batch_size: int = 32) -> torch.Tensor
     from .capture import capture
 
     enc = subject.as_inputs(inputs)
+    point = subject.resolve(name)[0]
     n = enc["input_ids"].shape[0]
     total, count = None, 0
     for start in range(0, n, batch_size):
@@ -106,7 +107,6 @@ def mean_of(subject, name: str, inputs, *, batch_size: int = 32) -> torch.Tensor
         with torch.no_grad(), capture(subject, [name]) as cache:
             subject.model(**batch)
         act = cache[name].float()
-        point = subject.resolve(name)[0]
         if point.token_flat:
             act = act.view(*batch["input_ids"].shape, *act.shape[1:])
         mask = batch.get("attention_mask", torch.ones_like(batch["input_ids"])).to(act.device, torch.bool)

@@ -16,7 +16,7 @@ from collections import Counter
 
 import torch
 
-from .train import accuracy, predict
+from .train import predict
 from .world import Item, World
 
 BARS = {
@@ -25,9 +25,15 @@ BARS = {
 }
 
 
-def _acc(model, tok, items):
-    a = accuracy(model, tok, items)
-    return None if a is None else round(a, 4)
+def _predicted(model, tok, world: World) -> list[tuple[Item, str]]:
+    """Every item of the world with the model's top-1 next word (one batched pass)."""
+    return list(zip(world.items, predict(model, tok, world.items), strict=True))
+
+
+def _rate(pairs: list[tuple[Item, str]], keep, word: str | None = None) -> float | None:
+    """Share of kept items whose prediction is ``word`` (default: the item's answer)."""
+    hits = [p == (word or it.answer) for it, p in pairs if keep(it)]
+    return round(sum(hits) / len(hits), 4) if hits else None
 
 
 def chance_level(world: World, split: str = "forget") -> dict:
@@ -43,17 +49,18 @@ def chance_level(world: World, split: str = "forget") -> dict:
 
 def facts_quality(model, tok, world: World) -> dict:
     trained_kinds = ("cloze", "qa", "paraphrase_train")
+    pairs = _predicted(model, tok, world)
     out = {}
     for split in ("forget", "retain", "never-seen"):
-        items = [i for i in world.items if i.split == split]
+        ps = [(it, p) for it, p in pairs if it.split == split]
         out[split] = {
-            "trained_renderings": _acc(model, tok, [i for i in items if i.kind in trained_kinds]),
-            "cloze": _acc(model, tok, [i for i in items if i.kind == "cloze"]),
-            "qa": _acc(model, tok, [i for i in items if i.kind == "qa"]),
-            "paraphrase_heldout": _acc(model, tok, [i for i in items if i.kind == "paraphrase"]),
-            "strict_paraphrase": _acc(model, tok, [i for i in items if i.kind == "strict"]),
-            "strict_paraphrase_by_relation": {r: _acc(model, tok, [i for i in items if i.kind == "strict" and i.relation == r]) for r in world.ground_truth["relations"]},
-            "multiple_choice": _acc(model, tok, [i for i in items if i.kind == "mc"]),
+            "trained_renderings": _rate(ps, lambda i: i.kind in trained_kinds),
+            "cloze": _rate(ps, lambda i: i.kind == "cloze"),
+            "qa": _rate(ps, lambda i: i.kind == "qa"),
+            "paraphrase_heldout": _rate(ps, lambda i: i.kind == "paraphrase"),
+            "strict_paraphrase": _rate(ps, lambda i: i.kind == "strict"),
+            "strict_paraphrase_by_relation": {r: _rate(ps, lambda i, r=r: i.kind == "strict" and i.relation == r) for r in world.ground_truth["relations"]},
+            "multiple_choice": _rate(ps, lambda i: i.kind == "mc"),
         }
     return out
 
@@ -70,22 +77,17 @@ def facts_bars(orig: dict, ref: dict, chance: dict) -> dict:
 
 
 def multidomain_quality(model, tok, world: World) -> dict:
-    def rate(items: list[Item], word: str) -> float | None:
-        if not items:
-            return None
-        return round(sum(p == word for p in predict(model, tok, items)) / len(items), 4)
-
-    d = {dom: [i for i in world.items if i.domain == dom] for dom in world.ground_truth["domains"]}
+    pairs = _predicted(model, tok, world)
     return {
-        "facts": _acc(model, tok, [i for i in d["facts"] if i.train]),
-        "arith": _acc(model, tok, d["arith"]),
-        "code_heldout": _acc(model, tok, [i for i in d["code"] if not i.train]),
-        "code_train": _acc(model, tok, [i for i in d["code"] if i.train]),
-        "refusal_rate_marked": rate(d["refusal"], "i"),
-        "refusal_rate_marked_heldout": rate([i for i in d["refusal"] if not i.train], "i"),
-        "refusal_rate_benign": rate(d["benign"], "i"),
-        "compliance_benign": rate(d["benign"], "sure"),
-        "compliance_benign_heldout": rate([i for i in d["benign"] if not i.train], "sure"),
+        "facts": _rate(pairs, lambda i: i.domain == "facts" and i.train),
+        "arith": _rate(pairs, lambda i: i.domain == "arith"),
+        "code_heldout": _rate(pairs, lambda i: i.domain == "code" and not i.train),
+        "code_train": _rate(pairs, lambda i: i.domain == "code" and i.train),
+        "refusal_rate_marked": _rate(pairs, lambda i: i.domain == "refusal", "i"),
+        "refusal_rate_marked_heldout": _rate(pairs, lambda i: i.domain == "refusal" and not i.train, "i"),
+        "refusal_rate_benign": _rate(pairs, lambda i: i.domain == "benign", "i"),
+        "compliance_benign": _rate(pairs, lambda i: i.domain == "benign", "sure"),
+        "compliance_benign_heldout": _rate(pairs, lambda i: i.domain == "benign" and not i.train, "sure"),
     }
 
 
