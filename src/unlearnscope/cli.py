@@ -221,6 +221,11 @@ def organism_show(
     typer.echo(f"  bars met: {q['bars_met']}")
 
 
+from .cli_localize import localize_app  # noqa: E402
+
+app.add_typer(localize_app, name="localize")
+
+
 def main() -> None:
     app()
 

@@ -1,0 +1,89 @@
+"""Base for public result objects: ``to_dict`` / ``save`` / ``load`` / ``plot``.
+
+Results are dataclasses whose fields are JSON-able values or tensors; tensors are stored as
+nested lists with their dtype and restored on `load`.  `save` writes atomically (temp file +
+rename), so an interrupted save never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import UnlearnscopeError
+
+_TENSOR = "__tensor__"
+
+
+def to_jsonable(x: Any) -> Any:
+    if isinstance(x, torch.Tensor):
+        return {_TENSOR: x.detach().cpu().tolist(), "dtype": str(x.dtype).removeprefix("torch.")}
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        return {f.name: to_jsonable(getattr(x, f.name)) for f in dataclasses.fields(x) if f.repr or f.name != "subject"}
+    if isinstance(x, dict):
+        return {str(k): to_jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [to_jsonable(v) for v in x]
+    if isinstance(x, float) and x != x:
+        return None
+    return x
+
+
+def from_jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        if _TENSOR in x:
+            return torch.tensor(x[_TENSOR], dtype=getattr(torch, x["dtype"]))
+        return {k: from_jsonable(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [from_jsonable(v) for v in x]
+    return x
+
+
+def write_json_atomic(path: str | os.PathLike, data: Any) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(json.dumps(data, indent=1))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+class Result:
+    """Mixin for result dataclasses.  Subclasses implement ``plot()`` (a plotly figure)."""
+
+    kind: str = "result"
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, **to_jsonable(self)}
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write JSON to ``path`` (a file, or a directory → ``<dir>/<kind>.json``)."""
+        path = Path(path)
+        if path.suffix != ".json":
+            path = path / f"{self.kind}.json"
+        return write_json_atomic(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike):
+        path = Path(path)
+        if path.is_dir():
+            path = path / f"{cls.kind}.json"
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise UnlearnscopeError(f"cannot read {cls.__name__} from {path}: {e}") from e
+        if data.pop("kind", cls.kind) != cls.kind:
+            raise UnlearnscopeError(f"{path} does not hold a {cls.kind} result")
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: from_jsonable(v) for k, v in data.items() if k in names})
+
+    def plot(self):
+        raise NotImplementedError
