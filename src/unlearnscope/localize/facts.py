@@ -54,12 +54,19 @@ def load_facts(path: str | Path) -> list:
     if not p.is_file():
         raise UnlearnscopeError(f"facts file {p} does not exist")
     text = p.read_text()
-    try:
-        if text.lstrip().startswith("["):
+    if text.lstrip().startswith("["):
+        try:
             return json.loads(text)
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
-    except json.JSONDecodeError as e:
-        raise UnlearnscopeError(f"{p}: not JSON / JSONL fact records (line {e.lineno}: {e.msg})") from e
+        except json.JSONDecodeError as e:
+            raise UnlearnscopeError(f"{p}: not a JSON list of fact records (line {e.lineno}: {e.msg})") from e
+    records = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise UnlearnscopeError(f"{p}: line {n} is not a JSON fact record ({e.msg})") from e
+    return records
 
 
 def organism_facts(split: str, kinds: tuple[str, ...] = ("cloze", "qa"), organism: str = "facts") -> list[Fact]:
