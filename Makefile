@@ -29,6 +29,8 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_capture.py
+	$(BIN)/python bench/bench_unlearn.py
+	$(BIN)/python bench/bench_localize.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -22,3 +22,10 @@ def test_unlearn_bench_smoke(tmp_path):
     results = json.loads(next(tmp_path.glob("*/unlearn_step_smoke.json")).read_text())
     assert {"unmasked", "masked", "masked_small"} <= set(results["arms"])
     assert results["trained_params"]["masked"] < results["trained_params"]["unmasked"]
+
+
+def test_localize_bench_smoke(tmp_path):
+    subprocess.run([sys.executable, str(ROOT / "bench" / "bench_localize.py"), "--smoke", "--out", str(tmp_path)], check=True, capture_output=True)
+    results = json.loads(next(tmp_path.glob("*/localize_smoke.json")).read_text())
+    assert {"fwd_bwd", "attribution", "patching"} <= set(results["arms"])
+    assert results["scan"]["n_vectors"] > 0 and results["scan"]["chunk_rows"] >= 1
