@@ -120,7 +120,7 @@ def test_bad_input(facts_org):
         causal_trace(s, [Fact("<bos> zork lives in", "paris", "nobody here")])
     few = forget[::6][:8]
     swapped = subject_swap(s, few)
-    assert all(a.subject != b.subject and a.prompt != b.prompt for a, b in zip(few, swapped))
+    assert all(a.subject != b.subject and a.prompt != b.prompt for a, b in zip(few, swapped, strict=True))
     longer = [Fact(f.prompt + " in", f.answer, f.subject) for f in swapped]
     with pytest.raises(UnlearnscopeError, match="same token length"):
         activation_patching(s, few, longer)
