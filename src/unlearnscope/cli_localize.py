@@ -140,7 +140,7 @@ def _concepts(subject, spec: str):
         lex, facts_by = {}, {}
         for s, fs in by_subject.items():
             lex[s] = Lexicon.from_text(subject, s + " " + " ".join(sorted({f.answer for f in fs})), name=s)
-            facts_by[s] = (fs, [f for f in other][:200])
+            facts_by[s] = (fs, other[:200])
         return lex, facts_by
     if spec.startswith("tokens:"):
         return {spec: Lexicon.from_tokens(subject, [t for t in spec[7:].split(",") if t], name=spec)}, {}

@@ -206,9 +206,8 @@ def validate_concept_vector(subject, vector, *, target, unrelated, mode: str = "
     from .facts import encode_facts, recall
 
     name = vector_name(vector) if isinstance(vector, dict) else str(vector)
-    comps = vector.get("_components") if isinstance(vector, dict) else None
-    comps = comps or (ComponentSet.from_slices(subject, [subject.anatomy.value_slice(vector["layer"], vector["neuron"], vector["expert"])], [name])
-                      if isinstance(vector, dict) else ComponentSet.parse(subject, name))
+    comps = (ComponentSet.from_slices(subject, [subject.anatomy.value_slice(vector["layer"], vector["neuron"], vector["expert"])], [name])
+             if isinstance(vector, dict) else ComponentSet.parse(subject, name))
     tgt, unr = encode_facts(subject, target), encode_facts(subject, unrelated)
     prompts_t, prompts_u = [f.prompt for f in tgt.facts], [f.prompt for f in unr.facts]
     before = recall(subject, tgt), recall(subject, unr)

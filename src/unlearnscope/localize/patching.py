@@ -75,10 +75,16 @@ def _ld(logits: torch.Tensor, ans: torch.Tensor, wrong: torch.Tensor) -> torch.T
     return logits.gather(1, ans[:, None])[:, 0] - logits.gather(1, wrong[:, None])[:, 0]
 
 
-def _result(method, kinds, roles, eff, n, ld_clean, ld_corr, cfg):
+def recovered_denominator(ld_clean: float, ld_corr: float) -> float:
+    """``LD_clean − LD_corrupt`` (mean over facts), the unit every patching score is a fraction of."""
     denom = ld_clean - ld_corr
     if abs(denom) < 1e-6:
         raise UnlearnscopeError(f"clean and corrupted runs give the same logit difference ({ld_clean:.3g}): the corruption does not change the answer")
+    return denom
+
+
+def _result(method, kinds, roles, eff, n, ld_clean, ld_corr, cfg):
+    denom = recovered_denominator(ld_clean, ld_corr)
     return FactLocalization(method, kinds, roles, eff / denom, n, {"ld_clean": ld_clean, "ld_corrupted": ld_corr}, cfg)
 
 
@@ -130,6 +136,25 @@ def activation_grads_only(subject):
             p.requires_grad_(True)
 
 
+def attribution_terms(subject, clean, corr, points: list[str], batch_size: int):
+    """Per batch of facts: ``(slice, {point: (a_clean − a_corrupt) · ∂LD/∂a |_corrupt}, ΣLD_clean, ΣLD_corrupt)``.
+
+    The terms keep the point's shape (summing them over any dims is the attribution of that
+    part); one clean forward and one corrupted forward + backward per batch."""
+    for s in range(0, len(clean), batch_size):
+        sl = slice(s, s + batch_size)
+        am, last, ans = clean.attention_mask[sl], clean.last[sl], clean.answer[sl]
+        with torch.no_grad(), subject.capture(points) as cc:
+            lc = last_logits(subject.model(input_ids=clean.input_ids[sl], attention_mask=am), last)
+        with torch.enable_grad(), activation_grads_only(subject), subject.capture(points, grad=True) as cx:
+            lx = last_logits(subject.model(input_ids=corr.input_ids[sl], attention_mask=am), last)
+            wrong = _corrupt_answers(lx.detach(), ans)
+            ld = _ld(lx, ans, wrong)
+            ld.sum().backward()
+        terms = {p: ((cc[p] - cx[p].detach()) * cx.grads[p]).float() for p in points}
+        yield sl, terms, float(_ld(lc, ans, wrong).sum()), float(ld.detach().sum())
+
+
 def attribution_patching(subject, facts, corrupt=None, *, kinds=("resid", "mlp", "attn"), seed: int = 0,
                          batch_size: int = 64) -> FactLocalization:
     kinds = check_kinds(kinds)
@@ -139,23 +164,12 @@ def attribution_patching(subject, facts, corrupt=None, *, kinds=("resid", "mlp",
     sums = torch.zeros(len(kinds), L, len(roles))
     ld_clean = ld_corr = 0.0
     points = [KIND_POINTS[k].format(l=l) for k in kinds for l in range(L)]
-    for s in range(0, len(clean), batch_size):
-        sl = slice(s, s + batch_size)
-        am, last, ans = clean.attention_mask[sl], clean.last[sl], clean.answer[sl]
+    for sl, terms, c, x in attribution_terms(subject, clean, corr, points, batch_size):
+        ld_clean, ld_corr = ld_clean + c, ld_corr + x
         masks = all_masks[:, sl].float()
-        with torch.no_grad(), subject.capture(points) as cc:
-            lc = last_logits(subject.model(input_ids=clean.input_ids[sl], attention_mask=am), last)
-        with torch.enable_grad(), activation_grads_only(subject), subject.capture(points, grad=True) as cx:
-            lx = last_logits(subject.model(input_ids=corr.input_ids[sl], attention_mask=am), last)
-            wrong = _corrupt_answers(lx.detach(), ans)
-            ld = _ld(lx, ans, wrong)
-            ld.sum().backward()
-        ld_clean += float(_ld(lc, ans, wrong).sum())
-        ld_corr += float(ld.detach().sum())
         for k, kind in enumerate(kinds):
             for l in range(L):
-                name = KIND_POINTS[kind].format(l=l)
-                per_pos = ((cc[name] - cx[name].detach()) * cx.grads[name]).sum(-1).float()  # [b, pos]
+                per_pos = terms[KIND_POINTS[kind].format(l=l)].sum(-1)  # [b, pos]
                 sums[k, l] += torch.einsum("rbp,bp->r", masks, per_pos).cpu()
     n = len(clean)
     return _result("attribution_patching", kinds, roles, sums / n, n, ld_clean / n, ld_corr / n, {"seed": seed})

@@ -75,7 +75,7 @@ def causal_trace(subject, facts, *, kinds=("resid", "mlp", "attn"), noise: float
     if samples < 1 or window < 1:
         raise UnlearnscopeError("samples and window must be >= 1")
     enc = encode_facts(subject, facts, need_subject=True)
-    roles, _ = role_masks(enc.subject_mask, enc.last, enc.attention_mask)
+    roles, all_masks = role_masks(enc.subject_mask, enc.last, enc.attention_mask)
     a = subject.anatomy
     sigma = noise * float(a.embed.detach().float().std())
     gen = torch.Generator().manual_seed(seed)
@@ -85,8 +85,7 @@ def causal_trace(subject, facts, *, kinds=("resid", "mlp", "attn"), noise: float
     for s in range(0, len(enc), batch_size):
         ch = rows(enc, slice(s, s + batch_size))
         b, P = ch.input_ids.shape
-        names_all, masks = role_masks(ch.subject_mask, ch.last, ch.attention_mask)
-        masks = torch.stack([masks[names_all.index(r)] if r in names_all else torch.zeros_like(masks[0]) for r in roles])
+        masks = all_masks[:, s : s + batch_size]
         eps = torch.randn(samples, b, P, a.d_model, generator=gen).to(subject.device) * sigma * ch.subject_mask[None, ..., None]
         points = [KIND_POINTS[k].format(l=l) for k in kinds for l in range(L)]
         with subject.capture(points) as clean:

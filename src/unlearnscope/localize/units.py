@@ -22,7 +22,7 @@ import torch
 from ..errors import OutOfRangeError, UnlearnscopeError
 from ..results import Result
 from .facts import encode_facts
-from .patching import _corrupt_answers, _ld, _pair, activation_grads_only
+from .patching import _pair, attribution_terms, recovered_denominator
 from .tracing import last_logits
 
 
@@ -70,28 +70,15 @@ def unit_attribution(subject, facts, corrupt=None, *, seed: int = 0, batch_size:
     flat = [p for ps in points.values() for p in ps]
     scores = [torch.zeros(n) for _, n in kinds]
     ld_clean = ld_corr = 0.0
-    for s in range(0, len(clean), batch_size):
-        sl = slice(s, s + batch_size)
-        am, last, ans = clean.attention_mask[sl], clean.last[sl], clean.answer[sl]
-        with torch.no_grad(), subject.capture(flat) as cc:
-            lc = last_logits(subject.model(input_ids=clean.input_ids[sl], attention_mask=am), last)
-        with torch.enable_grad(), activation_grads_only(subject), subject.capture(flat, grad=True) as cx:
-            lx = last_logits(subject.model(input_ids=corr.input_ids[sl], attention_mask=am), last)
-            wrong = _corrupt_answers(lx.detach(), ans)
-            ld = _ld(lx, ans, wrong)
-            ld.sum().backward()
-        ld_clean += float(_ld(lc, ans, wrong).sum())
-        ld_corr += float(ld.detach().sum())
+    for _, terms, c, x in attribution_terms(subject, clean, corr, flat, batch_size):
+        ld_clean, ld_corr = ld_clean + c, ld_corr + x
         for l, (k, _) in enumerate(kinds):
-            if k == "neuron":
-                p = points[l][0]
-                scores[l] += ((cc[p] - cx[p].detach()) * cx.grads[p]).float().sum((0, 1)).cpu()
-            else:
-                scores[l] += torch.stack([((cc[p] - cx[p].detach()) * cx.grads[p]).float().sum() for p in points[l]]).cpu()
+            if k == "neuron":  # [b, pos, d_mlp] -> one score per neuron
+                scores[l] += terms[points[l][0]].sum((0, 1)).cpu()
+            else:  # one hook per expert -> one score per expert
+                scores[l] += torch.stack([terms[p].sum() for p in points[l]]).cpu()
     n = len(clean)
-    denom = (ld_clean - ld_corr) / n
-    if abs(denom) < 1e-6:
-        raise UnlearnscopeError("clean and corrupted runs give the same logit difference: the corruption does not change the answer")
+    denom = recovered_denominator(ld_clean / n, ld_corr / n)
     return UnitScores([k for k, _ in kinds], [sc / n / denom for sc in scores], n, {"ld_clean": ld_clean / n, "ld_corrupted": ld_corr / n})
 
 
