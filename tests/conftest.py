@@ -49,8 +49,12 @@ def final_output(out):
 
 @pytest.fixture(scope="session")
 def organism_home(tmp_path_factory):
-    """One organism cache for the whole run (small sizes; built on first use)."""
-    root = tmp_path_factory.mktemp("unlearnscope_home")
+    """One organism cache for the whole run (small sizes; built on first use).  Developers can
+    reuse a persistent cache across runs with ``UNLEARNSCOPE_TEST_HOME=/some/dir`` (CI does not)."""
+    from pathlib import Path
+
+    keep = os.environ.get("UNLEARNSCOPE_TEST_HOME")
+    root = Path(keep) if keep else tmp_path_factory.mktemp("unlearnscope_home")
     old = {k: os.environ.get(k) for k in ("UNLEARNSCOPE_HOME", "UNLEARNSCOPE_ORGANISM_SIZE")}
     os.environ["UNLEARNSCOPE_HOME"] = str(root)
     os.environ["UNLEARNSCOPE_ORGANISM_SIZE"] = "small"

@@ -67,19 +67,31 @@ def inspect(
         typer.echo(f"  {p.name:<{nw}}  {p.module_path:<{mw}}  {p.phase:<3}  [{p.shape}]")
 
 
-@app.command()
+ablate_app = typer.Typer(help="Static ablation of components (edit patches) and MoE routing interventions.")
+app.add_typer(ablate_app, name="ablate")
+
+
+@ablate_app.callback(invoke_without_command=True)
 def ablate(
-    model: str = typer.Option(..., "--model", help="model directory, hub id, organism:NAME or tiny:<type>"),
-    components: str = typer.Option(..., "--components", help="component SPEC (e.g. 'blocks.1.mlp.value:[3,7]') or a JSON file"),
+    ctx: typer.Context,
+    model: str = typer.Option(None, "--model", help="model directory, hub id, organism:NAME or tiny:<type>"),
+    components: str = typer.Option(None, "--components", help="component SPEC (e.g. 'blocks.1.mlp.value:[3,7]') or a JSON file"),
     mode: str = typer.Option("zero", "--mode", help="zero | mean | noise | project"),
-    out: str = typer.Option(..., "--out", help="output directory (edit patch, or an edited model with --export-model)"),
+    out: str = typer.Option(None, "--out", help="output directory (edit patch, or an edited model with --export-model)"),
     sigma: float = typer.Option(None, help="noise std (absolute)"),
     seed: int = typer.Option(0),
     direction: str = typer.Option(None, help="project: a .pt/.safetensors file holding a [d_model] vector"),
     export_model_dir: bool = typer.Option(False, "--export-model", help="write the edited model (save_pretrained) instead of a patch"),
     as_json: bool = typer.Option(False, "--json", help="print a JSON summary"),
 ) -> None:
-    """Static ablation of a component set, written as an edit patch (default) or an edited model."""
+    """Static ablation of a component set, written as an edit patch (default) or an edited model.
+    ``ablate experts ...`` switches MoE experts off / on instead (see its --help)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    missing = [f"--{n}" for n, v in (("model", model), ("components", components), ("out", out)) if v is None]
+    if missing:
+        typer.echo(f"error: missing {', '.join(missing)} (or use: unlearnscope ablate experts --help)", err=True)
+        raise typer.Exit(2)
     from .ablate import ComponentSet
     from .ablate import ablate as run_ablation
     from .model.edits import export_model
@@ -100,6 +112,24 @@ def ablate(
         _fail(err)
     summary = {"mode": mode, "components": cs.names, "n_params": cs.n_params, "out": str(path), "kind": "model" if export_model_dir else "patch"}
     typer.echo(json.dumps(summary) if as_json else f"{mode}-ablated {cs.n_params} parameters of {model}; wrote {summary['kind']} to {path}")
+
+
+@ablate_app.command("experts")
+def ablate_experts_cmd(
+    model: str = typer.Option(..., "--model", help="MoE model directory, hub id, organism:moe or tiny:<moe type>"),
+    experts: str = typer.Option(..., "--experts", help="LAYER:EXPERT,... e.g. 1:3,0:5 or 1:[3,4]"),
+    mode: str = typer.Option("off", "--mode", help="off (pre-selection mask) | force | drop (post-selection) | gain"),
+    out: str = typer.Option(..., "--out", help="directory for routing_override.json and effect.json"),
+    gain: float = typer.Option(0.0, help="--mode gain: output factor of the experts"),
+    renormalize: bool = typer.Option(True, help="--mode drop: rescale the remaining weights to the original sum"),
+    prompts: str = typer.Option(None, "--prompts", help="prompts to measure the next-token change on (.txt/.json or organism:DOMAIN)"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Switch MoE experts off / force them on / drop / scale them at inference (every token, also in
+    generate()); writes the override (re-applicable with RoutingOverride.from_dict) and its measured effect."""
+    from .cli_experts import ablate_experts
+
+    ablate_experts(model, experts, mode, out, gain, renormalize, prompts, as_json)
 
 
 @app.command()
@@ -221,7 +251,7 @@ def organism_show(
     typer.echo(f"  bars met: {q['bars_met']}")
 
 
-from .cli_localize import localize_app  # noqa: E402
+from .cli_experts import localize_app  # noqa: E402  (registers `localize experts` on it)
 
 app.add_typer(localize_app, name="localize")
 

@@ -82,10 +82,13 @@ class UnlearnResult:
     forget_metric_curve: list[tuple[int, float]]
     stopped: str  # "steps" | "forget_metric" | "diverged at step N: ..."
     edits: Edits = field(repr=False)
+    monitor_curves: dict = field(default_factory=dict)  # name -> [(step, value)] (e.g. routing overlap)
+    aux_loss_curve: list = field(default_factory=list)  # the auxiliary loss per step (e.g. UOE's router anchor)
 
     def to_dict(self) -> dict:
         d = {k: v for k, v in asdict(self).items() if k != "edits"}
         d["forget_metric_curve"] = [list(x) for x in self.forget_metric_curve]
+        d["monitor_curves"] = {k: [list(x) for x in v] for k, v in self.monitor_curves.items()}
         return d
 
     def save(self, out: str | os.PathLike) -> Path:
@@ -138,8 +141,14 @@ def _batches(enc, batch_size, gen):
 
 
 def unlearn(subject, forget, retain=None, *, components: ComponentSet | None = None, config: UnlearnConfig = UnlearnConfig(),
-            progress: bool = True, metric_items: list[Item] | None = None) -> UnlearnResult:
-    """Run one unlearning method; the subject's model is modified in place (undo with ``result.edits``)."""
+            progress: bool = True, metric_items: list[Item] | None = None, aux_loss=None,
+            monitors: dict | None = None) -> UnlearnResult:
+    """Run one unlearning method; the subject's model is modified in place (undo with ``result.edits``).
+
+    ``aux_loss``: an object with ``recording()`` (a context manager around the forget batch's
+    forward) and ``loss(batch) -> (weighted scalar, unweighted float)``, added to the objective
+    (UOE's router anchor, `uoe.RouterAnchor`).  ``monitors``: ``{name: () -> float}`` evaluated at
+    step 0 and every ``eval_every`` steps into ``result.monitor_curves``."""
     from tqdm.auto import tqdm
 
     from ..organisms.train import accuracy
@@ -175,6 +184,13 @@ def unlearn(subject, forget, retain=None, *, components: ComponentSet | None = N
     baseline = Edits(subject)  # hashes of every parameter before training (for verify)
     model.eval()
     f_curve, r_curve, metric, stopped = [], [], [], "steps"
+    monitors = dict(monitors or {})
+    curves: dict[str, list] = {k: [] for k in monitors}
+    aux_curve: list = []
+
+    def monitor(step):
+        for k, fn in monitors.items():
+            curves[k].append((step, fn()))
 
     def forget_metric():
         return accuracy(model, subject.tokenizer, metric_items) if metric_items else None
@@ -184,12 +200,20 @@ def unlearn(subject, forget, retain=None, *, components: ComponentSet | None = N
         m0 = forget_metric()
         if m0 is not None:
             metric.append((0, m0))
+        monitor(0)
         step, good_step = 0, 0
         last_good = {n: t.clone() for n, t in mp.snapshot.items()}
         for step in tqdm(range(1, cfg.steps + 1), desc=f"unlearn:{cfg.method}", disable=not progress, leave=False):
             fb = next(f_iter)
             rb = next(r_iter) if (r_iter is not None and needs_retain) else None
-            loss, f_loss, r_loss = _objective(cfg, subject, ref, fb, rb, layer, control)
+            if aux_loss is not None:
+                with aux_loss.recording():
+                    loss, f_loss, r_loss = _objective(cfg, subject, ref, fb, rb, layer, control)
+                extra, extra_raw = aux_loss.loss(fb)
+                loss = loss + extra
+                aux_curve.append(round(extra_raw, 6))
+            else:
+                loss, f_loss, r_loss = _objective(cfg, subject, ref, fb, rb, layer, control)
             if not torch.isfinite(loss):
                 stopped = f"diverged at step {step}: loss is {loss.item()}; the step was not applied (weights as after step {step - 1})"
                 break
@@ -218,6 +242,8 @@ def unlearn(subject, forget, retain=None, *, components: ComponentSet | None = N
                 good_step = step
             if cfg.checkpoint_every and cfg.checkpoint_dir and step % cfg.checkpoint_every == 0:
                 _as_edits(baseline.copy_baseline(), mp, components).save(Path(cfg.checkpoint_dir) / f"step-{step:06d}")
+            if monitors and step % cfg.eval_every == 0:
+                monitor(step)
             if metric_items and step % cfg.eval_every == 0:
                 metric.append((step, forget_metric()))
                 if cfg.stop_at_forget_acc is not None and metric[-1][1] <= cfg.stop_at_forget_acc:
@@ -227,11 +253,13 @@ def unlearn(subject, forget, retain=None, *, components: ComponentSet | None = N
             step = cfg.steps
         if metric_items and (not metric or metric[-1][0] != step) and not stopped.startswith("diverged"):
             metric.append((step, forget_metric()))
+        if monitors and curves[next(iter(curves))][-1][0] != step and not stopped.startswith("diverged"):
+            monitor(step)
         edits = _as_edits(baseline, mp, components)
         n_trained = mp.n_trained
     steps_run = step if not stopped.startswith("diverged") else step - 1
     return UnlearnResult(cfg.method, asdict(cfg), components.names if components else None, n_trained, steps_run,
-                         f_curve, r_curve, metric, stopped, edits)
+                         f_curve, r_curve, metric, stopped, edits, curves, aux_curve[: len(f_curve)])
 
 
 def _objective(cfg, subject, ref, fb, rb, layer, control):

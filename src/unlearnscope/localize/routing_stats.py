@@ -1,0 +1,280 @@
+"""Routing statistics of an MoE model over a dataset, streamed batch by batch.
+
+    stats = routing_stats(subject, texts)          # RoutingStats over every non-padding token
+    stats.frequency[l_i, e]                         # share of tokens that select expert e
+    cmp = compare_routing(orig, unlearned, texts)   # top-k overlap and JSD, per layer
+
+Per MoE layer (rows of every ``[layer, expert]`` tensor follow ``layers``) and routed expert
+(shared experts are always on and are not counted):
+
+* ``frequency`` — share of counted tokens for which the expert is selected (in the top-k with a
+  non-zero weight; rows sum to ≤ k);
+* ``affinity`` — UOE's score ``s = (1/Z) Σ_j (1/L_j) Σ_t g_t``: per-sequence mean of the
+  top-k-masked, *un-renormalised* gate ``g = p_e`` if selected else 0, averaged over sequences
+  (``p`` = softmax probability, or the sigmoid score for sigmoid routers);
+* ``affinity_tokens`` — ESFT's token-averaged variant ``Σ_t g_t / N_tokens``;
+* ``prob_mean`` — mean of the full routing distribution (softmax over all experts);
+* ``weight_mean`` — mean routing weight the block actually uses (after renormalisation/overrides);
+* ``entropy`` ``[layer]`` — mean per-token entropy of the full distribution (nats; max ln E).
+
+``positions="last"`` counts only each sequence's last non-padding token (the decision token of a
+chat prompt).  With ``keep_sequences=True`` the per-sequence maps (``seq_counts``, ``seq_weights``
+``[seq, layer, expert]``, summed over counted tokens, and ``seq_tokens``) are kept — what fTRI
+uses; with ``keep_tokens=True`` the per-token selections ``token_experts [tok, layer, k]`` too.
+Statistics are accumulated on the model's device in fp64 (no host syncs inside the loop).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from ..errors import UnlearnscopeError
+from ..model.routing import gate_scores, router_params, router_probs
+from ..results import Result
+
+
+def require_moe(subject, what: str) -> tuple[int, ...]:
+    """The MoE layers, or a clear error for a dense model that points to EMoE."""
+    a = subject.anatomy
+    if not a.is_moe:
+        raise UnlearnscopeError(
+            f"{what} needs an MoE model, but {a.architecture} is dense (no routed experts). "
+            "Cluster its MLP neurons into emergent experts first (EMoE): unlearnscope.localize.emoe.emergent_experts(subject, n_experts=...), "
+            "then use EmergentExperts.routing_stats / .route"
+        )
+    return a.moe_layers
+
+
+def iter_batches(subject, inputs, batch_size: int):
+    """Yield ``(start, batch dict)`` over texts or a tokenizer dict, right-padded, on the model's device."""
+    if isinstance(inputs, dict):
+        enc = {k: v.to(subject.device) for k, v in inputs.items() if k in ("input_ids", "attention_mask")}
+        enc.setdefault("attention_mask", torch.ones_like(enc["input_ids"]))
+        n = enc["input_ids"].shape[0]
+        if not n:
+            raise UnlearnscopeError("empty prompt set: give at least one prompt")
+        for s in range(0, n, batch_size):
+            b = {k: v[s : s + batch_size] for k, v in enc.items()}
+            L = int(b["attention_mask"].sum(1).max())
+            yield s, {k: v[:, :L] for k, v in b.items()}
+        return
+    texts = [inputs] if isinstance(inputs, str) else list(inputs)
+    if not texts:
+        raise UnlearnscopeError("empty prompt set: give at least one prompt")
+    for s in range(0, len(texts), batch_size):
+        yield s, subject.tokenize(texts[s : s + batch_size])
+
+
+def token_mask(attention_mask: torch.Tensor, positions: str) -> torch.Tensor:
+    """``[batch, pos]`` bool: the tokens that count (all non-padding, or the last one)."""
+    m = attention_mask.bool()
+    if positions == "all":
+        return m
+    if positions == "last":
+        last = m.long().cumsum(1).argmax(1)
+        return torch.zeros_like(m).scatter_(1, last[:, None], True)
+    raise UnlearnscopeError(f"positions must be 'all' or 'last', got {positions!r}")
+
+
+@dataclass
+class RoutingStats(Result):
+    kind = "routing_stats"
+    layers: list[int]
+    n_experts: int
+    top_k: int
+    frequency: torch.Tensor  # [layer, expert]
+    affinity: torch.Tensor  # [layer, expert] UOE (sequence-averaged)
+    affinity_tokens: torch.Tensor  # [layer, expert] ESFT (token-averaged)
+    prob_mean: torch.Tensor  # [layer, expert]
+    weight_mean: torch.Tensor  # [layer, expert]
+    entropy: torch.Tensor  # [layer]
+    n_tokens: int
+    n_sequences: int
+    positions: str = "all"
+    seq_counts: torch.Tensor | None = None  # [seq, layer, expert]
+    seq_weights: torch.Tensor | None = None  # [seq, layer, expert]
+    seq_tokens: torch.Tensor | None = None  # [seq]
+    token_experts: torch.Tensor | None = None  # [tok, layer, k]
+    token_seq: torch.Tensor | None = None  # [tok] sequence index of each kept token
+    meta: dict = field(default_factory=dict)
+
+    def row(self, layer: int) -> int:
+        if layer not in self.layers:
+            raise UnlearnscopeError(f"layer {layer} is not an MoE layer of this result; MoE layers are {self.layers}")
+        return self.layers.index(layer)
+
+    def plot(self, metric: str = "frequency"):
+        """Layer × expert heatmap of ``frequency`` | ``affinity`` | ``affinity_tokens`` | ``prob_mean`` | ``weight_mean``."""
+        from ..viz import expert_heatmap
+
+        return expert_heatmap(getattr(self, metric), self.layers, title=f"{metric} over {self.n_tokens} tokens ({self.positions})", label=metric)
+
+
+class RoutingAccumulator:
+    """Router hooks on every MoE layer that add one batch's routing to running sums.
+
+    Set ``mask`` (``[batch, pos]`` bool, the counted tokens) before each forward."""
+
+    def __init__(self, subject, *, keep_sequences: bool = False, keep_tokens: bool = False):
+        self.subject = subject
+        self.layers = list(require_moe(subject, "routing statistics"))
+        a = subject.anatomy
+        self.E, self.k = a.n_experts, a.top_k
+        dev = subject.device
+        self.params = {l: router_params(subject, l) for l in self.layers}
+        z = lambda *s: torch.zeros(*s, dtype=torch.float64, device=dev)  # noqa: E731
+        L = len(self.layers)
+        self.count, self.gsum, self.wsum, self.psum, self.aff = z(L, self.E), z(L, self.E), z(L, self.E), z(L, self.E), z(L, self.E)
+        self.ent = z(L)
+        self.n_tok = z(())
+        self.n_seq = 0
+        self.keep_sequences, self.keep_tokens = keep_sequences, keep_tokens
+        self.seq_counts, self.seq_weights, self.seq_tokens, self.tok_experts, self.tok_seq = [], [], [], [], []
+        self.mask: torch.Tensor | None = None
+        self._batch: dict[int, torch.Tensor] = {}
+
+    def hook(self, row: int, layer: int):
+        params = self.params[layer]
+
+        def fn(module, args, output):
+            logits, w, idx = output[0], output[1], output[2]
+            m = self.mask.reshape(-1)
+            B, T = self.mask.shape
+            logits = logits.reshape(-1, logits.shape[-1])[m]
+            w, idx = w.reshape(-1, w.shape[-1])[m].float(), idx.reshape(-1, idx.shape[-1])[m]
+            active = (w != 0).double()
+            sel = torch.zeros(idx.shape[0], self.E, dtype=torch.float64, device=idx.device).scatter_(1, idx, active)
+            gate = gate_scores(logits, params).double() * sel
+            p = router_probs(logits, params).double()
+            self.count[row] += sel.sum(0)
+            self.gsum[row] += gate.sum(0)
+            self.wsum[row] += torch.zeros_like(sel).scatter_add_(1, idx, w.double()).sum(0)
+            self.psum[row] += p.sum(0)
+            self.ent[row] += -(p * p.clamp_min(1e-30).log()).sum()
+            # per-sequence means of g (UOE): tokens of sequence b are rows seq_id == b
+            seq_id = torch.arange(B, device=idx.device)[:, None].expand(B, T).reshape(-1)[m]
+            per_seq = torch.zeros(B, self.E, dtype=torch.float64, device=idx.device).index_add_(0, seq_id, gate)
+            n_per = torch.zeros(B, dtype=torch.float64, device=idx.device).index_add_(0, seq_id, torch.ones_like(seq_id, dtype=torch.float64))
+            self.aff[row] += (per_seq / n_per.clamp_min(1)[:, None]).sum(0)
+            if self.keep_sequences:
+                cnt = torch.zeros(B, self.E, dtype=torch.float32, device=idx.device).index_add_(0, seq_id, sel.float())
+                wts = torch.zeros(B, self.E, dtype=torch.float32, device=idx.device).index_add_(0, seq_id, torch.zeros_like(sel).scatter_add_(1, idx, w.double()).float())
+                self._batch[row] = (cnt, wts, n_per.float())
+            if self.keep_tokens:
+                self._batch[("tok", row)] = (idx, seq_id)
+
+        return fn
+
+    def run(self, inputs, batch_size: int, positions: str) -> None:
+        a = self.subject.anatomy
+        handles = []
+        try:
+            for row, layer in enumerate(self.layers):
+                router = a.module(a.path(layer, a.family.moe.router))
+                handles.append(router.register_forward_hook(self.hook(row, layer)))
+            with torch.no_grad():
+                for start, batch in iter_batches(self.subject, inputs, batch_size):
+                    self.mask = token_mask(batch["attention_mask"], positions)
+                    self._batch.clear()
+                    self.subject.model(**batch)
+                    self.n_tok += self.mask.sum()
+                    self.n_seq += batch["input_ids"].shape[0]
+                    if self.keep_sequences:
+                        self.seq_counts.append(torch.stack([self._batch[r][0] for r in range(len(self.layers))], 1).cpu())
+                        self.seq_weights.append(torch.stack([self._batch[r][1] for r in range(len(self.layers))], 1).cpu())
+                        self.seq_tokens.append(self._batch[0][2].cpu())
+                    if self.keep_tokens:
+                        self.tok_experts.append(torch.stack([self._batch[("tok", r)][0] for r in range(len(self.layers))], 1).cpu())
+                        self.tok_seq.append((self._batch[("tok", 0)][1] + start).cpu())
+        finally:
+            for h in handles:
+                h.remove()
+
+    def result(self, positions: str, meta: dict | None = None) -> RoutingStats:
+        n_tok = float(self.n_tok)
+        if not n_tok:
+            raise UnlearnscopeError("the prompts hold no tokens to count")
+        f = lambda x: (x / n_tok).float().cpu()  # noqa: E731
+        cat = lambda xs: torch.cat(xs) if xs else None  # noqa: E731
+        return RoutingStats(
+            self.layers, self.E, self.k, f(self.count), (self.aff / self.n_seq).float().cpu(), f(self.gsum), f(self.psum), f(self.wsum),
+            f(self.ent), int(n_tok), self.n_seq, positions, cat(self.seq_counts), cat(self.seq_weights), cat(self.seq_tokens),
+            cat(self.tok_experts), cat(self.tok_seq), meta or {},
+        )
+
+
+def routing_stats(subject, inputs, *, batch_size: int = 32, positions: str = "all", keep_sequences: bool = False,
+                  keep_tokens: bool = False) -> RoutingStats:
+    """Streamed routing statistics of ``subject`` over ``inputs`` (texts or a tokenizer dict).
+
+    Runs inside any active `route(...)` override, so the statistics describe the routing the
+    model actually uses."""
+    acc = RoutingAccumulator(subject, keep_sequences=keep_sequences, keep_tokens=keep_tokens)
+    acc.run(inputs, batch_size, positions)
+    return acc.result(positions, {"batch_size": batch_size, "max_entropy": math.log(acc.E)})
+
+
+# ---------------------------------------------------------------------------- two models
+def js_divergence(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """Jensen–Shannon divergence (nats, in [0, ln 2]) between distributions on the last dim."""
+    p, q = p / p.sum(-1, keepdim=True), q / q.sum(-1, keepdim=True)
+    m = (p + q) / 2
+    kl = lambda a, b: (a * (a.clamp_min(1e-30).log() - b.clamp_min(1e-30).log())).sum(-1)  # noqa: E731
+    return (kl(p, m) + kl(q, m)) / 2
+
+
+@dataclass
+class RoutingComparison(Result):
+    """Routing of model B (e.g. unlearned) against model A (original) on the same tokens.
+
+    ``overlap[l]`` = mean over tokens of ``|TopK_A ∩ TopK_B| / k`` (UOE's selection overlap; 1 =
+    identical routing); ``jsd[l]`` = JS divergence between the two layers' selection-frequency
+    distributions; ``frequency_shift[l, e]`` = freq_B − freq_A."""
+
+    kind = "routing_comparison"
+    layers: list[int]
+    overlap: torch.Tensor  # [layer]
+    jsd: torch.Tensor  # [layer]
+    frequency_shift: torch.Tensor  # [layer, expert]
+    n_tokens: int
+
+    @property
+    def mean_overlap(self) -> float:
+        return float(self.overlap.mean())
+
+    def plot(self):
+        from ..viz import expert_heatmap
+
+        return expert_heatmap(self.frequency_shift, self.layers, title=f"selection shift (mean top-k overlap {self.mean_overlap:.3f})",
+                              label="Δ frequency", diverging=True)
+
+
+def compare_routing(subject_a, subject_b, inputs, *, batch_size: int = 32, positions: str = "all") -> RoutingComparison:
+    """Top-k selection overlap and JSD between two models of the same architecture on ``inputs``."""
+    if subject_a.anatomy.moe_layers != subject_b.anatomy.moe_layers or subject_a.anatomy.n_experts != subject_b.anatomy.n_experts:
+        raise UnlearnscopeError("compare_routing needs two models with the same MoE layers and experts")
+    sa = routing_stats(subject_a, inputs, batch_size=batch_size, positions=positions, keep_tokens=True)
+    sb = routing_stats(subject_b, inputs, batch_size=batch_size, positions=positions, keep_tokens=True)
+    E = sa.n_experts
+    onehot = lambda idx: torch.zeros(*idx.shape[:2], E, dtype=torch.bool).scatter_(2, idx.long(), True)  # noqa: E731
+    inter = (onehot(sa.token_experts) & onehot(sb.token_experts)).sum(-1).float() / sa.top_k  # [tok, layer]
+    return RoutingComparison(sa.layers, inter.mean(0), js_divergence(sa.frequency.double(), sb.frequency.double()).float(),
+                             sb.frequency - sa.frequency, sa.n_tokens)
+
+
+def selection_overlap_tracker(subject, inputs, *, batch_size: int = 32):
+    """A callable ``() -> mean top-k overlap`` of the subject's *current* routing on ``inputs``
+    against its routing now (the original): UOE's selection-shift diagnostic during training."""
+    base = routing_stats(subject, inputs, batch_size=batch_size, keep_tokens=True)
+    E = base.n_experts
+    ref = torch.zeros(*base.token_experts.shape[:2], E, dtype=torch.bool).scatter_(2, base.token_experts.long(), True)
+
+    def overlap() -> float:
+        now = routing_stats(subject, inputs, batch_size=batch_size, keep_tokens=True).token_experts
+        cur = torch.zeros_like(ref).scatter_(2, now.long(), True)
+        return round(float((ref & cur).sum(-1).float().mean() / base.top_k), 5)
+
+    return overlap

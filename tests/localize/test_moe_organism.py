@@ -1,0 +1,51 @@
+"""Issue 6 validation on the MoE organism, across three organism seeds (small size, built once per
+run).  What holds on every seed is asserted; the closing note gives every measured number.
+
+fTRI on the organism's refusal and benign chat prompts (classes from the model's own answers),
+the top-2 experts per layer by differential token counts switched off (pre-selection mask),
+against 20 random draws of 2 other experts per layer (organisms.md §4: effects are seed-dependent
+and random experts can break things, so the random control is the comparison that matters)."""
+
+import pytest
+import torch
+
+from unlearnscope.localize.expert_control import expert_control
+from unlearnscope.localize.experts import attribution_stability
+from unlearnscope.localize.ftri import ftri
+from unlearnscope.organisms import build
+from unlearnscope.organisms.behaviour import behaviour_evaluator, organism_items
+
+SEEDS = (0, 1, 2)
+
+
+@pytest.fixture(scope="module")
+def moe_seeds(organism_home):
+    torch.set_num_threads(2)
+    orgs = {s: build("moe", "small", s, root=organism_home, progress=False, log=lambda m: None) for s in SEEDS}
+    torch.set_num_threads(1)
+    return orgs
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_switching_off_ftri_refusal_experts_beats_random_experts(moe_seeds, seed):
+    org = moe_seeds[seed]
+    s, evaluate = org.load(), behaviour_evaluator(org)
+    prompts = [i.prompt for d in ("refusal", "benign") for i in organism_items(org, d, trained=True)]
+    fmap = ftri(s, prompts, target="refused")
+    assert fmap.class_counts == {"answered": 36, "refused": 36}, "the organism refuses exactly the marked topic"
+    experts = [(l, e) for l, e, _ in fmap.ranking().top_per_layer(2)]
+    ctl = expert_control(s, experts, evaluate, mode="off", n_random=20, seed=seed)
+    summary = ctl.summary()
+    print(f"seed {seed}: experts {experts}", {k: (v["delta"], v["random_mean_delta"], v["p_value"]) for k, v in summary.items()})
+    ref = summary["refusal_rate"]
+    assert ref["baseline"] == 1.0 and ref["located"] <= 0.1, "the located experts carry the refusal"
+    assert ref["delta"] < ref["random_mean_delta"] - 0.3, "far more than random experts of the same layers"
+    assert summary["benign_refusal_rate"]["located"] <= 0.05
+
+
+def test_uoe_attribution_is_stable_across_halves_of_the_forget_set(moe_seeds):
+    org = moe_seeds[0]
+    s = org.load()
+    forget = [i.text for i in organism_items(org, "refusal", trained=True)]
+    st = attribution_stability(s, forget, top=3)
+    assert st["spearman"] >= 0.8 and st["overlap"] >= 2 / 3
