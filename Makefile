@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_capture.py
 	$(BIN)/python bench/bench_unlearn.py
 	$(BIN)/python bench/bench_localize.py
+	$(BIN)/python bench/bench_routing.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -29,3 +29,9 @@ def test_localize_bench_smoke(tmp_path):
     results = json.loads(next(tmp_path.glob("*/localize_smoke.json")).read_text())
     assert {"fwd_bwd", "attribution", "patching"} <= set(results["arms"])
     assert results["scan"]["n_vectors"] > 0 and results["scan"]["chunk_rows"] >= 1
+
+
+def test_routing_bench_smoke(tmp_path):
+    subprocess.run([sys.executable, str(ROOT / "bench" / "bench_routing.py"), "--smoke", "--out", str(tmp_path)], check=True, capture_output=True)
+    results = json.loads(next(tmp_path.glob("*/routing_smoke.json")).read_text())
+    assert {"plain", "routing_stats"} <= set(results["arms"]) and results["throughput_ratio"] > 0

@@ -140,31 +140,29 @@ class RoutingAccumulator:
         params = self.params[layer]
 
         def fn(module, args, output):
-            logits, w, idx = output[0], output[1], output[2]
-            m = self.mask.reshape(-1)
             B, T = self.mask.shape
-            logits = logits.reshape(-1, logits.shape[-1])[m]
-            w, idx = w.reshape(-1, w.shape[-1])[m].float(), idx.reshape(-1, idx.shape[-1])[m]
-            active = (w != 0).double()
-            sel = torch.zeros(idx.shape[0], self.E, dtype=torch.float64, device=idx.device).scatter_(1, idx, active)
-            gate = gate_scores(logits, params).double() * sel
-            p = router_probs(logits, params).double()
+            mf = self.mask.reshape(-1, 1).float()  # [tok, 1] counted tokens (no boolean gather: no copies)
+            logits = output[0].reshape(-1, self.E).float()
+            w, idx = output[1].reshape(B * T, -1).float(), output[2].reshape(B * T, -1)
+            p = router_probs(logits, params)
+            g = p if params.kind == "softmax_topk" else gate_scores(logits, params)
+            sel = torch.zeros_like(p).scatter_(1, idx, (w != 0).float() * mf)  # [tok, E] 0/1 on counted tokens
+            gate = sel * g
             self.count[row] += sel.sum(0)
             self.gsum[row] += gate.sum(0)
-            self.wsum[row] += torch.zeros_like(sel).scatter_add_(1, idx, w.double()).sum(0)
-            self.psum[row] += p.sum(0)
-            self.ent[row] += -(p * p.clamp_min(1e-30).log()).sum()
-            # per-sequence means of g (UOE): tokens of sequence b are rows seq_id == b
-            seq_id = torch.arange(B, device=idx.device)[:, None].expand(B, T).reshape(-1)[m]
-            per_seq = torch.zeros(B, self.E, dtype=torch.float64, device=idx.device).index_add_(0, seq_id, gate)
-            n_per = torch.zeros(B, dtype=torch.float64, device=idx.device).index_add_(0, seq_id, torch.ones_like(seq_id, dtype=torch.float64))
+            self.wsum[row] += torch.zeros_like(p).scatter_(1, idx, w * mf).sum(0)
+            self.psum[row] += (p * mf).sum(0)
+            self.ent[row] += (-(p * p.clamp_min(1e-30).log()).sum(-1) * mf[:, 0]).sum()
+            per_seq = gate.view(B, T, self.E).sum(1)  # [B, E]: UOE's per-sequence sums
+            n_per = self.mask.sum(1).float()
             self.aff[row] += (per_seq / n_per.clamp_min(1)[:, None]).sum(0)
             if self.keep_sequences:
-                cnt = torch.zeros(B, self.E, dtype=torch.float32, device=idx.device).index_add_(0, seq_id, sel.float())
-                wts = torch.zeros(B, self.E, dtype=torch.float32, device=idx.device).index_add_(0, seq_id, torch.zeros_like(sel).scatter_add_(1, idx, w.double()).float())
-                self._batch[row] = (cnt, wts, n_per.float())
+                wts = torch.zeros_like(p).scatter_(1, idx, w * mf).view(B, T, self.E).sum(1)
+                self._batch[row] = (sel.view(B, T, self.E).sum(1), wts, n_per)
             if self.keep_tokens:
-                self._batch[("tok", row)] = (idx, seq_id)
+                m = self.mask.reshape(-1)
+                seq_id = torch.arange(B, device=idx.device)[:, None].expand(B, T).reshape(-1)[m]
+                self._batch[("tok", row)] = (idx[m], seq_id)
 
         return fn
 
