@@ -33,12 +33,9 @@ def load_prompts(spec: str, model_spec: str, *, full_text: bool = False) -> list
     if not path.is_file():
         raise UnlearnscopeError(f"prompt file {spec!r} not found (give a .txt or .json file, or organism:refusal|benign|arith|code|facts)")
     if path.suffix == ".json":
-        try:
-            rows = json.loads(path.read_text())
-        except json.JSONDecodeError as err:
-            raise UnlearnscopeError(f"{spec} is not valid JSON: {err}") from err
-        if not isinstance(rows, list):
-            raise UnlearnscopeError(f"{spec} must hold a JSON list of strings or of {{prompt}} objects")
+        from .ablate.data import read_json_list
+
+        rows = read_json_list(path, "strings or of {prompt} objects")
         out = []
         for n, r in enumerate(rows):
             if isinstance(r, dict) and "prompt" not in r:

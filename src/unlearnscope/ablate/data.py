@@ -35,11 +35,17 @@ def load_data(spec: str, model_spec: str | None = None) -> list:
     if not path.is_file():
         raise UnlearnscopeError(f"data file {spec!r} not found (give a .txt or .json file, or organism:forget / organism:retain)")
     if path.suffix == ".json":
-        try:
-            rows = json.loads(path.read_text())
-        except json.JSONDecodeError as err:
-            raise UnlearnscopeError(f"{spec} is not valid JSON: {err}") from err
-        if not isinstance(rows, list):
-            raise UnlearnscopeError(f"{spec} must hold a JSON list of strings or of {{prompt, answer}} objects")
+        rows = read_json_list(path, "strings or of {prompt, answer} objects")
         return [Item(r["prompt"], r["answer"], r.get("continuation", "")) if isinstance(r, dict) else str(r) for r in rows]
     return [line for line in path.read_text().splitlines() if line.strip()]
+
+
+def read_json_list(path: Path, what: str) -> list:
+    """A JSON file that must hold a list (``what`` names the expected entries in the error)."""
+    try:
+        rows = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as err:
+        raise UnlearnscopeError(f"{path} is not valid JSON: {err}") from err
+    if not isinstance(rows, list):
+        raise UnlearnscopeError(f"{path} must hold a JSON list of {what}")
+    return rows
