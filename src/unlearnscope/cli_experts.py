@@ -148,7 +148,8 @@ def ablate_experts(model: str, experts: str, mode: str, out: str, gain: float, r
         from .model.routing import RoutingOverride
 
         subject = load_subject(model)
-        ov = RoutingOverride.build(mode, parse_experts(experts), gain=gain, renormalize=renormalize)
+        chosen = parse_experts(experts)
+        ov = RoutingOverride.build(mode, chosen, gain=gain, renormalize=renormalize)
         ov.check(subject.anatomy)
         effect = _effect(subject, model, ov, prompts)
         out_dir = Path(out)
@@ -158,7 +159,7 @@ def ablate_experts(model: str, experts: str, mode: str, out: str, gain: float, r
         raise
     except Exception as err:  # noqa: BLE001
         _fail(err)
-    summary = {"mode": mode, "experts": [list(e) for e in parse_experts(experts)], "out": str(out_dir),
+    summary = {"mode": mode, "experts": [list(e) for e in chosen], "out": str(out_dir),
                "override_json": str(out_dir / "routing_override.json"), "effect": effect}
     typer.echo(json.dumps(summary) if as_json else f"experts {mode}: {summary['experts']}; wrote {summary['override_json']}\n{json.dumps(effect)}")
 

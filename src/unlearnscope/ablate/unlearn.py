@@ -15,6 +15,7 @@ not applied, and a step that leaves non-finite weights is rolled back to the las
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -206,14 +207,12 @@ def unlearn(subject, forget, retain=None, *, components: ComponentSet | None = N
         for step in tqdm(range(1, cfg.steps + 1), desc=f"unlearn:{cfg.method}", disable=not progress, leave=False):
             fb = next(f_iter)
             rb = next(r_iter) if (r_iter is not None and needs_retain) else None
+            with aux_loss.recording() if aux_loss is not None else contextlib.nullcontext():
+                loss, f_loss, r_loss = _objective(cfg, subject, ref, fb, rb, layer, control)
             if aux_loss is not None:
-                with aux_loss.recording():
-                    loss, f_loss, r_loss = _objective(cfg, subject, ref, fb, rb, layer, control)
                 extra, extra_raw = aux_loss.loss(fb)
                 loss = loss + extra
                 aux_curve.append(round(extra_raw, 6))
-            else:
-                loss, f_loss, r_loss = _objective(cfg, subject, ref, fb, rb, layer, control)
             if not torch.isfinite(loss):
                 stopped = f"diverged at step {step}: loss is {loss.item()}; the step was not applied (weights as after step {step - 1})"
                 break

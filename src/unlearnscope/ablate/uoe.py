@@ -23,10 +23,12 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
+
 import torch
 
 from ..errors import UnlearnscopeError
 from ..model.routing import router_params, router_probs
+from ..organisms.world import Item
 from .components import ComponentSet
 from .unlearn import UnlearnConfig, UnlearnResult, _encode, _texts, unlearn
 
@@ -98,23 +100,16 @@ def uoe_unlearn(subject, forget, retain=None, *, expert: tuple[int, int] | None 
 
     if anchor_weight < 0:
         raise UnlearnscopeError(f"anchor_weight must be >= 0, got {anchor_weight}")
-    forget_list = list(forget) if not isinstance(forget, (dict, torch.Tensor)) else forget
-    texts = _texts(forget_list) if isinstance(forget_list, list) else None
+    forget_list, data = _forget_data(subject, forget)
     if expert is None:
-        data = attribution_data if attribution_data is not None else (texts if texts is not None else _encode(subject, forget_list))
-        top = uoe_attribution(subject, data).top(1)[0]
+        top = uoe_attribution(subject, attribution_data if attribution_data is not None else data).top(1)[0]
         expert, score = (top[0], top[1]), top[2]
     else:
         score = None
     layer, e = int(expert[0]), int(expert[1])
     comps = expert_components(subject, layer, e)
     anchor = RouterAnchor(subject, layer, e, anchor_weight) if anchor_weight > 0 else None
-    monitors = {}
-    if track_selection:
-        from ..localize.routing_stats import selection_overlap_tracker
-
-        monitors["selection_overlap"] = selection_overlap_tracker(subject, texts if texts is not None else _encode(subject, forget_list),
-                                                                  batch_size=config.batch_size * 4)
+    monitors = _selection_monitor(subject, data, config) if track_selection else {}
     r = unlearn(subject, forget_list, retain, components=comps, config=config, progress=progress, metric_items=metric_items,
                 aux_loss=anchor, monitors=monitors)
     r.method = f"uoe:{config.method}"
@@ -126,12 +121,23 @@ def uoe_unlearn(subject, forget, retain=None, *, expert: tuple[int, int] | None 
 def all_experts_unlearn(subject, forget, retain=None, *, config: UnlearnConfig = GA,
                         track_selection: bool = True, progress: bool = True, metric_items=None) -> UnlearnResult:
     """The baseline: the same method on every routed expert and every router (no anchor)."""
-    from ..localize.routing_stats import selection_overlap_tracker
-
-    forget_list = list(forget) if not isinstance(forget, (dict, torch.Tensor)) else forget
-    data = _texts(forget_list) if isinstance(forget_list, list) else forget_list
-    monitors = {"selection_overlap": selection_overlap_tracker(subject, data, batch_size=config.batch_size * 4)} if track_selection else {}
+    forget_list, data = _forget_data(subject, forget)
+    monitors = _selection_monitor(subject, data, config) if track_selection else {}
     r = unlearn(subject, forget_list, retain, components=all_experts_components(subject), config=config, progress=progress,
                 metric_items=metric_items, monitors=monitors)
     r.method = f"all_experts:{config.method}"
     return r
+
+
+def _forget_data(subject, forget):
+    """``(forget as unlearn takes it, the same data for routing: texts or one tokenizer dict)``."""
+    forget_list = list(forget) if not isinstance(forget, (dict, torch.Tensor)) else forget
+    texts_given = isinstance(forget_list, list) and all(isinstance(d, (str, Item)) for d in forget_list)
+    data = _texts(forget_list) if texts_given else _encode(subject, forget_list)
+    return forget_list, data
+
+
+def _selection_monitor(subject, data, config: UnlearnConfig) -> dict:
+    from ..localize.routing_stats import selection_overlap_tracker
+
+    return {"selection_overlap": selection_overlap_tracker(subject, data, batch_size=config.batch_size * 4)}

@@ -23,7 +23,6 @@ selected.  Positions are all tokens; the hooks act in ``generate()`` too.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -132,38 +131,23 @@ class EmergentExperts(Result):
     # ------------------------------------------------------------------ statistics
     def routing_stats(self, subject, inputs, *, batch_size: int = 32, positions: str = "all"):
         """`RoutingStats` of the emergent experts (softmax over expert scores; top-k selection)."""
-        from .routing_stats import RoutingStats, iter_batches, token_mask
-
-        L, E = len(self.layers), self.n_experts
-        z = lambda *s: torch.zeros(*s, dtype=torch.float64)  # noqa: E731
-        count, gsum, psum, aff, ent = z(L, E), z(L, E), z(L, E), z(L, E), z(L)
-        n_tok, n_seq = 0, 0
-        names = [f"blocks.{l}.mlp.hook_pre" for l in self.layers]
         from ..model.capture import capture
+        from .routing_stats import RoutingAccumulator, iter_batches, token_mask
 
+        acc = RoutingAccumulator(self.layers, self.n_experts, self.top_k, subject.device)
+        names = [f"blocks.{l}.mlp.hook_pre" for l in self.layers]
         with torch.no_grad():
-            for _, batch in iter_batches(subject, inputs, batch_size):
+            for start, batch in iter_batches(subject, inputs, batch_size):
                 m = token_mask(batch["attention_mask"], positions)
                 with capture(subject, names) as cache:
                     subject.model(**batch)
                 for r, l in enumerate(self.layers):
                     s, idx = self._selection(cache[names[r]].to(m.device), l)
-                    p = torch.softmax(s, -1).double()
-                    sel = torch.zeros_like(p).scatter_(-1, idx, 1.0)
-                    g = p * sel
-                    mm = m[..., None].double()
-                    count[r] += (sel * mm).sum((0, 1)).cpu()
-                    gsum[r] += (g * mm).sum((0, 1)).cpu()
-                    psum[r] += (p * mm).sum((0, 1)).cpu()
-                    ent[r] += float((-(p * p.clamp_min(1e-30).log()).sum(-1) * m).sum())
-                    aff[r] += ((g * mm).sum(1) / mm.sum(1).clamp_min(1)).sum(0).cpu()
-                n_tok += int(m.sum())
-                n_seq += m.shape[0]
-        if not n_tok:
-            raise UnlearnscopeError("the prompts hold no tokens to count")
-        f = lambda x: (x / n_tok).float()  # noqa: E731
-        return RoutingStats(list(self.layers), E, self.top_k, f(count), (aff / n_seq).float(), f(gsum), f(psum), f(gsum), f(ent),
-                            n_tok, n_seq, positions, meta={"emergent": True, "max_entropy": math.log(E)})
+                    p = torch.softmax(s, -1).reshape(m.numel(), -1)
+                    idx = idx.reshape(m.numel(), -1)
+                    acc.add(r, p, p, p.gather(1, idx), idx, m)  # every selected expert is used with its softmax share
+                acc.end_batch(m, start)
+        return acc.result(positions, {"emergent": True})
 
     # ------------------------------------------------------------------ interventions
     @contextmanager

@@ -114,18 +114,12 @@ class RoutingStats(Result):
 
 
 class RoutingAccumulator:
-    """Router hooks on every MoE layer that add one batch's routing to running sums.
+    """Running sums of routing over batches, for any source of routing (router hooks of an MoE,
+    or EMoE's emergent experts): call `add` for each layer of a batch, then `end_batch`."""
 
-    Set ``mask`` (``[batch, pos]`` bool, the counted tokens) before each forward."""
-
-    def __init__(self, subject, *, keep_sequences: bool = False, keep_tokens: bool = False):
-        self.subject = subject
-        self.layers = list(require_moe(subject, "routing statistics"))
-        a = subject.anatomy
-        self.E, self.k = a.n_experts, a.top_k
-        dev = subject.device
-        self.params = {l: router_params(subject, l) for l in self.layers}
-        z = lambda *s: torch.zeros(*s, dtype=torch.float64, device=dev)  # noqa: E731
+    def __init__(self, layers: list[int], n_experts: int, top_k: int, device, *, keep_sequences: bool = False, keep_tokens: bool = False):
+        self.layers, self.E, self.k = list(layers), n_experts, top_k
+        z = lambda *s: torch.zeros(*s, dtype=torch.float64, device=device)  # noqa: E731
         L = len(self.layers)
         self.count, self.gsum, self.wsum, self.psum, self.aff = z(L, self.E), z(L, self.E), z(L, self.E), z(L, self.E), z(L, self.E)
         self.ent = z(L)
@@ -133,63 +127,44 @@ class RoutingAccumulator:
         self.n_seq = 0
         self.keep_sequences, self.keep_tokens = keep_sequences, keep_tokens
         self.seq_counts, self.seq_weights, self.seq_tokens, self.tok_experts, self.tok_seq = [], [], [], [], []
-        self.mask: torch.Tensor | None = None
-        self._batch: dict[int, torch.Tensor] = {}
+        self._batch: dict = {}
 
-    def hook(self, row: int, layer: int):
-        params = self.params[layer]
+    def add(self, row: int, p: torch.Tensor, g: torch.Tensor, w: torch.Tensor, idx: torch.Tensor, mask: torch.Tensor) -> None:
+        """One layer of one batch: ``p`` full distribution and ``g`` gate scores ``[tok, E]`` (fp32),
+        used weights ``w`` and indices ``idx`` ``[tok, k]``, ``mask`` ``[batch, pos]`` counted tokens."""
+        B, T = mask.shape
+        mf = mask.reshape(-1, 1).float()  # [tok, 1] counted tokens (no boolean gather: no copies)
+        sel = torch.zeros_like(p).scatter_(1, idx, (w != 0).float() * mf)  # [tok, E] 0/1 on counted tokens
+        gate = sel * g
+        used = torch.zeros_like(p).scatter_(1, idx, w * mf)
+        self.count[row] += sel.sum(0)
+        self.gsum[row] += gate.sum(0)
+        self.wsum[row] += used.sum(0)
+        self.psum[row] += (p * mf).sum(0)
+        self.ent[row] += (-(p * p.clamp_min(1e-30).log()).sum(-1) * mf[:, 0]).sum()
+        per_seq = gate.view(B, T, self.E).sum(1)  # [B, E]: UOE's per-sequence sums
+        n_per = mask.sum(1).float()
+        self.aff[row] += (per_seq / n_per.clamp_min(1)[:, None]).sum(0)
+        if self.keep_sequences:
+            self._batch[row] = (sel.view(B, T, self.E).sum(1), used.view(B, T, self.E).sum(1), n_per)
+        if self.keep_tokens:
+            m = mask.reshape(-1)
+            seq_id = torch.arange(B, device=idx.device)[:, None].expand(B, T).reshape(-1)[m]
+            self._batch[("tok", row)] = (idx[m], seq_id)
 
-        def fn(module, args, output):
-            B, T = self.mask.shape
-            mf = self.mask.reshape(-1, 1).float()  # [tok, 1] counted tokens (no boolean gather: no copies)
-            logits = output[0].reshape(-1, self.E).float()
-            w, idx = output[1].reshape(B * T, -1).float(), output[2].reshape(B * T, -1)
-            p = router_probs(logits, params)
-            g = p if params.kind == "softmax_topk" else gate_scores(logits, params)
-            sel = torch.zeros_like(p).scatter_(1, idx, (w != 0).float() * mf)  # [tok, E] 0/1 on counted tokens
-            gate = sel * g
-            self.count[row] += sel.sum(0)
-            self.gsum[row] += gate.sum(0)
-            self.wsum[row] += torch.zeros_like(p).scatter_(1, idx, w * mf).sum(0)
-            self.psum[row] += (p * mf).sum(0)
-            self.ent[row] += (-(p * p.clamp_min(1e-30).log()).sum(-1) * mf[:, 0]).sum()
-            per_seq = gate.view(B, T, self.E).sum(1)  # [B, E]: UOE's per-sequence sums
-            n_per = self.mask.sum(1).float()
-            self.aff[row] += (per_seq / n_per.clamp_min(1)[:, None]).sum(0)
-            if self.keep_sequences:
-                wts = torch.zeros_like(p).scatter_(1, idx, w * mf).view(B, T, self.E).sum(1)
-                self._batch[row] = (sel.view(B, T, self.E).sum(1), wts, n_per)
-            if self.keep_tokens:
-                m = self.mask.reshape(-1)
-                seq_id = torch.arange(B, device=idx.device)[:, None].expand(B, T).reshape(-1)[m]
-                self._batch[("tok", row)] = (idx[m], seq_id)
-
-        return fn
-
-    def run(self, inputs, batch_size: int, positions: str) -> None:
-        a = self.subject.anatomy
-        handles = []
-        try:
-            for row, layer in enumerate(self.layers):
-                router = a.module(a.path(layer, a.family.moe.router))
-                handles.append(router.register_forward_hook(self.hook(row, layer)))
-            with torch.no_grad():
-                for start, batch in iter_batches(self.subject, inputs, batch_size):
-                    self.mask = token_mask(batch["attention_mask"], positions)
-                    self._batch.clear()
-                    self.subject.model(**batch)
-                    self.n_tok += self.mask.sum()
-                    self.n_seq += batch["input_ids"].shape[0]
-                    if self.keep_sequences:
-                        self.seq_counts.append(torch.stack([self._batch[r][0] for r in range(len(self.layers))], 1).cpu())
-                        self.seq_weights.append(torch.stack([self._batch[r][1] for r in range(len(self.layers))], 1).cpu())
-                        self.seq_tokens.append(self._batch[0][2].cpu())
-                    if self.keep_tokens:
-                        self.tok_experts.append(torch.stack([self._batch[("tok", r)][0] for r in range(len(self.layers))], 1).cpu())
-                        self.tok_seq.append((self._batch[("tok", 0)][1] + start).cpu())
-        finally:
-            for h in handles:
-                h.remove()
+    def end_batch(self, mask: torch.Tensor, start: int) -> None:
+        """Count the batch (``start`` = index of its first sequence) and keep its maps if asked."""
+        self.n_tok += mask.sum()
+        self.n_seq += mask.shape[0]
+        rows = range(len(self.layers))
+        if self.keep_sequences:
+            self.seq_counts.append(torch.stack([self._batch[r][0] for r in rows], 1).cpu())
+            self.seq_weights.append(torch.stack([self._batch[r][1] for r in rows], 1).cpu())
+            self.seq_tokens.append(self._batch[0][2].cpu())
+        if self.keep_tokens:
+            self.tok_experts.append(torch.stack([self._batch[("tok", r)][0] for r in rows], 1).cpu())
+            self.tok_seq.append((self._batch[("tok", 0)][1] + start).cpu())
+        self._batch.clear()
 
     def result(self, positions: str, meta: dict | None = None) -> RoutingStats:
         n_tok = float(self.n_tok)
@@ -200,7 +175,7 @@ class RoutingAccumulator:
         return RoutingStats(
             self.layers, self.E, self.k, f(self.count), (self.aff / self.n_seq).float().cpu(), f(self.gsum), f(self.psum), f(self.wsum),
             f(self.ent), int(n_tok), self.n_seq, positions, cat(self.seq_counts), cat(self.seq_weights), cat(self.seq_tokens),
-            cat(self.tok_experts), cat(self.tok_seq), meta or {},
+            cat(self.tok_experts), cat(self.tok_seq), {"max_entropy": math.log(self.E), **(meta or {})},
         )
 
 
@@ -210,9 +185,36 @@ def routing_stats(subject, inputs, *, batch_size: int = 32, positions: str = "al
 
     Runs inside any active `route(...)` override, so the statistics describe the routing the
     model actually uses."""
-    acc = RoutingAccumulator(subject, keep_sequences=keep_sequences, keep_tokens=keep_tokens)
-    acc.run(inputs, batch_size, positions)
-    return acc.result(positions, {"batch_size": batch_size, "max_entropy": math.log(acc.E)})
+    a = subject.anatomy
+    layers = list(require_moe(subject, "routing statistics"))
+    acc = RoutingAccumulator(layers, a.n_experts, a.top_k, subject.device, keep_sequences=keep_sequences, keep_tokens=keep_tokens)
+    box: dict[str, torch.Tensor] = {}
+
+    def hook(row: int, params):
+        def fn(module, args, output):
+            mask = box["mask"]
+            n = mask.numel()
+            logits = output[0].reshape(n, -1).float()
+            p = router_probs(logits, params)
+            g = p if params.kind == "softmax_topk" else gate_scores(logits, params)
+            acc.add(row, p, g, output[1].reshape(n, -1).float(), output[2].reshape(n, -1), mask)
+
+        return fn
+
+    handles = []
+    try:
+        for row, layer in enumerate(layers):
+            router = a.module(a.path(layer, a.family.moe.router))
+            handles.append(router.register_forward_hook(hook(row, router_params(subject, layer))))
+        with torch.no_grad():
+            for start, batch in iter_batches(subject, inputs, batch_size):
+                box["mask"] = token_mask(batch["attention_mask"], positions)
+                subject.model(**batch)
+                acc.end_batch(box["mask"], start)
+    finally:
+        for h in handles:
+            h.remove()
+    return acc.result(positions, {"batch_size": batch_size})
 
 
 # ---------------------------------------------------------------------------- two models
