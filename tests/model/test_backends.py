@@ -43,8 +43,9 @@ def test_transformer_lens_parity(model_type, tiny_dirs):
     different = [n for n in s.hook_names() if n.endswith(TL_DIFFERENT.get(model_type, "@"))]
     names = [n for n in s.hook_names() if tl_backend.bridge_name(n) in bridge.hook_dict and n not in different]
     per_expert = [n for n in s.hook_names() if ".experts." in n]
-    # everything but per-expert outputs, top-k weights/indices and shared-expert outputs is compared
-    assert len(names) + len(different) >= len(s.hook_names()) - len(per_expert) - 3 * len(s.anatomy.moe_layers)
+    computed = per_expert + [n for n in s.hook_names() if n.endswith(("moe.hook_pre", "moe.hook_post"))]  # ours only
+    # everything but computed expert points, top-k weights/indices and shared-expert outputs is compared
+    assert len(names) + len(different) >= len(s.hook_names()) - len(computed) - 3 * len(s.anatomy.moe_layers)
     logits, tl = tl_backend.run_with_cache(s, enc, names)
     _, ours = us.run_with_cache(s, enc, names)
     compare(ours, tl, names)

@@ -69,14 +69,15 @@ def iter_batches(subject, inputs, batch_size: int):
 
 
 def token_mask(attention_mask: torch.Tensor, positions: str) -> torch.Tensor:
-    """``[batch, pos]`` bool: the tokens that count (all non-padding, or the last one)."""
+    """``[batch, pos]`` bool: the tokens that count (all non-padding, the last one, or the first one —
+    an encoder's ``[CLS]``)."""
     m = attention_mask.bool()
     if positions == "all":
         return m
-    if positions == "last":
-        last = m.long().cumsum(1).argmax(1)
-        return torch.zeros_like(m).scatter_(1, last[:, None], True)
-    raise UnlearnscopeError(f"positions must be 'all' or 'last', got {positions!r}")
+    if positions in ("last", "first"):
+        at = m.long().cumsum(1).argmax(1) if positions == "last" else m.long().argmax(1)
+        return torch.zeros_like(m).scatter_(1, at[:, None], True)
+    raise UnlearnscopeError(f"positions must be 'all', 'last' or 'first', got {positions!r}")
 
 
 @dataclass

@@ -8,7 +8,8 @@ Canonical shapes (TransformerLens vocabulary): residual points are ``[batch, pos
 ``mlp.hook_pre``/``mlp.hook_post`` ``[batch, pos, d_mlp]``; ``attn.hook_z``
 ``[batch, pos, n_heads, d_head]``; MoE router points are token-flattened ``[tok, expert]`` /
 ``[tok, k]`` with ``tok = batch * pos`` in row-major order; ``moe.experts.{e}.hook_out`` is
-``[tok, d_model]`` (zero on tokens not routed to ``e``).
+``[tok, d_model]`` (zero on tokens not routed to ``e``); ``moe.hook_pre`` / ``moe.hook_post`` are
+every expert's gate pre-activations / keys computed densely, ``[tok, expert * d_expert]``.
 
 Definitions that hold in every family: ``hook_attn_out`` / ``hook_mlp_out`` are exactly what the
 sub-block adds to the residual stream (after Gemma/OLMo2 post-norms), so for pre-norm sequential
@@ -25,7 +26,7 @@ from typing import Any
 import torch
 
 from .families import Site
-from .moe_math import expert_contribution
+from .moe_math import dense_gate_up, dense_output_delta, expert_contribution, experts_call_args
 
 
 # ---------------------------------------------------------------------------- codecs
@@ -123,6 +124,40 @@ class ExpertOut(Codec):
         return output + (value.to(output.dtype) - self.read(module, args, kwargs, output))
 
 
+@dataclass(frozen=True)
+class DenseExperts(Codec):
+    """Every routed expert's gate pre-activations (``kind="pre"``) or keys (``"post"``: the
+    down-projection input ``act(gate) * up``), computed densely from the experts call,
+    ``[tok, expert * d_expert]`` (feature ``e * d_expert + i`` is expert ``e``'s neuron ``i``).
+
+    This is the MoE counterpart of ``mlp.hook_pre`` / ``mlp.hook_post``: experts a token is not
+    routed to are evaluated anyway, so skill statistics and key-space cubes see the whole FFN.
+    Writing changes the output only through the experts each token is routed to (weighted by
+    its routing weight); values written for other experts have no effect.
+    """
+
+    kind: str  # "pre" | "post"
+    gate_up: str = "gate_up_proj"
+    down: str = "down_proj"
+
+    def _parts(self, module, args, kwargs):
+        x, idx, w = experts_call_args(args, kwargs)
+        gate, up = dense_gate_up(module, x, self.gate_up)
+        return x, idx, w, gate, up
+
+    def read(self, module, args, kwargs, output):
+        _, _, _, gate, up = self._parts(module, args, kwargs)
+        feats = gate if self.kind == "pre" else module.act_fn(gate) * up
+        return feats.flatten(1)
+
+    def write(self, module, args, kwargs, output, value):
+        x, idx, w, gate, up = self._parts(module, args, kwargs)
+        new = value.view_as(gate).to(gate.dtype)
+        old_key = module.act_fn(gate) * up
+        new_key = module.act_fn(new) * up if self.kind == "pre" else new
+        return output + dense_output_delta(module, x, idx, w, new_key - old_key, self.down)
+
+
 # ---------------------------------------------------------------------------- hook points
 @dataclass(frozen=True)
 class HookPoint:
@@ -177,6 +212,8 @@ def build_hook_table(anatomy) -> dict[str, HookPoint]:
             add(f"{b}.moe.hook_router_logits", Site(moe.router), "tok expert", l, TupleItem(0))
             add(f"{b}.moe.hook_topk_weights", Site(moe.router), "tok k", l, TupleItem(1))
             add(f"{b}.moe.hook_topk_idx", Site(moe.router), "tok k", l, TupleItem(2))
+            add(f"{b}.moe.hook_pre", Site(moe.experts), "tok expert_d_mlp", l, DenseExperts("pre", moe.gate_up, moe.down))
+            add(f"{b}.moe.hook_post", Site(moe.experts), "tok expert_d_mlp", l, DenseExperts("post", moe.gate_up, moe.down))
             for e in range(anatomy.n_experts):
                 add(f"{b}.moe.experts.{e}.hook_out", Site(moe.experts), "tok d_model", l, ExpertOut(e, moe.gate_up, moe.down))
             if moe.shared:

@@ -86,3 +86,21 @@ def hooks(subject, fwd_hooks: Sequence[tuple[NameSpec | HookPoint, HookFn]], *, 
                 + ". The model did not execute those modules (early exit, a skipped layer, or a "
                 "forward that bypasses them). Pass strict=False to allow this."
             )
+
+
+@contextmanager
+def batch_shape_box(subject):
+    """``box["shape"]`` = ``(batch, pos)`` of the forward in flight (read by hooks on token-flat points)."""
+    box: dict = {}
+
+    def pre(module, args, kwargs):
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        if ids is None:
+            ids = kwargs["inputs_embeds"]
+        box["shape"] = tuple(ids.shape[:2])
+
+    handle = subject.model.register_forward_pre_hook(pre, with_kwargs=True)
+    try:
+        yield box
+    finally:
+        handle.remove()

@@ -36,3 +36,26 @@ def expert_contribution(experts: nn.Module, args: tuple, kwargs: dict, e: int, *
         weight = (w * hit).sum(-1)[tok].to(x.dtype)
         out = out.index_copy(0, tok, expert_ffn(experts, x[tok], e, **names) * weight[:, None])
     return out
+
+
+def dense_gate_up(experts: nn.Module, x: torch.Tensor, gate_up: str = "gate_up_proj") -> tuple[torch.Tensor, torch.Tensor]:
+    """Every expert's gate pre-activation and up projection on every token, computed densely:
+    ``(gate, up)``, each ``[tok, expert, d_expert]`` (batched matmul, no loop over experts)."""
+    w = getattr(experts, gate_up)  # [E, 2I, d_model]
+    h = torch.einsum("td,eid->tei", x.to(w.dtype), w)
+    return h.chunk(2, dim=-1)
+
+
+def routing_weights(idx: torch.Tensor, weights: torch.Tensor, n_experts: int) -> torch.Tensor:
+    """``[tok, expert]`` weight of each expert in each token's output (zero where not routed)."""
+    return torch.zeros(idx.shape[0], n_experts, dtype=weights.dtype, device=weights.device).scatter_add_(1, idx.long(), weights)
+
+
+def dense_output_delta(experts: nn.Module, x: torch.Tensor, idx: torch.Tensor, weights: torch.Tensor, key_delta: torch.Tensor,
+                       down: str = "down_proj") -> torch.Tensor:
+    """``[tok, d_model]``: how the experts' weighted output changes when every expert's key
+    (down-projection input) changes by ``key_delta[tok, expert, d_expert]``; experts a token is
+    not routed to contribute nothing."""
+    w_down = getattr(experts, down)  # [E, d_model, I]
+    r = routing_weights(idx, weights, w_down.shape[0]).to(key_delta.dtype)
+    return torch.einsum("tei,te,edi->td", key_delta, r, w_down.to(key_delta.dtype)).to(x.dtype)

@@ -113,6 +113,8 @@ def _facts_summary(world, quality, **_) -> dict:
 def _moe_summary(world, quality, *, models, tok, recipe, seed, device) -> dict:
     from ..model.load import load
 
+    if not load(models["orig"], tok).anatomy.is_moe:  # the dense multi-domain organism
+        return {"bars_met": multidomain_bars(quality["orig"])}
     spec = {v: expert_specialisation(load(models[v], tok), world) for v in VARIANTS}
     # control: the same measure on the untrained (seeded) initial model
     untrained = make_model(recipe.arch, recipe.model_cfg, tok, seed).to(device).eval()

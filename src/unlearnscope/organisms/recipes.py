@@ -58,6 +58,12 @@ _MOE = {
     "small": dict(world_cfg=MultiDomainConfig(n_fact_entities=12), model_cfg=dict(d_model=96, n_layers=2, n_heads=4, d_mlp=192, n_experts=8, top_k=2),
                   train_cfg=TrainConfig(steps=600, batch_size=80, lr=4e-3, balance_domains=True, domain_weights=(("facts", 2.0),))),
 }
+_DENSE_MULTI = {
+    "default": dict(world_cfg=MultiDomainConfig(n_fact_entities=20), model_cfg=dict(d_model=128, n_layers=2, n_heads=4, d_mlp=512),
+                    train_cfg=TrainConfig(steps=900, batch_size=80, lr=3e-3, balance_domains=True, domain_weights=(("facts", 2.0),))),
+    "small": dict(world_cfg=MultiDomainConfig(n_fact_entities=12), model_cfg=dict(d_model=96, n_layers=2, n_heads=4, d_mlp=384),
+                  train_cfg=TrainConfig(steps=700, batch_size=80, lr=4e-3, balance_domains=True, domain_weights=(("facts", 2.0),))),
+}
 
 
 def _gpt2(size):
@@ -76,12 +82,14 @@ RECIPES: dict[str, dict[str, Recipe]] = {
     "facts": {s: Recipe("facts", s, "facts", arch="gpt2", **_gpt2(s)) for s in _FACTS},
     "facts-llama": {s: Recipe("facts-llama", s, "facts", arch="llama", **_llama(s)) for s in _FACTS},
     "moe": {s: Recipe("moe", s, "multidomain", arch="mixtral", **_MOE[s]) for s in _MOE},
+    "multidomain": {s: Recipe("multidomain", s, "multidomain", arch="gpt2", **_DENSE_MULTI[s]) for s in _DENSE_MULTI},
 }
 
 DESCRIPTIONS = {
     "facts": "GPT-2-style 4L; fictional people x 4 relations; ORIG vs REF without the forget entities' facts",
     "facts-llama": "Llama-style 4L (gated MLP, RMSNorm, RoPE); same facts world",
     "moe": "Mixtral-style 2L, 8 experts top-2; facts, arithmetic, code, refusal on a marked topic, benign chat; REF without refusal",
+    "multidomain": "dense GPT-2-style 2L; the MoE organism's five domains (skills for key-space analyses); REF without refusal",
 }
 
 
