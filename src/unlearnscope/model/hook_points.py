@@ -34,8 +34,11 @@ class Codec:
     """Reads the canonical tensor from a module call and writes a replacement back.
 
     ``read(module, args, kwargs, output)``; ``write`` returns the new output (``"out"`` points)
-    or the new ``(args, kwargs)`` (``"in"`` points).
+    or the new ``(args, kwargs)`` (``"in"`` points).  ``needs_inputs``: an ``"out"`` point whose
+    tensor is computed from the call's arguments and the module's weights (MoE expert points).
     """
+
+    needs_inputs = False
 
     def read(self, module, args, kwargs, output) -> torch.Tensor:
         raise NotImplementedError
@@ -115,6 +118,7 @@ class ExpertOut(Codec):
     e: int
     gate_up: str = "gate_up_proj"
     down: str = "down_proj"
+    needs_inputs = True  # computed from the module's call arguments (backends must capture them)
 
     def read(self, module, args, kwargs, output):
         return expert_contribution(module, args, kwargs, self.e, gate_up=self.gate_up, down=self.down)
@@ -133,12 +137,15 @@ class DenseExperts(Codec):
     This is the MoE counterpart of ``mlp.hook_pre`` / ``mlp.hook_post``: experts a token is not
     routed to are evaluated anyway, so skill statistics and key-space cubes see the whole FFN.
     Writing changes the output only through the experts each token is routed to (weighted by
-    its routing weight); values written for other experts have no effect.
+    its routing weight); values written for other experts have no effect.  The point is
+    recomputed from the experts' input on every read, so a hook registered after a writer on the
+    same point reads the unwritten value (the written one only shows in the output).
     """
 
     kind: str  # "pre" | "post"
     gate_up: str = "gate_up_proj"
     down: str = "down_proj"
+    needs_inputs = True
 
     def _parts(self, module, args, kwargs):
         x, idx, w = experts_call_args(args, kwargs)

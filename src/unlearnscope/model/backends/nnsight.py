@@ -21,7 +21,6 @@ from __future__ import annotations
 import torch
 
 from ...errors import UnlearnscopeError
-from ..hook_points import ExpertOut
 
 
 def to_nnsight(subject):
@@ -69,11 +68,11 @@ def run_with_cache(subject, inputs, names, *, remote: bool | str = False):
     points = subject.resolve(names)
     model_inputs = subject.as_inputs(inputs)
     on_meta = any(p.is_meta for p in subject.model.parameters())
-    if on_meta and any(isinstance(p.codec, ExpertOut) for p in points):
-        raise UnlearnscopeError("per-expert outputs are recomputed from expert weights, which a remote-only model does not hold here")
+    if on_meta and any(p.codec.needs_inputs for p in points):
+        raise UnlearnscopeError("per-expert and dense-expert points are recomputed from expert weights, which a remote-only model does not hold here")
     sites: list[tuple[str, str]] = []
-    for p in points:  # per-expert points also need the experts' inputs
-        for site in ([(p.module_path, "in")] if isinstance(p.codec, ExpertOut) else []) + [(p.module_path, p.phase)]:
+    for p in points:  # computed expert points also need the experts' inputs
+        for site in ([(p.module_path, "in")] if p.codec.needs_inputs else []) + [(p.module_path, p.phase)]:
             if site not in sites:
                 sites.append(site)
     order = sites if on_meta else [sites[i] for i in execution_order(subject, sites, model_inputs)]
@@ -93,7 +92,7 @@ def run_with_cache(subject, inputs, names, *, remote: bool | str = False):
             args, kwargs = v
             out[p.name] = p.codec.read(module, tuple(args), dict(kwargs), None)
         else:
-            args, kwargs = values[(p.module_path, "in")] if isinstance(p.codec, ExpertOut) else ((), {})
+            args, kwargs = values[(p.module_path, "in")] if p.codec.needs_inputs else ((), {})
             out[p.name] = p.codec.read(module, tuple(args), dict(kwargs), v)
     return logits, out
 
@@ -109,8 +108,8 @@ def run_with_interventions(subject, inputs, interventions, *, remote: bool | str
     model_inputs = subject.as_inputs(inputs)
     batch_shape = tuple(model_inputs["input_ids"].shape)
     pairs = [(p, op) for spec, op in dict(interventions).items() for p in subject.resolve(spec)]
-    if any(isinstance(p.codec, ExpertOut) for p, _ in pairs):
-        raise UnlearnscopeError("per-expert outputs cannot be intervened on through nnsight; use unlearnscope.model.intervene")
+    if any(p.codec.needs_inputs for p, _ in pairs):
+        raise UnlearnscopeError("per-expert and dense-expert points cannot be intervened on through nnsight (they are recomputed from weights); use unlearnscope.model.intervene")
     sites = list(dict.fromkeys((p.module_path, p.phase) for p, _ in pairs))
     on_meta = any(p.is_meta for p in subject.model.parameters())
     rank = {s: i for i, s in enumerate(sites if on_meta else [sites[i] for i in execution_order(subject, sites, model_inputs)])}
