@@ -252,6 +252,7 @@ def organism_show(
 
 
 from .cli_experts import localize_app  # noqa: E402  (registers `localize experts` on it)
+from .cli_skills import localize_skills  # noqa: E402, F401  (registers `localize skills`)
 
 app.add_typer(localize_app, name="localize")
 

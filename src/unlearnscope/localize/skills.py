@@ -16,7 +16,7 @@ fitted on one half is scored on the other half (positives) and on the retain ski
 (negatives), and the (layer, λ) with the largest TPR − FPR of the worst retain skill wins (ties: higher AUC, then the later
 layer); λ is the geometric middle of the first interval of λ values reaching that maximum (a margin
 on both sides).  The cube is then refitted on all forget fit prompts.  TPR / FPR / ROC are measured on
-the eval items only.
+the eval items only (skills without eval items are fitted but not evaluated).
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ class Skill:
 
     @property
     def fit_texts(self) -> list[str]:
-        return [i.text for i in self.fit]
+        """Full texts (prompt + answer + continuation); a prompt alone when it has no answer."""
+        return [i.text if i.answer else i.prompt for i in self.fit]
 
 
 def split_items(items: list[Item], fraction: float, seed: int) -> tuple[list[Item], list[Item]]:
@@ -140,6 +141,15 @@ class SkillUnlearningResult(Result):
     roc: KeySpaceROC | None = None
     cube: KeySpaceCube | None = None
 
+    @classmethod
+    def load(cls, path):
+        r = super().load(path)
+        for name, kind in (("cube", KeySpaceCube), ("roc", KeySpaceROC)):
+            value = getattr(r, name)
+            if isinstance(value, dict):
+                setattr(r, name, kind(**value))
+        return r
+
     def row(self, skill: str) -> dict:
         for r in self.skills:
             if r["skill"] == skill:
@@ -230,16 +240,14 @@ def ksd_skill_unlearning(subject, skills: dict[str, Skill], forget: str, *, laye
         detected = dist[s.name] <= lam
         correct = answer_correct(subject, s.eval)
         rows.append(skill_row(s.name, "forget" if s is f else "retain", correct, correct & ~detected, detected))
-    if forget not in dist or len(dist) < 2:
-        raise UnlearnscopeError("evaluation needs eval items for the forget skill and at least one retain skill")
-    fd = dist[forget]
-    rd = torch.cat([d for n, d in dist.items() if n != forget])
-    roc = key_space_roc(cube, fd, rd)
+    fd = dist.get(forget)
+    rd = torch.cat([d for n, d in dist.items() if n != forget]) if len(dist) > (fd is not None) else None
     return SkillUnlearningResult(
         "ksd", forget, rows, layer=layer, k_star=round(cube.k_star, 4), lam=round(float(lam), 4),
-        tpr=round(float((fd <= lam).float().mean()), 4), fpr=round(float((rd <= lam).float().mean()), 4),
+        tpr=None if fd is None else round(float((fd <= lam).float().mean()), 4),
+        fpr=None if rd is None else round(float((rd <= lam).float().mean()), 4),
         n_neurons=cube.n_neurons, config={"low_spread": low_spread, "seed": seed, "candidate_layers": cand},
-        calibration=calibration, roc=roc, cube=cube)
+        calibration=calibration, roc=key_space_roc(cube, fd, rd) if fd is not None and rd is not None else None, cube=cube)
 
 
 # ---------------------------------------------------------------------------- NA
