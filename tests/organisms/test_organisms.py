@@ -42,6 +42,16 @@ def test_manifest_numbers_are_recomputable(small_organism):
         assert accuracy(s.model, s.tokenizer, forget) == pytest.approx(q[variant]["forget"]["trained_renderings"], abs=1e-4)
 
 
+def test_dense_multidomain_organism_meets_the_bars(small_organism):
+    org = small_organism("multidomain")
+    q = org.manifest["quality"]
+    assert all(q["bars_met"].values()), q
+    assert q["ref"]["refusal_rate_marked"] <= 0.05  # REF never learned the refusal behaviour
+    assert q["ref"]["compliance_benign"] >= BARS["multidomain"]["domain_min"]
+    s = org.load("orig")
+    assert not s.anatomy.is_moe and "specialisation" not in q
+
+
 def test_moe_organism_meets_the_bars_and_reports_specialisation(small_organism):
     org = small_organism("moe")
     q = org.manifest["quality"]
