@@ -131,6 +131,9 @@ def encode_facts(subject, facts, need_subject: bool = False) -> EncodedFacts:
         if need_subject:
             spans.append(_subject_span(tok, f, p))
     L = max(map(len, rows))
+    limit = _max_positions(subject)
+    if limit is not None and L > limit:
+        raise UnlearnscopeError(f"a prompt has {L} tokens but the model takes at most {limit} positions: shorten it (fewer in-context facts, shorter renderings)")
     pad = tok.pad_token_id if tok.pad_token_id is not None else 0
     ids = torch.full((len(rows), L), pad, dtype=torch.long)
     mask = torch.zeros((len(rows), L), dtype=torch.long)
@@ -143,6 +146,15 @@ def encode_facts(subject, facts, need_subject: bool = False) -> EncodedFacts:
     dev = subject.device
     return EncodedFacts(facts, ids.to(dev), mask.to(dev), torch.tensor([len(r) - 1 for r in rows], device=dev),
                         torch.tensor(answers, device=dev), None if subj is None else subj.to(dev))
+
+
+def _max_positions(subject) -> int | None:
+    cfg = getattr(subject.model, "config", None)
+    for key in ("n_positions", "max_position_embeddings"):
+        v = getattr(cfg, key, None)
+        if isinstance(v, int) and v > 0:
+            return v
+    return None
 
 
 def _subject_span(tok, fact: Fact, prompt_ids: list[int]) -> tuple[int, int]:

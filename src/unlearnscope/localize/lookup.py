@@ -16,32 +16,11 @@ from __future__ import annotations
 import torch
 
 from ..errors import UnlearnscopeError
+from ..probes.solvers import ridge_fit_predict
+from ..probes.splits import entity_folds
 from .effects import FactLocalization
 from .facts import encode_facts
 from .roles import role_masks
-
-
-def ridge_fit_predict(Xtr: torch.Tensor, Ytr: torch.Tensor, Xte: torch.Tensor, lam: float) -> torch.Tensor:
-    """Batched ridge classifier. ``X [g, n, d]``, one-hot ``Y [n, c]`` → test scores ``[g, m, c]``.
-    Features are standardised with training statistics; an intercept is fitted."""
-    mu, sd = Xtr.mean(1, keepdim=True), Xtr.std(1, keepdim=True).clamp_min(1e-6)
-    A, B = (Xtr - mu) / sd, (Xte - mu) / sd
-    d = A.shape[-1]
-    y_mean = Ytr.mean(0)
-    gram = A.transpose(1, 2) @ A + lam * A.shape[1] * torch.eye(d, dtype=A.dtype, device=A.device)
-    W = torch.linalg.solve(gram, A.transpose(1, 2) @ (Ytr - y_mean)[None])
-    return B @ W + y_mean
-
-
-def entity_folds(subjects: list[str], k: int, seed: int) -> list[torch.Tensor]:
-    """Fold id per row, grouped by subject (every row of a subject lands in the same fold)."""
-    uniq = sorted(set(subjects))
-    if len(uniq) < k:
-        raise UnlearnscopeError(f"entity-disjoint probing needs at least {k} subjects, got {len(uniq)}")
-    g = torch.Generator().manual_seed(seed)
-    perm = torch.randperm(len(uniq), generator=g).tolist()
-    fold_of = {uniq[i]: n % k for n, i in enumerate(perm)}
-    return torch.tensor([fold_of[s] for s in subjects])
 
 
 @torch.no_grad()

@@ -1,0 +1,217 @@
+"""Verify residual knowledge of facts: every readout on the unlearned model *and* its references.
+
+    v = verify_facts(unlearned, forget, retain, original=orig, reference=ref,
+                     formats={"paraphrase": para, "mc": mc}, config=VerifyConfig())
+    v.verdict["verdict"], v.metric("relearn")["rki"], v.save("runs/verify")
+
+Metrics (per forget entity; higher = knows more), each measured on the unlearned model, ORIG and
+REF with the same protocol, then turned into an RKI with a paired entity bootstrap CI:
+
+* behavioural ``recall`` (the forget facts as given) and locality ``retain_recall``;
+* intrinsic ``probe_transfer`` / ``probe_refit`` (`probes.linear`, at the (depth, role) with
+  the largest ORIG − REF gap — chosen on the references only) and ``logit_lens`` (best
+  reciprocal rank of the gold answer over depths);
+* adversarial ``relearn`` (disjoint-entity relearning, area under the recall curve, at the
+  learning rate where the unlearned model's excess over REF is largest — the worst case),
+  ``incontext_k{k}``, ``reintroduce`` and ``format:{name}``.
+Probe controls (control task, shuffled labels, majority class, random-init model) are reported
+per depth.  The verdict follows `rki.verdict` with the pre-registered `VerdictConfig`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+from ..errors import UnlearnscopeError
+from ..localize.facts import as_facts
+from ..results import Result
+from .prompt_attacks import incontext_facts
+from .recall import entity_recall
+from .relearn import RelearnConfig, relearn_curves
+from .rki import Metric, VerdictConfig, verdict
+from .stats import mean_ci, per_entity
+
+ROLES = ("unlearned", "original", "reference")
+ATTACKS = ("relearn", "incontext", "reintroduce", "format")
+
+
+@dataclass(frozen=True)
+class VerifyConfig:
+    probe_layers: tuple[int, ...] | None = None
+    probe_roles: tuple[str, ...] = ("last",)
+    probe_method: str = "ridge"
+    probe_modes: tuple[str, ...] = ("transfer", "refit")
+    probe_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    random_init_control: bool = True
+    lens_budgets: tuple[int, ...] = (1, 5, 20)
+    attacks: tuple[str, ...] = ATTACKS
+    relearn: RelearnConfig = field(default_factory=RelearnConfig)
+    incontext_k: tuple[int, ...] = (1, 5)
+    bos: str | None = None  # BOS text the prompts start with (in-context prompts keep one)
+    verdict: VerdictConfig = field(default_factory=VerdictConfig)
+
+    def validate(self):
+        bad = [a for a in self.attacks if a not in ATTACKS]
+        if bad:
+            raise UnlearnscopeError(f"unknown attacks {bad}; choose from {ATTACKS}")
+        self.relearn.validate()
+        self.verdict.validate()
+
+
+@dataclass
+class Verification(Result):
+    kind = "verification"
+    metrics: list[dict]
+    verdict: dict
+    probes: dict
+    lens: dict
+    relearn: dict
+    config: dict
+    warnings: list[str] = field(default_factory=list)
+
+    def metric(self, name: str) -> dict:
+        for m in self.metrics:
+            if m["name"] == name:
+                return m
+        raise UnlearnscopeError(f"no metric {name!r}; have {[m['name'] for m in self.metrics]}")
+
+    def plot(self):
+        import plotly.graph_objects as go
+
+        rows = [m for m in self.metrics if m.get("rki") and m["rki"]["defined"]]
+        fig = go.Figure(go.Bar(
+            x=[m["name"] for m in rows], y=[m["rki"]["value"] for m in rows],
+            error_y=dict(type="data", symmetric=False, array=[m["rki"]["ci"][1] - m["rki"]["value"] for m in rows],
+                         arrayminus=[m["rki"]["value"] - m["rki"]["ci"][0] for m in rows]),
+            marker_color=["#888" if m["kind"] == "behavioural" else "#c44" if m["kind"] == "adversarial" else "#46a" for m in rows]))
+        fig.add_hline(y=0, line_dash="dot", annotation_text="REF (never knew)")
+        fig.add_hline(y=1, line_dash="dot", annotation_text="ORIG")
+        fig.update_layout(title=f"Residual Knowledge Index — verdict: {self.verdict.get('verdict')}", yaxis_title="RKI (95% CI)")
+        return fig
+
+
+def _models(unlearned, original, reference) -> dict:
+    return {r: s for r, s in zip(ROLES, (unlearned, original, reference), strict=True) if s is not None}
+
+
+def _metric(name, kind, per_role: dict, detail=None) -> Metric:
+    """``per_role[role] = (entities, values)`` → `Metric` on the entities every role has."""
+    ents = per_role["unlearned"][0]
+    for r, (e, _) in per_role.items():
+        if e != ents:
+            raise UnlearnscopeError(f"metric {name}: {r} was measured on other entities than the unlearned model")
+    get = lambda r: per_role[r][1] if r in per_role else None  # noqa: E731
+    return Metric(name, kind, ents, get("unlearned"), get("original"), get("reference"), detail or {})
+
+
+def _probe_metrics(models, forget, retain, cfg: VerifyConfig, out: dict) -> list[Metric]:
+    from ..probes.linear import ProbeConfig, probe_model, random_init_like
+
+    pc = ProbeConfig(layers=cfg.probe_layers, roles=cfg.probe_roles, method=cfg.probe_method, seeds=cfg.probe_seeds)
+    extra = {"random_init": random_init_like(models["unlearned"])} if cfg.random_init_control else {}
+    metrics = []
+    for mode in cfg.probe_modes:
+        runs = {r: probe_model(s, forget, retain, mode=mode, config=pc) for r, s in {**models, **extra}.items()}
+        groups = runs["unlearned"].groups
+        acc = {r: run.accuracy().tolist() for r, run in runs.items()}
+        if "original" in runs and "reference" in runs:
+            gap = [o - f for o, f in zip(acc["original"], acc["reference"], strict=True)]
+            rule = "largest ORIG − REF gap"
+        elif "original" in runs:
+            gap, rule = acc["original"], "highest ORIG accuracy (no REF)"
+        else:
+            gap, rule = acc["unlearned"], "highest accuracy of the unlearned model (no references: optimistic)"
+        best = max(range(len(groups)), key=lambda g: gap[g])
+        per_role = {}
+        for r, run in runs.items():
+            names, vals = per_entity(run.correct["task"][best], run.entities)
+            per_role[r] = (names, vals)
+        table = {}
+        for r, run in runs.items():
+            table[r] = {"task": [mean_ci(per_entity(run.correct["task"][g], run.entities)[1], n_boot=cfg.verdict.n_boot, seed=cfg.verdict.seed)
+                                 for g in range(len(groups))],
+                        **{c: run.accuracy(c).tolist() for c in ("control", "shuffled", "majority")}}
+            table[r]["selectivity"] = [t[0] - c for t, c in zip(table[r]["task"], table[r]["control"], strict=True)]
+        out[mode] = {"groups": [list(g) for g in groups], "chosen_group": list(groups[best]), "rule": rule, "by_model": table}
+        roles = {k: v for k, v in per_role.items() if k in ROLES}
+        metrics.append(_metric(f"probe_{mode}", "intrinsic", roles,
+                               {"group": list(groups[best]), "random_init_accuracy": float(per_role["random_init"][1].mean()) if "random_init" in per_role else None}))
+    return metrics
+
+
+def _lens_metric(models, forget, cfg, out) -> Metric:
+    from ..probes.logit_lens import gold_ranks
+
+    per_role = {}
+    for r, s in models.items():
+        ranks = gold_ranks(s, forget)
+        per_role[r] = per_entity(ranks.best_reciprocal_rank(), ranks.entities)
+        out[r] = {"depths": ranks.depths, "median_rank_per_depth": ranks.ranks.float().median(1).values.tolist(),
+                  "top1_per_depth": (ranks.ranks < 1).float().mean(1).tolist(),
+                  **{f"success@{b}": float(ranks.success(b).mean()) for b in cfg.lens_budgets}}
+    return _metric("logit_lens", "intrinsic", per_role, {"score": "max over depths of 1/(1+rank) of the gold answer"})
+
+
+def _relearn_metric(models, forget, cfg, out) -> Metric:
+    curves = {r: relearn_curves(s, forget, config=cfg.relearn) for r, s in models.items()}
+    lrs = list(cfg.relearn.lrs)
+    def excess(lr):
+        u = curves["unlearned"].entity_auc(lr).nanmean()
+        return float(u - curves["reference"].entity_auc(lr).nanmean()) if "reference" in curves else float(u)
+    worst = max(lrs, key=excess)
+    for r, c in curves.items():
+        out[r] = {"steps": c.steps, "mean_curve": {str(lr): c.mean_curve(lr) for lr in lrs},
+                  "seed_sd_auc": {str(lr): float(torch.nanmean(c.curves[lr].mean(1), 1).std()) for lr in lrs}}
+    out["worst_case_lr"] = worst
+    orig_level = float(torch.nanmean(curves["original"].curves[worst][:, 0])) if "original" in curves else None
+    if orig_level:
+        for r, c in curves.items():
+            out[r]["steps_to_50%"] = c.steps_to(worst, 0.5 * orig_level)
+            out[r]["steps_to_90%"] = c.steps_to(worst, 0.9 * orig_level)
+    per_role = {r: (c.entities, c.entity_auc(worst)) for r, c in curves.items()}
+    return _metric("relearn", "adversarial", per_role, {"lr": worst, "split": cfg.relearn.split, "seeds": list(cfg.relearn.seeds),
+                                                        "score": "mean recall of held-out forget entities over the relearning curve"})
+
+
+def verify_facts(unlearned, forget, retain, *, original=None, reference=None, formats: dict | None = None,
+                 incontext_pool=None, restatements=None, config: VerifyConfig = VerifyConfig()) -> Verification:
+    """Run every readout and attack (see module doc).  ``forget`` / ``retain``: facts with subjects;
+    ``formats``: ``{name: forget facts in that rendering}``; ``incontext_pool``: facts to use as
+    in-context demos (default ``retain``); ``restatements``: other renderings of the forget facts
+    (for ``reintroduce``)."""
+    import warnings
+
+    cfg = config
+    cfg.validate()
+    forget, retain = as_facts(forget), as_facts(retain)
+    models = _models(unlearned, original, reference)
+    order = sorted({f.subject for f in forget})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        metrics = [_metric("recall", "behavioural", {r: entity_recall(s, forget, order) for r, s in models.items()}),
+                   _metric("retain_recall", "locality", {r: entity_recall(s, retain) for r, s in models.items()})]
+        probes, lens, relearn = {}, {}, {}
+        metrics += _probe_metrics(models, forget, retain, cfg, probes)
+        metrics.append(_lens_metric(models, forget, cfg, lens))
+        if "relearn" in cfg.attacks:
+            metrics.append(_relearn_metric(models, forget, cfg, relearn))
+        pool = incontext_pool if incontext_pool is not None else retain
+        if "incontext" in cfg.attacks:
+            for k in cfg.incontext_k:
+                facts_k = incontext_facts(forget, pool, k, bos=cfg.bos)
+                metrics.append(_metric(f"incontext_k{k}", "adversarial", {r: entity_recall(s, facts_k, order) for r, s in models.items()},
+                                       {"k": k, "demos": "other entities' facts of the same relation"}))
+        if "reintroduce" in cfg.attacks and restatements is not None:
+            facts_r = incontext_facts(forget, pool, 1, mode="reintroduce", restatements=restatements, bos=cfg.bos)
+            metrics.append(_metric("reintroduce", "adversarial", {r: entity_recall(s, facts_r, order) for r, s in models.items()},
+                                   {"k": 1, "stated": "the queried fact in another rendering"}))
+        if "format" in cfg.attacks:
+            for name, facts_f in (formats or {}).items():
+                facts_f = as_facts(facts_f)
+                metrics.append(_metric(f"format:{name}", "adversarial", {r: entity_recall(s, facts_f) for r, s in models.items()},
+                                       {"n_items": len(facts_f)}))
+        v = verdict(metrics, cfg.verdict)
+    msgs = sorted({str(w.message) for w in caught if issubclass(w.category, UserWarning) and "entities" in str(w.message)})
+    return Verification([m.summary(cfg.verdict) for m in metrics], v, probes, lens, relearn, asdict(cfg), msgs)

@@ -1,0 +1,147 @@
+"""Batched linear probes: many (feature group × target × training set) problems in one solve.
+
+Shapes (TransformerLens-style vocabulary, ``g`` = feature group such as (layer, position)):
+
+* ``X``      ``[g, n, d]``  features of ``n`` rows, shared by every target;
+* ``y``      ``[t, n]``     integer class per row and target, ``-1`` where a row is not in target ``t``;
+* ``train``  ``[f, n]``     bool: rows of training set ``f`` (a fold's complement, or one fixed set).
+
+Every ``(g, t, f)`` problem is fitted on rows ``train[f] & (y[t] >= 0)``.  Features are
+standardised with the training set's mean / std per ``(g, f)``.  Only the classes present in a
+problem's training rows can be predicted (as in scikit-learn).
+
+* ``ridge``: closed-form one-vs-rest ridge regression on one-hot targets (intercept unpenalised),
+  ``min ||A W + b - Y||² / n + l2 ||W||²`` — one batched ``solve``;
+* ``logistic``: multinomial logistic regression, ``mean CE + l2/2 ||W||²`` (scikit-learn's
+  ``C`` is ``1 / (l2 · n)``), all problems at once by full-batch L-BFGS on the sum of their
+  (independent, convex) losses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..errors import UnlearnscopeError
+
+METHODS = ("ridge", "logistic")
+
+
+@dataclass
+class LinearProbes:
+    """Fitted probes: ``W [g, t, f, d, c]``, ``b [g, t, f, c]``, per-problem standardisation
+    ``mu, sd [g, f, d]`` and ``allowed [t, f, c]`` (classes seen in training)."""
+
+    W: torch.Tensor
+    b: torch.Tensor
+    mu: torch.Tensor
+    sd: torch.Tensor
+    allowed: torch.Tensor
+
+    def scores(self, X: torch.Tensor) -> torch.Tensor:
+        """``X [g, n, d]`` → class scores ``[g, t, f, n, c]`` (disallowed classes at ``-inf``)."""
+        A = (X[:, None].float() - self.mu[:, :, None]) / self.sd[:, :, None]  # [g, f, n, d]
+        s = torch.einsum("gfnd,gtfdc->gtfnc", A, self.W) + self.b[:, :, :, None]
+        return s.masked_fill(~self.allowed[None, :, :, None], float("-inf"))
+
+    def predict(self, X: torch.Tensor) -> torch.Tensor:
+        """Predicted class ``[g, t, f, n]``."""
+        return self.scores(X).argmax(-1)
+
+
+def _check(X, y, train):
+    if X.ndim != 3 or y.ndim != 2 or train.ndim != 2:
+        raise UnlearnscopeError(f"probe inputs need X [g, n, d], y [t, n], train [f, n]; got {tuple(X.shape)}, {tuple(y.shape)}, {tuple(train.shape)}")
+    if not (X.shape[1] == y.shape[1] == train.shape[1]):
+        raise UnlearnscopeError(f"probe inputs disagree on the number of rows: X {X.shape[1]}, y {y.shape[1]}, train {train.shape[1]}")
+    w = (train[None].bool() & (y[:, None] >= 0)).float()  # [t, f, n]
+    if (w.sum(-1) < 2).any():
+        raise UnlearnscopeError("a probe problem has fewer than 2 training rows: give more entities or fewer folds")
+    return w
+
+
+def _standardise(X, train):
+    """Training-set mean / std per (group, training set): ``[g, f, d]`` each."""
+    w = train.float()[None, :, :, None]  # [1, f, n, 1]
+    n = w.sum(2).clamp_min(1)
+    mu = (X[:, None] * w).sum(2) / n
+    var = (((X[:, None] - mu[:, :, None]) ** 2) * w).sum(2) / n
+    return mu, var.sqrt().clamp_min(1e-6)
+
+
+def fit_probes(X: torch.Tensor, y: torch.Tensor, train: torch.Tensor, n_classes: int | None = None, *,
+               method: str = "ridge", l2: float = 1e-2, max_iter: int = 200) -> LinearProbes:
+    """Fit every ``(group, target, training set)`` probe (see module doc)."""
+    if method not in METHODS:
+        raise UnlearnscopeError(f"unknown probe method {method!r}; choose from {METHODS}")
+    if not l2 > 0:
+        raise UnlearnscopeError(f"probe l2 must be > 0, got {l2}")
+    X = X.float()
+    y = y.to(X.device)
+    train = train.to(X.device).bool()
+    w = _check(X, y, train)
+    c = int(n_classes or int(y.max()) + 1)
+    Y = torch.nn.functional.one_hot(y.clamp_min(0), c).float() * (y >= 0)[..., None].float()  # [t, n, c]
+    allowed = torch.einsum("tfn,tnc->tfc", w, Y) > 0
+    mu, sd = _standardise(X, train)
+    A = (X[:, None] - mu[:, :, None]) / sd[:, :, None]  # [g, f, n, d]
+    if method == "ridge":
+        W, b = _ridge(A, Y, w, l2)
+    else:
+        W, b = _logistic(A, y, w, allowed, l2, max_iter)
+    return LinearProbes(W, b, mu, sd, allowed)
+
+
+def _ridge(A, Y, w, l2):
+    g, f, n, d = A.shape
+    n_t = w.sum(-1)  # [t, f]
+    Am = torch.einsum("tfn,gfnd->gtfd", w, A) / n_t[None, ..., None]  # weighted mean of the features
+    Ym = torch.einsum("tfn,tnc->tfc", w, Y) / n_t[..., None]
+    gram = torch.einsum("tfn,gfnd,gfne->gtfde", w, A, A) - n_t[None, ..., None, None] * Am[..., :, None] * Am[..., None, :]
+    cross = torch.einsum("tfn,gfnd,tnc->gtfdc", w, A, Y) - n_t[None, ..., None, None] * Am[..., :, None] * Ym[None, :, :, None, :]
+    eye = torch.eye(d, dtype=A.dtype, device=A.device)
+    W = torch.linalg.solve(gram + l2 * n_t[None, ..., None, None] * eye, cross)  # [g, t, f, d, c]
+    b = Ym[None] - torch.einsum("gtfd,gtfdc->gtfc", Am, W)
+    return W, b
+
+
+def _logistic(A, y, w, allowed, l2, max_iter):
+    g, f, n, d = A.shape
+    t, c = y.shape[0], allowed.shape[-1]
+    W = torch.zeros(g, t, f, d, c, device=A.device, requires_grad=True)
+    b = torch.zeros(g, t, f, c, device=A.device, requires_grad=True)
+    n_t = w.sum(-1)  # [t, f]
+    target = y.clamp_min(0)[None, :, None, :].expand(g, t, f, n)
+    neg = (~allowed)[None, :, :, None].float() * -1e9
+
+    def loss_fn():
+        logits = torch.einsum("gfnd,gtfdc->gtfnc", A, W) + b[:, :, :, None] + neg
+        ce = torch.nn.functional.cross_entropy(logits.reshape(-1, c), target.reshape(-1), reduction="none").view(g, t, f, n)
+        per_problem = (ce * w[None]).sum(-1) / n_t[None] + 0.5 * l2 * (W**2).sum((-1, -2))
+        return per_problem.sum()
+
+    opt = torch.optim.LBFGS([W, b], lr=1.0, max_iter=max_iter, history_size=20, tolerance_grad=1e-7,
+                            tolerance_change=1e-10, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = loss_fn()
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        opt.step(closure)
+    return W.detach(), b.detach()
+
+
+def ridge_fit_predict(Xtr: torch.Tensor, Ytr: torch.Tensor, Xte: torch.Tensor, lam: float) -> torch.Tensor:
+    """One-vs-rest ridge on one training set: ``Xtr [g, n, d]``, one-hot ``Ytr [n, c]`` → test
+    scores ``[g, m, c]`` (standardised features, unpenalised intercept)."""
+    X = torch.cat([Xtr, Xte], 1)
+    n, m = Xtr.shape[1], Xte.shape[1]
+    train = torch.cat([torch.ones(n, dtype=torch.bool), torch.zeros(m, dtype=torch.bool)])[None].to(X.device)
+    y = torch.cat([Ytr.argmax(-1), torch.zeros(m, dtype=torch.long, device=Ytr.device)])[None]
+    probes = fit_probes(X, y, train, Ytr.shape[-1], method="ridge", l2=lam)
+    A = (Xte[:, None].float() - probes.mu[:, :, None]) / probes.sd[:, :, None]
+    return (torch.einsum("gfnd,gtfdc->gtfnc", A, probes.W) + probes.b[:, :, :, None])[:, 0, 0]
