@@ -256,6 +256,11 @@ from .cli_skills import localize_skills  # noqa: E402, F401  (registers `localiz
 
 app.add_typer(localize_app, name="localize")
 
+from .cli_verify import attack_app, probe  # noqa: E402
+
+app.command("probe")(probe)
+app.add_typer(attack_app, name="attack")
+
 
 def main() -> None:
     app()

@@ -35,6 +35,7 @@ from .stats import mean_ci, per_entity
 
 ROLES = ("unlearned", "original", "reference")
 ATTACKS = ("relearn", "incontext", "reintroduce", "format")
+READOUTS = ("probes", "lens")
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class VerifyConfig:
     probe_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     random_init_control: bool = True
     lens_budgets: tuple[int, ...] = (1, 5, 20)
+    readouts: tuple[str, ...] = READOUTS
     attacks: tuple[str, ...] = ATTACKS
     relearn: RelearnConfig = field(default_factory=RelearnConfig)
     incontext_k: tuple[int, ...] = (1, 5)
@@ -53,9 +55,9 @@ class VerifyConfig:
     verdict: VerdictConfig = field(default_factory=VerdictConfig)
 
     def validate(self):
-        bad = [a for a in self.attacks if a not in ATTACKS]
+        bad = [a for a in self.attacks if a not in ATTACKS] + [r for r in self.readouts if r not in READOUTS]
         if bad:
-            raise UnlearnscopeError(f"unknown attacks {bad}; choose from {ATTACKS}")
+            raise UnlearnscopeError(f"unknown attacks / readouts {bad}; attacks: {ATTACKS}, readouts: {READOUTS}")
         self.relearn.validate()
         self.verdict.validate()
 
@@ -195,8 +197,10 @@ def verify_facts(unlearned, forget, retain, *, original=None, reference=None, fo
         metrics = [_metric("recall", "behavioural", {r: entity_recall(s, forget, order) for r, s in models.items()}),
                    _metric("retain_recall", "locality", {r: entity_recall(s, retain) for r, s in models.items()})]
         probes, lens, relearn = {}, {}, {}
-        metrics += _probe_metrics(models, forget, retain, cfg, probes)
-        metrics.append(_lens_metric(models, forget, cfg, lens))
+        if "probes" in cfg.readouts:
+            metrics += _probe_metrics(models, forget, retain, cfg, probes)
+        if "lens" in cfg.readouts:
+            metrics.append(_lens_metric(models, forget, cfg, lens))
         if "relearn" in cfg.attacks:
             metrics.append(_relearn_metric(models, forget, cfg, relearn))
         pool = incontext_pool if incontext_pool is not None else retain

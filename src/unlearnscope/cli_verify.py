@@ -1,0 +1,177 @@
+"""``unlearnscope probe`` and ``unlearnscope attack relearn|incontext|format``.
+
+    unlearnscope probe --model organism:facts --facts organism:forget --layers 2,3,4 --json
+    unlearnscope attack relearn --model runs/unlearned --original ORIG --reference REF --facts forget.json --retain-facts retain.json --json
+    unlearnscope probe --model organism:facts --patch runs/ga --facts organism:forget --json   # audit an `unlearn --out` patch
+
+``--model`` is the model under audit (``--patch`` applies an edit patch to it first).  With
+``--model organism:NAME`` the original defaults to ``organism:NAME`` and the reference to
+``organism:NAME:ref``; ``--facts organism:forget`` / ``--retain-facts organism:retain`` take the
+organism's splits (formats: its held-out paraphrases, strict paraphrases and multiple choice).
+Fact files are JSON lists / JSONL of ``{"prompt", "answer", "subject", "relation"[, "kind"]}``;
+``attack format`` groups ``--facts`` by ``kind``.  Every metric is printed as
+``{"agg_value", "ci", "value_by_index", "original", "reference", "rki"}``.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from .cli_localize import _emit
+
+attack_app = typer.Typer(no_args_is_help=True, help="Attacks on forgotten facts, each also run on the reference model.")
+
+
+def _subjects(model: str, patch: str | None, original: str | None, reference: str | None, device: str | None):
+    from .cli import load_subject
+    from .model.edits import EditPatch
+
+    subject = load_subject(model, device)
+    if patch:
+        EditPatch.load(patch).apply(subject)
+    if model.startswith("organism:") and len(model.split(":")) == 2:
+        original = original or model
+        reference = reference or f"{model}:ref"
+    orig = load_subject(original, device) if original else None
+    ref = load_subject(reference, device) if reference else None
+    return subject, orig, ref
+
+
+def _facts(spec: str, model: str, kinds=None):
+    from .errors import UnlearnscopeError
+    from .localize.facts import as_facts, load_facts, world_facts
+
+    if spec.startswith("organism:"):
+        if not model.startswith("organism:"):
+            raise UnlearnscopeError(f"{spec} needs --model organism:NAME")
+        from .organisms import build
+        import os
+
+        org = build(model.split(":")[1], os.environ.get("UNLEARNSCOPE_ORGANISM_SIZE", "default"), progress=False, log=lambda m: None)
+        split = spec.split(":", 1)[1]
+        return world_facts(org, split, kinds or ("cloze", "qa")), org
+    return as_facts(load_facts(spec)), None
+
+
+def _retain(retain_facts: str | None, facts: str, model: str):
+    from .errors import UnlearnscopeError
+
+    if retain_facts:
+        return _facts(retain_facts, model)[0]
+    if facts.startswith("organism:"):
+        return _facts("organism:retain", model)[0]
+    raise UnlearnscopeError("give --retain-facts: probes train on retain entities and relearning needs them for locality")
+
+
+def _run(model, patch, original, reference, facts, retain_facts, device, cfg, formats=None, pool=None, restatements=None):
+    from .evaluate.verify import verify_facts
+
+    subject, orig, ref = _subjects(model, patch, original, reference, device)
+    forget, org = _facts(facts, model)
+    retain = _retain(retain_facts, facts, model)
+    if org is not None:
+        from .localize.facts import world_facts
+
+        formats = formats if formats is not None else {k: world_facts(org, "forget", (k,)) for k in ("paraphrase", "strict", "mc")}
+        pool = world_facts(org, "retain", ("cloze",))
+        restatements = world_facts(org, "forget", ("cloze", "qa", "paraphrase_train"))
+    return verify_facts(subject, forget, retain, original=orig, reference=ref, formats=formats, incontext_pool=pool,
+                        restatements=restatements, config=cfg)
+
+
+def _payload(v, names=None) -> dict:
+    metrics = {m["name"]: {k: m[k] for k in ("agg_value", "ci", "value_by_index", "original", "reference", "rki", "n_entities")}
+               for m in v.metrics if names is None or m["name"] in names or any(m["name"].startswith(n) for n in names)}
+    return {"metrics": metrics, "verdict": v.verdict.get("verdict"), "verdict_reason": v.verdict.get("reason"),
+            "verdict_config": v.verdict["config"], "warnings": v.warnings}
+
+
+def _config(layers: str | None, bos: str | None, **kw):
+    from .evaluate.rki import VerdictConfig
+    from .evaluate.verify import VerifyConfig
+
+    depths = tuple(int(x) for x in layers.split(",")) if layers else None
+    return VerifyConfig(probe_layers=depths, bos=bos, verdict=VerdictConfig(), **kw)
+
+
+def probe(
+    model: str = typer.Option(..., "--model", help="model under audit (path, hub id, organism:NAME)"),
+    facts: str = typer.Option(..., "--facts", help="forget facts (file or organism:forget)"),
+    retain_facts: str = typer.Option(None, "--retain-facts", help="retain facts (default organism:retain for organisms)"),
+    original: str = typer.Option(None, "--original", help="original model (ORIG)"),
+    reference: str = typer.Option(None, "--reference", help="never-knew reference model (REF)"),
+    patch: str = typer.Option(None, "--patch", help="edit patch to apply to --model first"),
+    layers: str = typer.Option(None, "--layers", help="comma-separated depths (default all)"),
+    method: str = typer.Option("ridge", "--method", help="ridge | logistic"),
+    modes: str = typer.Option("transfer,refit", "--modes"),
+    bos: str = typer.Option(None, "--bos"),
+    device: str = typer.Option(None, "--device"),
+    out: str = typer.Option(None, "--out", help="write verification.json here"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Linear probes (transfer / refit) with controls, on the model and its references."""
+    from .cli import _fail
+
+    try:
+        cfg = _config(layers, bos, probe_method=method, probe_modes=tuple(modes.split(",")), readouts=("probes",), attacks=())
+        v = _run(model, patch, original, reference, facts, retain_facts, device, cfg)
+        if out:
+            v.save(out)
+        payload = _payload(v, ["probe_"])
+        payload["probes"] = v.probes
+        _emit(payload, as_json)
+    except Exception as err:  # noqa: BLE001
+        _fail(err)
+
+
+def _attack(kind: str):
+    def cmd(
+        model: str = typer.Option(..., "--model"),
+        facts: str = typer.Option(..., "--facts"),
+        retain_facts: str = typer.Option(None, "--retain-facts"),
+        original: str = typer.Option(None, "--original"),
+        reference: str = typer.Option(None, "--reference"),
+        patch: str = typer.Option(None, "--patch"),
+        seeds: int = typer.Option(3, "--seeds", help="relearning seeds (T/V splits)"),
+        steps: int = typer.Option(30, "--steps", help="relearning steps"),
+        lrs: str = typer.Option("1e-4,3e-4", "--lrs", help="relearning learning-rate sweep"),
+        ks: str = typer.Option("0,1,5", "--k", help="in-context facts per prompt"),
+        bos: str = typer.Option(None, "--bos"),
+        device: str = typer.Option(None, "--device"),
+        out: str = typer.Option(None, "--out"),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        from .cli import _fail
+        from .evaluate.relearn import RelearnConfig
+
+        try:
+            attacks = {"relearn": ("relearn",), "incontext": ("incontext", "reintroduce"), "format": ("format",)}[kind]
+            rc = RelearnConfig(lrs=tuple(float(x) for x in lrs.split(",")), seeds=tuple(range(seeds)), steps=steps)
+            b = bos if bos is not None else ("<bos>" if model.startswith("organism:") else None)
+            cfg = _config(None, b, readouts=(), attacks=attacks, relearn=rc, incontext_k=tuple(int(k) for k in ks.split(",")))
+            formats = None
+            if kind == "format" and not facts.startswith("organism:"):
+                from .localize.facts import Fact, load_facts
+
+                rows = load_facts(facts)
+                formats = {}
+                for r in rows:
+                    formats.setdefault(r.get("kind", "default"), []).append(Fact(r["prompt"], r["answer"], r.get("subject"), r.get("relation")))
+            v = _run(model, patch, original, reference, facts, retain_facts, device, cfg, formats=formats)
+            if out:
+                v.save(out)
+            payload = _payload(v, {"relearn": ["relearn"], "incontext": ["incontext_", "reintroduce"], "format": ["format:"]}[kind] + ["recall"])
+            if kind == "relearn":
+                payload["curves"] = v.relearn
+            _emit(payload, as_json)
+        except Exception as err:  # noqa: BLE001
+            _fail(err)
+
+    cmd.__doc__ = {"relearn": "Relearning on disjoint forget entities (LR sweep, seeds), vs ORIG and REF.",
+                   "incontext": "In-context demos (k facts) and reintroduction of the fact, vs ORIG and REF.",
+                   "format": "Recall under held-out renderings (paraphrase, multiple choice), vs ORIG and REF."}[kind]
+    return cmd
+
+
+for _kind in ("relearn", "incontext", "format"):
+    attack_app.command(_kind)(_attack(_kind))

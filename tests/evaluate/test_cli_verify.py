@@ -1,0 +1,31 @@
+"""`unlearnscope probe` / `attack` on the facts organism: JSON contract and bad input."""
+
+import json
+
+from typer.testing import CliRunner
+
+from unlearnscope.cli import app
+
+
+def test_probe_and_attack_json_contract(small_organism, tmp_path):
+    small_organism("facts")
+    runner = CliRunner()
+    res = runner.invoke(app, ["probe", "--model", "organism:facts", "--facts", "organism:forget", "--layers", "3,4", "--modes", "transfer", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    m = out["metrics"]["probe_transfer"]
+    assert set(m) >= {"agg_value", "value_by_index", "ci", "rki"} and len(m["value_by_index"]) == 8
+    assert m["rki"]["value"] == 1.0  # ORIG audited against itself
+    assert m["reference"]["agg_value"] < 0.3 < m["agg_value"]
+    res = runner.invoke(app, ["attack", "relearn", "--model", "organism:facts:ref", "--original", "organism:facts", "--reference", "organism:facts:ref",
+                              "--facts", "organism:forget", "--seeds", "2", "--steps", "5", "--lrs", "1e-4", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["metrics"]["relearn"]["rki"]["value"] == 0.0  # REF audited as if unlearned
+    assert set(out["curves"]["reference"]) >= {"steps", "mean_curve"}
+    facts = tmp_path / "forget.json"
+    facts.write_text(json.dumps([{"prompt": "<bos> zz lives in", "answer": "paris", "subject": "zz", "relation": "city"}] * 2))
+    res = runner.invoke(app, ["probe", "--model", "organism:facts", "--facts", str(facts), "--retain-facts", str(facts), "--json"])
+    assert res.exit_code == 2 and "single class" in res.output
+    res = runner.invoke(app, ["probe", "--model", "organism:facts", "--facts", "organism:forget", "--layers", "9", "--json"])
+    assert res.exit_code == 2 and "depth 9 does not exist" in res.output
