@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_unlearn.py
 	$(BIN)/python bench/bench_localize.py
 	$(BIN)/python bench/bench_routing.py
+	$(BIN)/python bench/bench_probes.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

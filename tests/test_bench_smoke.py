@@ -35,3 +35,10 @@ def test_routing_bench_smoke(tmp_path):
     subprocess.run([sys.executable, str(ROOT / "bench" / "bench_routing.py"), "--smoke", "--out", str(tmp_path)], check=True, capture_output=True)
     results = json.loads(next(tmp_path.glob("*/routing_smoke.json")).read_text())
     assert {"plain", "routing_stats"} <= set(results["arms"]) and results["throughput_ratio"] > 0
+
+
+def test_probes_bench_smoke(tmp_path):
+    subprocess.run([sys.executable, str(ROOT / "bench" / "bench_probes.py"), "--smoke", "--out", str(tmp_path)], check=True, capture_output=True)
+    results = json.loads(next(tmp_path.glob("*/probes_smoke.json")).read_text())
+    assert {"sklearn_loop", "ridge_batched", "logistic_batched"} <= set(results["arms"])
+    assert all(0 <= a <= 1 for a in results["accuracy"].values())

@@ -83,3 +83,46 @@ def test_lens_final_depth_is_the_models_own_ranking_and_relearning_restores_weig
     before = {k: v.clone() for k, v in subject.model.state_dict().items()}
     relearn_curves(subject, F, config=RelearnConfig(lrs=(1e-3,), seeds=(0,), steps=3, eval_every=1))
     assert all(torch.equal(before[k], v) for k, v in subject.model.state_dict().items())
+
+
+def test_without_a_reference_the_verdict_says_the_excess_is_unknown(facts_org):
+    org, F, R = facts_org
+    cfg = VerifyConfig(bos="<bos>", readouts=(), attacks=("format",), verdict=VerdictConfig(n_boot=200))
+    v = verify_facts(org.load("orig"), F, R, original=org.load("orig"), formats=_formats(org), config=cfg)
+    assert v.verdict["verdict"] == "no reference" and "could not be computed" in v.verdict["reason"]
+    assert v.metric("format:mc")["rki"]["value"] is None and "no reference" in v.metric("format:mc")["rki"]["why"]
+    assert v.metric("format:mc")["agg_value"] > 0.8  # the numbers themselves are still reported
+
+
+def test_located_ablation_plus_localized_unlearning_leaves_less_than_full_gradient_ascent(facts_org):
+    """Same behavioural forgetting (stop at forget recall <= 0.1): zeroing the 20 top attributed
+    neurons and training only the 4 top attribution-patching components leaves less recoverable
+    knowledge than full-model GA.  Measured (seed 0): worst intrinsic/adversarial RKI 0.20
+    (relearn) vs 0.39 (relearn); probes 0.03 / 0.00 vs 0.13 / 0.09.  With only the top-2
+    components the logit lens keeps 0.41 (see the issue-8 note)."""
+    from unlearnscope.ablate import ComponentSet, ablate
+    from unlearnscope.localize import attribution_patching, unit_attribution
+
+    org, F, R = facts_org
+    items = [Item(**i) for i in org.ground_truth["items"]]
+    forget_items = [i for i in items if i.split == "forget" and i.train and i.kind in ("cloze", "qa")]
+    orig, ref = org.load("orig"), org.load("ref")
+    cfg = VerifyConfig(bos="<bos>", probe_seeds=(0, 1, 2), attacks=("relearn",), random_init_control=False,
+                       relearn=RelearnConfig(lrs=(1e-4, 3e-4), seeds=(0, 1, 2), steps=30), verdict=VerdictConfig(n_boot=1000))
+    worst = {}
+    for name in ("full", "located"):
+        unl = org.load("orig")
+        comps = None
+        if name == "located":
+            comps = attribution_patching(orig, F).components(top_k=4, subject=unl)
+            top = unit_attribution(orig, F).top(20)
+            vec = ComponentSet.from_slices(unl, [unl.anatomy.value_slice(l, [j]) for l, _, j, _ in top],
+                                           [f"blocks.{l}.mlp.value:{j}" for l, _, j, _ in top])
+            ablate(unl, vec, "zero")
+        res = unlearn(unl, forget_items, components=comps, config=UnlearnConfig(method="ga", steps=400, lr=3e-5 if name == "full" else 1e-4,
+                      batch_size=32, eval_every=2, stop_at_forget_acc=0.1), progress=False)
+        assert res.stopped == "forget_metric"
+        v = verify_facts(unl, F, R, original=orig, reference=ref, config=cfg)
+        assert abs(v.metric("recall")["rki"]["value"]) < 0.1
+        worst[name] = v.verdict["intrinsic_rki"]["value"]
+    assert worst["located"] < worst["full"] - 0.1, worst

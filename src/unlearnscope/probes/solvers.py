@@ -42,7 +42,7 @@ class LinearProbes:
     def scores(self, X: torch.Tensor) -> torch.Tensor:
         """``X [g, n, d]`` → class scores ``[g, t, f, n, c]`` (disallowed classes at ``-inf``)."""
         A = (X[:, None].float() - self.mu[:, :, None]) / self.sd[:, :, None]  # [g, f, n, d]
-        s = torch.einsum("gfnd,gtfdc->gtfnc", A, self.W) + self.b[:, :, :, None]
+        s = _apply(A, self.W) + self.b[:, :, :, None]
         return s.masked_fill(~self.allowed[None, :, :, None], float("-inf"))
 
     def predict(self, X: torch.Tensor) -> torch.Tensor:
@@ -61,12 +61,19 @@ def _check(X, y, train):
     return w
 
 
+def _apply(A: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+    """``A [g, f, n, d]`` × ``W [g, t, f, d, c]`` → ``[g, t, f, n, c]`` as one batched matmul."""
+    g, t, f, d, c = W.shape
+    Wm = W.permute(0, 2, 3, 1, 4).reshape(g, f, d, t * c)
+    return (A @ Wm).view(g, f, -1, t, c).permute(0, 3, 1, 2, 4)
+
+
 def _standardise(X, train):
-    """Training-set mean / std per (group, training set): ``[g, f, d]`` each."""
-    w = train.float()[None, :, :, None]  # [1, f, n, 1]
-    n = w.sum(2).clamp_min(1)
-    mu = (X[:, None] * w).sum(2) / n
-    var = (((X[:, None] - mu[:, :, None]) ** 2) * w).sum(2) / n
+    """Training-set mean / std per (group, training set): ``[g, f, d]`` each (two matmuls)."""
+    w = train.float()  # [f, n]
+    n = w.sum(1)[None, :, None].clamp_min(1)
+    mu = (w @ X) / n  # [g, f, d]
+    var = ((w @ (X * X)) / n - mu * mu).clamp_min(0)
     return mu, var.sqrt().clamp_min(1e-6)
 
 
@@ -94,14 +101,31 @@ def fit_probes(X: torch.Tensor, y: torch.Tensor, train: torch.Tensor, n_classes:
 
 
 def _ridge(A, Y, w, l2):
+    """Centred normal equations per problem.  Grams are computed once per distinct training-row
+    pattern ``w[t, f]`` and only over its rows (targets on disjoint rows cost one pass in total;
+    targets sharing rows share the gram)."""
     g, f, n, d = A.shape
+    t, c = Y.shape[0], Y.shape[-1]
     n_t = w.sum(-1)  # [t, f]
-    Am = torch.einsum("tfn,gfnd->gtfd", w, A) / n_t[None, ..., None]  # weighted mean of the features
+    gram = A.new_empty(g, t, f, d, d)
+    Am = A.new_empty(g, t, f, d)
+    groups: dict = {}
+    for ti in range(t):
+        for fi in range(f):
+            groups.setdefault((fi, w[ti, fi].bool().cpu().numpy().tobytes()), []).append(ti)
+    for (fi, _), targets in groups.items():
+        rows = w[targets[0], fi].nonzero()[:, 0]
+        Ar = A[:, fi].index_select(1, rows)  # [g, m, d]
+        mean = Ar.mean(1)
+        gram[:, targets, fi] = torch.baddbmm(mean[:, :, None] * mean[:, None], Ar.transpose(1, 2), Ar, beta=-len(rows))[:, None]
+        Am[:, targets, fi] = mean[:, None]
     Ym = torch.einsum("tfn,tnc->tfc", w, Y) / n_t[..., None]
-    gram = torch.einsum("tfn,gfnd,gfne->gtfde", w, A, A) - n_t[None, ..., None, None] * Am[..., :, None] * Am[..., None, :]
-    cross = torch.einsum("tfn,gfnd,tnc->gtfdc", w, A, Y) - n_t[None, ..., None, None] * Am[..., :, None] * Ym[None, :, :, None, :]
+    wY = (w[..., None] * Y[:, None]).permute(1, 2, 0, 3).reshape(f, n, t * c)  # [f, n, t*c]
+    cross = (A.transpose(2, 3) @ wY).view(g, f, d, t, c).permute(0, 3, 1, 2, 4)  # [g, t, f, d, c]
+    cross = cross - n_t[None, ..., None, None] * Am[..., :, None] * Ym[None, :, :, None, :]
     eye = torch.eye(d, dtype=A.dtype, device=A.device)
-    W = torch.linalg.solve(gram + l2 * n_t[None, ..., None, None] * eye, cross)  # [g, t, f, d, c]
+    chol = torch.linalg.cholesky(gram + l2 * n_t[None, ..., None, None] * eye)
+    W = torch.cholesky_solve(cross, chol)  # [g, t, f, d, c]
     b = Ym[None] - torch.einsum("gtfd,gtfdc->gtfc", Am, W)
     return W, b
 
@@ -116,12 +140,12 @@ def _logistic(A, y, w, allowed, l2, max_iter):
     neg = (~allowed)[None, :, :, None].float() * -1e9
 
     def loss_fn():
-        logits = torch.einsum("gfnd,gtfdc->gtfnc", A, W) + b[:, :, :, None] + neg
+        logits = _apply(A, W) + b[:, :, :, None] + neg
         ce = torch.nn.functional.cross_entropy(logits.reshape(-1, c), target.reshape(-1), reduction="none").view(g, t, f, n)
         per_problem = (ce * w[None]).sum(-1) / n_t[None] + 0.5 * l2 * (W**2).sum((-1, -2))
         return per_problem.sum()
 
-    opt = torch.optim.LBFGS([W, b], lr=1.0, max_iter=max_iter, history_size=20, tolerance_grad=1e-7,
+    opt = torch.optim.LBFGS([W, b], lr=1.0, max_iter=max_iter, history_size=20, tolerance_grad=1e-4,
                             tolerance_change=1e-10, line_search_fn="strong_wolfe")
 
     def closure():
@@ -143,5 +167,4 @@ def ridge_fit_predict(Xtr: torch.Tensor, Ytr: torch.Tensor, Xte: torch.Tensor, l
     train = torch.cat([torch.ones(n, dtype=torch.bool), torch.zeros(m, dtype=torch.bool)])[None].to(X.device)
     y = torch.cat([Ytr.argmax(-1), torch.zeros(m, dtype=torch.long, device=Ytr.device)])[None]
     probes = fit_probes(X, y, train, Ytr.shape[-1], method="ridge", l2=lam)
-    A = (Xte[:, None].float() - probes.mu[:, :, None]) / probes.sd[:, :, None]
-    return (torch.einsum("gfnd,gtfdc->gtfnc", A, probes.W) + probes.b[:, :, :, None])[:, 0, 0]
+    return probes.scores(Xte)[:, 0, 0]
