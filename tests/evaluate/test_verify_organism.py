@@ -63,6 +63,8 @@ def test_full_gradient_ascent_suppresses_but_relearning_recovers(facts_org):
     assert relearn["ci"][0] > 0 and relearn["value"] > 0.25  # measured 0.39 [0.21, 0.56]
     assert v.verdict["knowledge_verdict"] == "suppressed"
     assert v.relearn["reference"]["steps_to_50%"] is None  # REF never recovers held-out facts
+    assert v.relearn["area_between_unlearned_and_reference"] > 0.15
+    assert v.parametric["summary"]["total_delta_norm"] > 0 and len(v.parametric["modules"]) > 10
     # parametric traces: the update is spread over the model, nothing is left untouched
     traces = parametric_traces(orig, unl, vectors=[(2, 0), (3, 5)])
     assert traces.total_delta_norm > 0 and all(v["cos"] < 1.0 for v in traces.vectors)
@@ -73,6 +75,7 @@ def test_lens_final_depth_is_the_models_own_ranking_and_relearning_restores_weig
     org, F, _ = facts_org
     subject = org.load("orig")
     ranks = gold_ranks(subject, F[:16])
+    assert len(ranks.plot().data[0].z) == len(ranks.depths)
     from unlearnscope.localize.facts import encode_facts
 
     enc = encode_facts(subject, F[:16])

@@ -80,3 +80,19 @@ def test_sae_bad_input(trained, tmp_path):
             pass
     with pytest.raises(UnlearnscopeError, match="no SAE directory"):
         load_sae(tmp_path / "missing")
+
+
+def test_probes_on_sae_latents(trained):
+    """Linear probes read the facts from the SAE's latents about as well as from the residual
+    stream they encode, and beat their shuffled-label and majority controls."""
+    from unlearnscope.localize.facts import world_facts
+    from unlearnscope.probes import ProbeConfig, probe_model
+
+    org, s, items, sae, out = trained
+    F, R = world_facts(org, "forget"), world_facts(org, "retain")
+    lat = probe_model(s, F, R, mode="transfer", sae=sae)
+    res = probe_model(s, F, R, mode="transfer", config=ProbeConfig(layers=(3,)))  # depth 3 = blocks.2.hook_resid_post
+    assert lat.groups == [(-1, f"sae:{HOOK}")]
+    a_lat, a_res = float(lat.accuracy()[0]), float(res.accuracy()[0])
+    assert a_lat > float(lat.accuracy("shuffled")[0]) + 0.15 and a_lat > float(lat.accuracy("majority")[0]) + 0.15
+    assert abs(a_lat - a_res) < 0.25, (a_lat, a_res)

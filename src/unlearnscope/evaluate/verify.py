@@ -50,7 +50,7 @@ class VerifyConfig:
     readouts: tuple[str, ...] = READOUTS
     attacks: tuple[str, ...] = ATTACKS
     relearn: RelearnConfig = field(default_factory=RelearnConfig)
-    incontext_k: tuple[int, ...] = (1, 5)
+    incontext_k: tuple[int, ...] = (0, 1, 5)
     bos: str | None = None  # BOS text the prompts start with (in-context prompts keep one)
     verdict: VerdictConfig = field(default_factory=VerdictConfig)
 
@@ -72,6 +72,7 @@ class Verification(Result):
     relearn: dict
     config: dict
     warnings: list[str] = field(default_factory=list)
+    parametric: dict = field(default_factory=dict)
 
     def metric(self, name: str) -> dict:
         for m in self.metrics:
@@ -172,6 +173,12 @@ def _relearn_metric(models, forget, cfg, out) -> Metric:
         for r, c in curves.items():
             out[r]["steps_to_50%"] = c.steps_to(worst, 0.5 * orig_level)
             out[r]["steps_to_90%"] = c.steps_to(worst, 0.9 * orig_level)
+    auc = {r: float(c.entity_auc(worst).nanmean()) for r, c in curves.items()}
+    out["area_under_curve"] = auc  # mean recall over the curve at the worst-case LR
+    if "reference" in auc:
+        out["area_between_unlearned_and_reference"] = auc["unlearned"] - auc["reference"]
+    if "original" in auc:
+        out["area_between_original_and_unlearned"] = auc["original"] - auc["unlearned"]
     seen = torch.isfinite(curves["unlearned"].entity_auc(worst))  # entities held out in at least one seed
     ents = [e for e, k in zip(curves["unlearned"].entities, seen.tolist(), strict=True) if k]
     per_role = {r: (ents, c.entity_auc(worst)[seen]) for r, c in curves.items()}
@@ -180,11 +187,13 @@ def _relearn_metric(models, forget, cfg, out) -> Metric:
 
 
 def verify_facts(unlearned, forget, retain, *, original=None, reference=None, formats: dict | None = None,
-                 incontext_pool=None, restatements=None, config: VerifyConfig = VerifyConfig()) -> Verification:
+                 incontext_pool=None, restatements=None, vectors=(), region=None,
+                 config: VerifyConfig = VerifyConfig()) -> Verification:
     """Run every readout and attack (see module doc).  ``forget`` / ``retain``: facts with subjects;
     ``formats``: ``{name: forget facts in that rendering}``; ``incontext_pool``: facts to use as
     in-context demos (default ``retain``); ``restatements``: other renderings of the forget facts
-    (for ``reintroduce``)."""
+    (for ``reintroduce``); ``vectors`` / ``region``: located value vectors and components whose
+    parametric traces (vs ``original``) are reported (`parametric.parametric_traces`)."""
     import warnings
 
     cfg = config
@@ -220,4 +229,10 @@ def verify_facts(unlearned, forget, retain, *, original=None, reference=None, fo
                                        {"n_items": len(facts_f)}))
         v = verdict(metrics, cfg.verdict)
     msgs = sorted({str(w.message) for w in caught if issubclass(w.category, UserWarning) and "entities" in str(w.message)})
-    return Verification([m.summary(cfg.verdict) for m in metrics], v, probes, lens, relearn, asdict(cfg), msgs)
+    traces = {}
+    if original is not None:
+        from .parametric import parametric_traces
+
+        t = parametric_traces(original, unlearned, vectors, region)
+        traces = {"summary": t.summary(), "vectors": t.vectors, "modules": t.modules}
+    return Verification([m.summary(cfg.verdict) for m in metrics], v, probes, lens, relearn, asdict(cfg), msgs, traces)

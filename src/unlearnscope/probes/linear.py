@@ -147,19 +147,30 @@ def run_probes(feats: FactFeatures, evaluate_rows: torch.Tensor, mode: str, cfg:
 
 
 def probe_model(subject, forget, retain, *, mode: str = "transfer", config: ProbeConfig = ProbeConfig(),
-                train_on="self", batch_size: int = 128) -> ProbeRun:
+                train_on="self", sae=None, batch_size: int = 128) -> ProbeRun:
     """Capture features of ``forget`` + ``retain`` facts on ``subject`` and run one probe mode.
 
-    ``train_on``: ``"self"`` or another subject whose retain activations train the transfer probe."""
+    ``train_on``: ``"self"`` or another subject whose retain activations train the transfer probe.
+    ``sae``: probe the SAE's latents (at its hook point, last prompt token) instead of the residual
+    stream; the single feature group is ``(-1, "sae:<hook>")``."""
     forget, retain = as_facts(forget), as_facts(retain)
     facts = forget + retain
-    feats = fact_features(subject, facts, layers=config.layers, roles=config.roles, batch_size=batch_size)
     ev = torch.tensor([True] * len(forget) + [False] * len(retain))
+
+    def features(s):
+        if sae is not None:
+            from ..localize.sae import _hook_of, sae_features
+
+            z = torch.cat([sae_features(s, sae, [f.prompt for f in facts[i : i + batch_size]]) for i in range(0, len(facts), batch_size)])
+            return FactFeatures(z.float()[None].to(s.device), [(-1, f"sae:{_hook_of(sae)}")], facts)
+        return fact_features(s, facts, layers=config.layers, roles=config.roles, batch_size=batch_size)
+
+    feats = features(subject)
     train_feats = None
     if train_on != "self":
         if mode != "transfer":
             raise UnlearnscopeError("train_on another model only applies to transfer probes")
-        train_feats = fact_features(train_on, facts, layers=config.layers, roles=config.roles, batch_size=batch_size)
+        train_feats = features(train_on)
     return run_probes(feats, ev, mode, config, train_feats)
 
 

@@ -29,6 +29,16 @@ class LensRanks:
         rows = [self.depths.index(d) for d in depths] if depths is not None else list(range(len(self.depths)))
         return (self.ranks[rows] < budget).any(0).float()
 
+    def plot(self, title: str = "logit lens: gold-answer log10(1 + rank)"):
+        """Depth × example heatmap of ``log10(1 + rank)`` (0 = top-1)."""
+        import plotly.graph_objects as go
+
+        z = torch.log10(1 + self.ranks.float()).tolist()
+        fig = go.Figure(go.Heatmap(z=z, y=[f"depth {d}" for d in self.depths], colorscale="Viridis", reversescale=True,
+                                   colorbar=dict(title="log10(1+rank)")))
+        fig.update_layout(title=title, xaxis_title="forget item", yaxis_title="depth")
+        return fig
+
     def best_reciprocal_rank(self) -> torch.Tensor:
         """``[n]`` max over depths of ``1 / (1 + rank)``."""
         return (1.0 / (1.0 + self.ranks.float())).max(0).values
