@@ -17,40 +17,25 @@ import torch
 
 from ..errors import UnlearnscopeError
 from ..probes.solvers import ridge_fit_predict
+from ..probes.features import fact_features
 from ..probes.splits import entity_folds
 from .effects import FactLocalization
-from .facts import encode_facts
-from .roles import role_masks
+from .facts import as_facts
 
 
 @torch.no_grad()
 def fact_lookup(subject, facts, *, roles=("subj_last", "last"), folds: int = 5, ridge: float = 1e-2, seed: int = 0,
                 batch_size: int = 128) -> FactLocalization:
-    enc = encode_facts(subject, facts, need_subject=True)
-    names, masks = role_masks(enc.subject_mask, enc.last, enc.attention_mask)
-    missing = [r for r in roles if r not in names]
-    if missing:
-        raise UnlearnscopeError(f"roles {missing} occur in no prompt (present: {names})")
-    L = subject.anatomy.n_layers
-    points = [f"blocks.{l}.hook_resid_pre" for l in range(L)] + [f"blocks.{L - 1}.hook_resid_post"]
-    feats = []  # [depth, role, n, d]
-    for s in range(0, len(enc), batch_size):
-        sl = slice(s, s + batch_size)
-        with subject.capture(points) as c:
-            subject.model(input_ids=enc.input_ids[sl], attention_mask=enc.attention_mask[sl])
-        # one position per row and role: the (last) position carrying that role
-        per_role = []
-        for r in roles:
-            m = masks[names.index(r), sl]
-            pos = (m.long() * torch.arange(m.shape[1], device=m.device)).argmax(1)
-            idx = torch.arange(m.shape[0], device=m.device)
-            per_role.append(torch.stack([c[p][idx, pos] for p in points]))  # [depth, b, d]
-        feats.append(torch.stack(per_role, 1).float())
-    X = torch.cat(feats, 2)  # [depth, role, n, d]
+    facts = as_facts(facts)
+    if any(not f.subject for f in facts):
+        raise UnlearnscopeError("fact lookup needs every fact's subject: probes are entity-disjoint")
+    feats = fact_features(subject, facts, roles=tuple(roles), batch_size=batch_size)
+    X = feats.X.view(-1, len(roles), *feats.X.shape[1:])  # [depth, role, n, d]
     D, R, n, d = X.shape
-    relations = [f.relation or "all" for f in enc.facts]
-    subjects = [f.subject for f in enc.facts]
-    answers = enc.answer.cpu()
+    relations = [f.relation or "all" for f in facts]
+    subjects = [f.subject for f in facts]
+    vocab = sorted({f.answer for f in facts})
+    answers = torch.tensor([vocab.index(f.answer) for f in facts])
     correct = torch.zeros(D, R)
     majority_hits, total = 0.0, 0
     for rel in sorted(set(relations)):
