@@ -88,13 +88,18 @@ def test_lens_final_depth_is_the_models_own_ranking_and_relearning_restores_weig
     assert all(torch.equal(before[k], v) for k, v in subject.model.state_dict().items())
 
 
-def test_without_a_reference_the_verdict_says_the_excess_is_unknown(facts_org):
+def test_without_a_reference_the_verdict_says_the_excess_is_unknown(facts_org, tmp_path):
+    from unlearnscope.evaluate import Verification
+
     org, F, R = facts_org
     cfg = VerifyConfig(bos="<bos>", readouts=(), attacks=("format",), verdict=VerdictConfig(n_boot=200))
     v = verify_facts(org.load("orig"), F, R, original=org.load("orig"), formats=_formats(org), config=cfg)
     assert v.verdict["verdict"] == "no reference" and "could not be computed" in v.verdict["reason"]
     assert v.metric("format:mc")["rki"]["value"] is None and "no reference" in v.metric("format:mc")["rki"]["why"]
     assert v.metric("format:mc")["agg_value"] > 0.8  # the numbers themselves are still reported
+    back = Verification.load(v.save(tmp_path))
+    assert back.verdict == v.verdict and back.metrics == v.metrics
+    assert len(back.plot().data) == 1
 
 
 def test_located_ablation_plus_localized_unlearning_leaves_less_than_full_gradient_ascent(facts_org):
