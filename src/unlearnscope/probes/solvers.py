@@ -13,8 +13,8 @@ problem's training rows can be predicted (as in scikit-learn).
 * ``ridge``: closed-form one-vs-rest ridge regression on one-hot targets (intercept unpenalised),
   ``min ||A W + b - Y||² / n + l2 ||W||²`` — one batched ``solve``;
 * ``logistic``: multinomial logistic regression, ``mean CE + l2/2 ||W||²`` (scikit-learn's
-  ``C`` is ``1 / (l2 · n)``), all problems at once by full-batch L-BFGS on the sum of their
-  (independent, convex) losses.
+  ``C`` is ``1 / (l2 · n)``), all problems at once by a batched L-BFGS that keeps a history and a
+  line search per problem (each stops on its own gradient, as scikit-learn's does).
 """
 
 from __future__ import annotations
@@ -130,33 +130,76 @@ def _ridge(A, Y, w, l2):
     return W, b
 
 
-def _logistic(A, y, w, allowed, l2, max_iter):
+def _logistic(A, y, w, allowed, l2, max_iter, tol: float = 1e-4, history: int = 10):
+    """Batched L-BFGS with a *per-problem* history and backtracking (Armijo) line search, and the
+    analytic gradient of ``mean CE + l2/2 ||W||²``; a problem stops once its max |gradient| <= tol
+    (scikit-learn's criterion)."""
     g, f, n, d = A.shape
     t, c = y.shape[0], allowed.shape[-1]
-    W = torch.zeros(g, t, f, d, c, device=A.device, requires_grad=True)
-    b = torch.zeros(g, t, f, c, device=A.device, requires_grad=True)
     n_t = w.sum(-1)  # [t, f]
-    target = y.clamp_min(0)[None, :, None, :].expand(g, t, f, n)
-    neg = (~allowed)[None, :, :, None].float() * -1e9
+    scale = (w / n_t[..., None])[None, :, :, :, None]  # [1, t, f, n, 1]
+    Y = torch.nn.functional.one_hot(y.clamp_min(0), c).to(A.dtype)[None, :, None]  # [1, t, 1, n, c]
+    neg = (~allowed)[None, :, :, None].to(A.dtype) * -1e9
 
-    def loss_fn():
-        logits = _apply(A, W) + b[:, :, :, None] + neg
-        ce = torch.nn.functional.cross_entropy(logits.reshape(-1, c), target.reshape(-1), reduction="none").view(g, t, f, n)
-        per_problem = (ce * w[None]).sum(-1) / n_t[None] + 0.5 * l2 * (W**2).sum((-1, -2))
-        return per_problem.sum()
+    def evaluate(W, b):
+        Z = _apply(A, W) + b[:, :, :, None] + neg  # [g, t, f, n, c]
+        logZ = Z.logsumexp(-1, keepdim=True)
+        loss = -(((Z - logZ) * Y).sum(-1, keepdim=True) * scale).sum((-1, -2)) + 0.5 * l2 * (W * W).sum((-1, -2))
+        G = (torch.exp(Z - logZ) - Y) * scale  # dL/dZ
+        gW = (A.transpose(2, 3) @ G.permute(0, 2, 3, 1, 4).reshape(g, f, n, t * c)).view(g, f, d, t, c).permute(0, 3, 1, 2, 4) + l2 * W
+        return loss, gW, G.sum(-2)
 
-    opt = torch.optim.LBFGS([W, b], lr=1.0, max_iter=max_iter, history_size=20, tolerance_grad=1e-4,
-                            tolerance_change=1e-10, line_search_fn="strong_wolfe")
+    def dot(x, y_):
+        return (x[0] * y_[0]).sum((-1, -2)) + (x[1] * y_[1]).sum(-1)  # [g, t, f]
 
-    def closure():
-        opt.zero_grad()
-        loss = loss_fn()
-        loss.backward()
-        return loss
-
-    with torch.enable_grad():
-        opt.step(closure)
-    return W.detach(), b.detach()
+    W = A.new_zeros(g, t, f, d, c)
+    b = A.new_zeros(g, t, f, c)
+    loss, gW, gb = evaluate(W, b)
+    hist: list = []
+    for _ in range(max_iter):
+        gmax = torch.maximum(gW.abs().amax((-1, -2)), gb.abs().amax(-1))
+        active = gmax > tol
+        if not bool(active.any()):
+            break
+        q = [-gW, -gb]
+        alphas = []
+        for s_, y_, rho in reversed(hist):
+            a = rho * dot(s_, q)
+            q = [q[0] - a[..., None, None] * y_[0], q[1] - a[..., None] * y_[1]]
+            alphas.append(a)
+        if hist:
+            s_, y_, _ = hist[-1]
+            yy = dot(y_, y_)
+            gamma = torch.where(yy > 0, dot(s_, y_) / yy.clamp_min(1e-30), torch.ones_like(yy))
+        else:
+            gamma = (1.0 / (gW.abs().sum((-1, -2)) + gb.abs().sum(-1))).clamp(max=1.0)
+        q = [q[0] * gamma[..., None, None], q[1] * gamma[..., None]]
+        for (s_, y_, rho), a in zip(hist, reversed(alphas), strict=True):
+            beta = rho * dot(y_, q)
+            q = [q[0] + (a - beta)[..., None, None] * s_[0], q[1] + (a - beta)[..., None] * s_[1]]
+        on = active.to(A.dtype)
+        direction = [q[0] * on[..., None, None], q[1] * on[..., None]]
+        gd = dot([gW, gb], direction)
+        bad = gd >= 0  # not a descent direction: fall back to steepest descent for that problem
+        if bool(bad.any()):
+            fb = (bad & active).to(A.dtype)
+            direction = [torch.where(bad[..., None, None], -gW * fb[..., None, None], direction[0]),
+                         torch.where(bad[..., None], -gb * fb[..., None], direction[1])]
+            gd = dot([gW, gb], direction)
+        step = torch.ones_like(loss)
+        for _ls in range(30):
+            Wn, bn = W + step[..., None, None] * direction[0], b + step[..., None] * direction[1]
+            new_loss, gWn, gbn = evaluate(Wn, bn)
+            ok = (new_loss <= loss + 1e-4 * step * gd) | ~active
+            if bool(ok.all()):
+                break
+            step = torch.where(ok, step, step * 0.5)
+        s_new, y_new = [Wn - W, bn - b], [gWn - gW, gbn - gb]
+        ys = dot(s_new, y_new)
+        hist.append((s_new, y_new, torch.where(ys > 1e-10, 1.0 / ys.clamp_min(1e-10), torch.zeros_like(ys))))
+        hist = hist[-history:]
+        W, b, loss, gW, gb = Wn, bn, new_loss, gWn, gbn
+    return W, b
 
 
 def ridge_fit_predict(Xtr: torch.Tensor, Ytr: torch.Tensor, Xte: torch.Tensor, lam: float) -> torch.Tensor:
