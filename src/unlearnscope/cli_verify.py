@@ -86,12 +86,13 @@ def _payload(v, names=None) -> dict:
             "verdict_config": v.verdict["config"], "warnings": v.warnings}
 
 
-def _config(layers: str | None, bos: str | None, **kw):
+def _config(layers: str | None, bos: str | None, margin: float = 0.2, **kw):
+    """The run's `VerifyConfig`; the verdict margin is pre-registered here and printed with the results."""
     from .evaluate.rki import VerdictConfig
     from .evaluate.verify import VerifyConfig
 
     depths = tuple(int(x) for x in layers.split(",")) if layers else None
-    return VerifyConfig(probe_layers=depths, bos=bos, verdict=VerdictConfig(), **kw)
+    return VerifyConfig(probe_layers=depths, bos=bos, verdict=VerdictConfig(margin=margin), **kw)
 
 
 def probe(
@@ -105,6 +106,7 @@ def probe(
     method: str = typer.Option("ridge", "--method", help="ridge | logistic"),
     modes: str = typer.Option("transfer,refit", "--modes"),
     bos: str = typer.Option(None, "--bos"),
+    margin: float = typer.Option(0.2, "--margin", help="pre-registered equivalence margin around RKI = 0"),
     device: str = typer.Option(None, "--device"),
     out: str = typer.Option(None, "--out", help="write verification.json here"),
     as_json: bool = typer.Option(False, "--json"),
@@ -113,7 +115,7 @@ def probe(
     from .cli import _fail
 
     try:
-        cfg = _config(layers, bos, probe_method=method, probe_modes=tuple(modes.split(",")), readouts=("probes",), attacks=())
+        cfg = _config(layers, bos, margin, probe_method=method, probe_modes=tuple(modes.split(",")), readouts=("probes",), attacks=())
         v = _run(model, patch, original, reference, facts, retain_facts, device, cfg)
         if out:
             v.save(out)
@@ -135,6 +137,8 @@ def _attack(kind: str):
         seeds: int = typer.Option(3, "--seeds", help="relearning seeds (T/V splits)"),
         steps: int = typer.Option(30, "--steps", help="relearning steps"),
         lrs: str = typer.Option("1e-4,3e-4", "--lrs", help="relearning learning-rate sweep"),
+        split: str = typer.Option("disjoint", "--split", help="relearning: disjoint (train on half the entities, score the other half) | same"),
+        margin: float = typer.Option(0.2, "--margin", help="pre-registered equivalence margin around RKI = 0"),
         ks: str = typer.Option("0,1,5", "--k", help="in-context facts per prompt"),
         bos: str = typer.Option(None, "--bos"),
         device: str = typer.Option(None, "--device"),
@@ -146,9 +150,9 @@ def _attack(kind: str):
 
         try:
             attacks = {"relearn": ("relearn",), "incontext": ("incontext", "reintroduce"), "format": ("format",)}[kind]
-            rc = RelearnConfig(lrs=tuple(float(x) for x in lrs.split(",")), seeds=tuple(range(seeds)), steps=steps)
+            rc = RelearnConfig(lrs=tuple(float(x) for x in lrs.split(",")), seeds=tuple(range(seeds)), steps=steps, split=split)
             b = bos if bos is not None else ("<bos>" if model.startswith("organism:") else None)
-            cfg = _config(None, b, readouts=(), attacks=attacks, relearn=rc, incontext_k=tuple(int(k) for k in ks.split(",")))
+            cfg = _config(None, b, margin, readouts=(), attacks=attacks, relearn=rc, incontext_k=tuple(int(k) for k in ks.split(",")))
             formats = None
             if kind == "format" and not facts.startswith("organism:"):
                 from .localize.facts import Fact, load_facts

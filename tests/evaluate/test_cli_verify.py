@@ -18,11 +18,12 @@ def test_probe_and_attack_json_contract(small_organism, tmp_path):
     assert m["rki"]["value"] == 1.0  # ORIG audited against itself
     assert m["reference"]["agg_value"] < 0.3 < m["agg_value"]
     res = runner.invoke(app, ["attack", "relearn", "--model", "organism:facts:ref", "--original", "organism:facts", "--reference", "organism:facts:ref",
-                              "--facts", "organism:forget", "--seeds", "2", "--steps", "5", "--lrs", "1e-4", "--json"])
+                              "--facts", "organism:forget", "--seeds", "2", "--steps", "5", "--lrs", "1e-4", "--margin", "0.1", "--json"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert out["metrics"]["relearn"]["rki"]["value"] == 0.0  # REF audited as if unlearned
     assert set(out["curves"]["reference"]) >= {"steps", "mean_curve"}
+    assert out["verdict_config"]["margin"] == 0.1  # the pre-registered margin is printed with the result
     facts = tmp_path / "forget.json"
     facts.write_text(json.dumps([{"prompt": "<bos> zz lives in", "answer": "paris", "subject": "zz", "relation": "city"}] * 2))
     res = runner.invoke(app, ["probe", "--model", "organism:facts", "--facts", str(facts), "--retain-facts", str(facts), "--json"])
