@@ -1,0 +1,74 @@
+"""The intrinsic evaluation report as data: one JSON document holding every number shown.
+
+    report = build_report("facts-forget", {"ga": verification, "located": other}, provenance=prov)
+    html_path, json_path = write_report(report, "reports/facts-forget")
+
+``report["verdict_table"]`` has one row per method (verdict, behavioural / intrinsic / worst-case
+adversarial RKI with CIs, locality); ``report["runs"][method]`` is that method's full
+`Verification` (metrics beside their ORIG / REF values, probes with controls, lens, relearning,
+parametric traces).  The HTML (`html.render_html`) is a pure function of this JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from ..errors import UnlearnscopeError
+
+REPORT_VERSION = 1
+
+
+def verdict_row(method: str, v: dict) -> dict:
+    verdict = v["verdict"]
+    pick = lambda r: None if r is None else {k: r.get(k) for k in ("metric", "value", "ci") if k in r}  # noqa: E731
+    loc = next(iter(verdict.get("locality", {}).values()), None)
+    return {"method": method, "verdict": verdict.get("verdict"), "knowledge_verdict": verdict.get("knowledge_verdict"),
+            "reason": verdict.get("reason"), "behavioural_rki": pick(verdict.get("behavioural_rki")),
+            "intrinsic_rki": pick(verdict.get("intrinsic_rki")), "adversarial_rki": pick(verdict.get("adversarial_rki")),
+            "locality": loc}
+
+
+def build_report(name: str, runs: dict, *, provenance: dict | None = None, config: dict | None = None) -> dict:
+    """``runs``: ``{method: Verification or its to_dict()}`` (at least one)."""
+    if not runs:
+        raise UnlearnscopeError("a report needs at least one verified method")
+    as_dict = {m: (v.to_dict() if hasattr(v, "to_dict") else dict(v)) for m, v in runs.items()}
+    return {
+        "kind": "intrinsic_evaluation_report", "version": REPORT_VERSION, "name": name,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "verdict_table": [verdict_row(m, v) for m, v in as_dict.items()],
+        "provenance": provenance or {}, "config": config or {}, "runs": as_dict,
+    }
+
+
+def load_report(path: str | os.PathLike) -> dict:
+    p = Path(path)
+    if p.is_dir():
+        p = p / "report.json"
+    try:
+        data = json.loads(p.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise UnlearnscopeError(f"cannot read a report from {p}: {err}") from err
+    if data.get("kind") != "intrinsic_evaluation_report":
+        raise UnlearnscopeError(f"{p} is not an unlearnscope report.json")
+    return data
+
+
+def write_report(report: dict, out_dir: str | os.PathLike, *, screenshot: bool = False) -> tuple[Path, Path]:
+    """Write ``report.html`` and ``report.json`` into ``out_dir`` atomically (both or neither)."""
+    from ..model.edits import atomic_dir
+    from ..results import to_jsonable
+    from .html import render_html
+
+    out = Path(out_dir)
+    html = render_html(report)
+    try:
+        with atomic_dir(out) as tmp:
+            (tmp / "report.json").write_text(json.dumps(to_jsonable(report), indent=1))
+            (tmp / "report.html").write_text(html, encoding="utf-8")
+    except OSError as err:
+        raise UnlearnscopeError(f"cannot write the report into {out}: {err}") from err
+    return out / "report.html", out / "report.json"

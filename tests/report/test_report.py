@@ -1,0 +1,53 @@
+"""The report: JSON holds every number, HTML is self-contained and re-renders from the JSON."""
+
+import json
+import re
+
+import pytest
+
+from unlearnscope.errors import UnlearnscopeError
+from unlearnscope.evaluate import RelearnConfig, VerdictConfig, VerifyConfig, verify_facts
+from unlearnscope.localize.facts import world_facts
+from unlearnscope.report import build_report, load_report, render_html, write_report
+
+CFG = VerifyConfig(bos="<bos>", probe_seeds=(0,), probe_modes=("transfer",), attacks=("relearn", "format"), random_init_control=False,
+                   relearn=RelearnConfig(lrs=(1e-4,), seeds=(0, 1), steps=5), verdict=VerdictConfig(n_boot=200))
+
+
+@pytest.fixture(scope="module")
+def report(small_organism):
+    org = small_organism("facts")
+    F, R = world_facts(org, "forget"), world_facts(org, "retain")
+    orig, ref = org.load("orig"), org.load("ref")
+    fm = {"mc": world_facts(org, "forget", ("mc",))}
+    runs = {"ref-as-unlearned": verify_facts(org.load("ref"), F, R, original=orig, reference=ref, formats=fm, config=CFG),
+            "orig-as-unlearned": verify_facts(org.load("orig"), F, R, original=orig, reference=ref, formats=fm, config=CFG)}
+    return build_report("facts-sanity", runs, provenance={"organism": "facts", "seed": 0}, config={"verify": "light"})
+
+
+def test_report_files_and_contents(report, tmp_path):
+    html_path, json_path = write_report(report, tmp_path / "r")
+    data = load_report(json_path)
+    rows = {r["method"]: r for r in data["verdict_table"]}
+    assert rows["ref-as-unlearned"]["verdict"] == "erased" and rows["orig-as-unlearned"]["verdict"] == "not unlearned"
+    assert rows["orig-as-unlearned"]["behavioural_rki"]["value"] == pytest.approx(1.0)
+    html = html_path.read_text()
+    assert html.index("R10 · Verdicts") < html.index("R0 · Provenance")  # verdict table first
+    assert not re.search(r"<script[^>]*\bsrc=", html) and not re.search(r"<link[^>]*\bhref=", html)  # offline: nothing fetched
+    n_figs = html.count('class="plotly-graph-div"')
+    assert n_figs == 1 + 2 * 4  # the heatmap, and per method: RKI bars, lens, probes (one mode), relearning
+    assert render_html(data) == html  # re-renders from the JSON alone
+    assert json.loads(json_path.read_text())["runs"]["ref-as-unlearned"]["metrics"][0]["name"] == "recall"
+
+
+def test_report_bad_input(report, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(UnlearnscopeError, match="cannot write the report"):
+        write_report(report, blocker / "sub")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]  # nothing half-written
+    with pytest.raises(UnlearnscopeError, match="at least one"):
+        build_report("x", {})
+    with pytest.raises(UnlearnscopeError, match="not an unlearnscope report"):
+        (tmp_path / "bad.json").write_text("{}")
+        load_report(tmp_path / "bad.json")
