@@ -256,9 +256,11 @@ from .cli_skills import localize_skills  # noqa: E402, F401  (registers `localiz
 
 app.add_typer(localize_app, name="localize")
 
+from .cli_report import report  # noqa: E402
 from .cli_verify import attack_app, probe  # noqa: E402
 
 app.command("probe")(probe)
+app.command("report")(report)
 app.add_typer(attack_app, name="attack")
 
 

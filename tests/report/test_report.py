@@ -51,3 +51,19 @@ def test_report_bad_input(report, tmp_path):
     with pytest.raises(UnlearnscopeError, match="not an unlearnscope report"):
         (tmp_path / "bad.json").write_text("{}")
         load_report(tmp_path / "bad.json")
+
+
+def test_report_cli_rerenders_from_json(report, tmp_path):
+    from typer.testing import CliRunner
+
+    from unlearnscope.cli import app
+
+    html_path, json_path = write_report(report, tmp_path / "r")
+    html_path.unlink()
+    res = CliRunner().invoke(app, ["report", str(tmp_path / "r"), "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["report_html"] == str(html_path) and html_path.read_text() == render_html(report | {})
+    assert {v["method"]: v["verdict"] for v in out["verdicts"]} == {"ref-as-unlearned": "erased", "orig-as-unlearned": "not unlearned"}
+    res = CliRunner().invoke(app, ["report", str(tmp_path / "missing.json")])
+    assert res.exit_code == 2 and "cannot read a report" in res.output
