@@ -44,10 +44,9 @@ def _facts(spec: str, model: str, kinds=None):
     if spec.startswith("organism:"):
         if not model.startswith("organism:"):
             raise UnlearnscopeError(f"{spec} needs --model organism:NAME")
-        from .organisms import build
-        import os
+        from .organisms import sized
 
-        org = build(model.split(":")[1], os.environ.get("UNLEARNSCOPE_ORGANISM_SIZE", "default"), progress=False, log=lambda m: None)
+        org = sized(model.split(":")[1])
         split = spec.split(":", 1)[1]
         return world_facts(org, split, kinds or ("cloze", "qa")), org
     return as_facts(load_facts(spec)), None

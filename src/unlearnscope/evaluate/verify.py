@@ -81,18 +81,9 @@ class Verification(Result):
         raise UnlearnscopeError(f"no metric {name!r}; have {[m['name'] for m in self.metrics]}")
 
     def plot(self):
-        import plotly.graph_objects as go
+        from ..viz.verify import rki_bars
 
-        rows = [m for m in self.metrics if m.get("rki") and m["rki"]["defined"]]
-        fig = go.Figure(go.Bar(
-            x=[m["name"] for m in rows], y=[m["rki"]["value"] for m in rows],
-            error_y=dict(type="data", symmetric=False, array=[m["rki"]["ci"][1] - m["rki"]["value"] for m in rows],
-                         arrayminus=[m["rki"]["value"] - m["rki"]["ci"][0] for m in rows]),
-            marker_color=["#888" if m["kind"] == "behavioural" else "#c44" if m["kind"] == "adversarial" else "#46a" for m in rows]))
-        fig.add_hline(y=0, line_dash="dot", annotation_text="REF (never knew)")
-        fig.add_hline(y=1, line_dash="dot", annotation_text="ORIG")
-        fig.update_layout(title=f"Residual Knowledge Index — verdict: {self.verdict.get('verdict')}", yaxis_title="RKI (95% CI)")
-        return fig
+        return rki_bars(self.to_dict())
 
 
 def _models(unlearned, original, reference) -> dict:
@@ -127,14 +118,11 @@ def _probe_metrics(models, forget, retain, cfg: VerifyConfig, out: dict) -> list
         else:
             gap, rule = acc["unlearned"], "highest accuracy of the unlearned model (no references: optimistic)"
         best = max(range(len(groups)), key=lambda g: gap[g])
-        per_role = {}
-        for r, run in runs.items():
-            names, vals = per_entity(run.correct["task"][best], run.entities)
-            per_role[r] = (names, vals)
+        by_entity = {r: per_entity(run.correct["task"], run.entities) for r, run in runs.items()}  # (names, [group, entity])
+        per_role = {r: (names, vals[best]) for r, (names, vals) in by_entity.items()}
         table = {}
         for r, run in runs.items():
-            table[r] = {"task": [mean_ci(per_entity(run.correct["task"][g], run.entities)[1], n_boot=cfg.verdict.n_boot, seed=cfg.verdict.seed)
-                                 for g in range(len(groups))],
+            table[r] = {"task": [mean_ci(v, n_boot=cfg.verdict.n_boot, seed=cfg.verdict.seed) for v in by_entity[r][1]],
                         **{c: run.accuracy(c).tolist() for c in ("control", "shuffled", "majority")}}
             table[r]["selectivity"] = [t[0] - c for t, c in zip(table[r]["task"], table[r]["control"], strict=True)]
         out[mode] = {"groups": [list(g) for g in groups], "chosen_group": list(groups[best]), "rule": rule, "by_model": table}

@@ -71,14 +71,11 @@ def load_facts(path: str | Path) -> list:
 
 def organism_facts(split: str, kinds: tuple[str, ...] = ("cloze", "qa"), organism: str = "facts") -> list[Fact]:
     """The facts organism's ``split`` (forget | retain | never-seen), trained renderings."""
-    import os
-
-    from ..organisms import build
+    from ..organisms import sized
 
     if split not in ("forget", "retain", "never-seen"):
         raise UnlearnscopeError(f"organism fact split must be forget, retain or never-seen, got {split!r}")
-    org = build(organism, os.environ.get("UNLEARNSCOPE_ORGANISM_SIZE", "default"), progress=False, log=lambda m: None)
-    return world_facts(org, split, kinds)
+    return world_facts(sized(organism), split, kinds)
 
 
 def world_facts(org, split: str, kinds: tuple[str, ...] = ("cloze", "qa")) -> list[Fact]:

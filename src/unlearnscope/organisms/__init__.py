@@ -16,7 +16,12 @@ from ..errors import UnlearnscopeError
 from .builder import Organism, build, find, list_organisms
 from .recipes import RECIPES, get_recipe
 
-__all__ = ["Organism", "RECIPES", "build", "find", "get_recipe", "list_organisms", "resolve_spec"]
+__all__ = ["Organism", "RECIPES", "build", "find", "get_recipe", "list_organisms", "resolve_spec", "sized"]
+
+
+def sized(name: str):
+    """The organism ``name`` at ``$UNLEARNSCOPE_ORGANISM_SIZE`` (built quietly on first use)."""
+    return build(name, os.environ.get("UNLEARNSCOPE_ORGANISM_SIZE", "default"), progress=False, log=lambda m: None)
 
 
 def resolve_spec(spec: str, *, progress: bool = True):
