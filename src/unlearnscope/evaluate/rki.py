@@ -67,22 +67,23 @@ class Metric:
     original: torch.Tensor | None = None
     reference: torch.Tensor | None = None
     detail: dict = field(default_factory=dict)
+    noise: torch.Tensor | None = None
 
     def __post_init__(self):
         if self.kind not in KINDS:
             raise UnlearnscopeError(f"metric kind must be one of {KINDS}, got {self.kind!r}")
-        for role in ("unlearned", "original", "reference"):
+        for role in ("unlearned", "original", "reference", "noise"):
             v = getattr(self, role)
             if v is not None and v.shape != (len(self.entities),):
                 raise UnlearnscopeError(f"metric {self.name}: {role} has shape {tuple(v.shape)}, expected [{len(self.entities)}] (one value per entity)")
 
     def summary(self, cfg: VerdictConfig = VerdictConfig()) -> dict:
-        """``{"agg_value", "ci", "value_by_index", "original", "reference", "rki", "n_entities"}``."""
+        """``{"agg_value", "ci", "value_by_index", "original", "reference", "noise", "rki", "n_entities"}``."""
         kw = dict(n_boot=cfg.n_boot, seed=cfg.seed, level=cfg.level)
         m, lo, hi = mean_ci(self.unlearned, **kw)
         out = {"name": self.name, "kind": self.kind, "agg_value": m, "ci": [lo, hi], "n_entities": len(self.entities),
                "value_by_index": dict(zip(self.entities, [round(x, 6) for x in self.unlearned.tolist()], strict=True))}
-        for role in ("original", "reference"):
+        for role in ("original", "reference", "noise"):
             v = getattr(self, role)
             if v is not None:
                 rm, rlo, rhi = mean_ci(v, **kw)

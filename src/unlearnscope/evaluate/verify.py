@@ -20,7 +20,7 @@ per depth.  The verdict follows `rki.verdict` with the pre-registered `VerdictCo
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 
@@ -33,7 +33,7 @@ from .relearn import RelearnConfig, relearn_curves
 from .rki import Metric, VerdictConfig, verdict
 from .stats import mean_ci, per_entity
 
-ROLES = ("unlearned", "original", "reference")
+ROLES = ("unlearned", "original", "reference", "noise")
 ATTACKS = ("relearn", "incontext", "reintroduce", "format")
 READOUTS = ("probes", "lens")
 
@@ -86,8 +86,8 @@ class Verification(Result):
         return rki_bars(self.to_dict())
 
 
-def _models(unlearned, original, reference) -> dict:
-    return {r: s for r, s in zip(ROLES, (unlearned, original, reference), strict=True) if s is not None}
+def _models(unlearned, original, reference, noise=None) -> dict:
+    return {r: s for r, s in zip(ROLES, (unlearned, original, reference, noise), strict=True) if s is not None}
 
 
 def _metric(name, kind, per_role: dict, detail=None) -> Metric:
@@ -97,7 +97,7 @@ def _metric(name, kind, per_role: dict, detail=None) -> Metric:
         if e != ents:
             raise UnlearnscopeError(f"metric {name}: {r} was measured on other entities than the unlearned model")
     get = lambda r: per_role[r][1] if r in per_role else None  # noqa: E731
-    return Metric(name, kind, ents, get("unlearned"), get("original"), get("reference"), detail or {})
+    return Metric(name, kind, ents, get("unlearned"), get("original"), get("reference"), detail or {}, noise=get("noise"))
 
 
 def _probe_metrics(models, forget, retain, cfg: VerifyConfig, out: dict) -> list[Metric]:
@@ -174,32 +174,40 @@ def _relearn_metric(models, forget, cfg, out) -> Metric:
                                                         "score": "mean recall of held-out forget entities over the relearning curve"})
 
 
-def verify_facts(unlearned, forget, retain, *, original=None, reference=None, formats: dict | None = None,
-                 incontext_pool=None, restatements=None, vectors=(), region=None,
+def verify_facts(unlearned, forget, retain, *, original=None, reference=None, noise=None, formats: dict | None = None,
+                 incontext_pool=None, restatements=None, vectors=(), region=None, locality: dict | None = None,
                  config: VerifyConfig = VerifyConfig()) -> Verification:
     """Run every readout and attack (see module doc).  ``forget`` / ``retain``: facts with subjects;
     ``formats``: ``{name: forget facts in that rendering}``; ``incontext_pool``: facts to use as
     in-context demos (default ``retain``); ``restatements``: other renderings of the forget facts
     (for ``reintroduce``); ``vectors`` / ``region``: located value vectors and components whose
-    parametric traces (vs ``original``) are reported (`parametric.parametric_traces`)."""
+    parametric traces (vs ``original``) are reported (`parametric.parametric_traces`).  ``locality``:
+    ``{name: facts}`` of other retained abilities, each a locality metric ``locality:{name}``
+    beside ``retain_recall`` (items without a subject count as their own entity).  ``noise``:
+    the NOISE drift-floor model (ORIG fine-tuned on unrelated data with the same steps and LR);
+    every metric except relearning is measured on it too and reported beside ORIG / REF, and its
+    parametric traces are reported as the drift floor of the unlearned model's."""
     import warnings
 
     cfg = config
     cfg.validate()
     forget, retain = as_facts(forget), as_facts(retain)
-    models = _models(unlearned, original, reference)
+    models = _models(unlearned, original, reference, noise)
     order = sorted({f.subject for f in forget})
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         metrics = [_metric("recall", "behavioural", {r: entity_recall(s, forget, order) for r, s in models.items()}),
                    _metric("retain_recall", "locality", {r: entity_recall(s, retain) for r, s in models.items()})]
+        for name, facts_l in (locality or {}).items():
+            facts_l = [f if f.subject else replace(f, subject=f.prompt) for f in as_facts(facts_l)]
+            metrics.append(_metric(f"locality:{name}", "locality", {r: entity_recall(s, facts_l) for r, s in models.items()}))
         probes, lens, relearn = {}, {}, {}
         if "probes" in cfg.readouts:
             metrics += _probe_metrics(models, forget, retain, cfg, probes)
         if "lens" in cfg.readouts:
             metrics.append(_lens_metric(models, forget, cfg, lens))
         if "relearn" in cfg.attacks:
-            metrics.append(_relearn_metric(models, forget, cfg, relearn))
+            metrics.append(_relearn_metric({r: s for r, s in models.items() if r != "noise"}, forget, cfg, relearn))
         pool = incontext_pool if incontext_pool is not None else retain
         if "incontext" in cfg.attacks:
             for k in cfg.incontext_k:
@@ -223,4 +231,7 @@ def verify_facts(unlearned, forget, retain, *, original=None, reference=None, fo
 
         t = parametric_traces(original, unlearned, vectors, region)
         traces = {"summary": t.summary(), "vectors": t.vectors, "modules": t.modules}
+        if noise is not None:
+            tn = parametric_traces(original, noise, vectors, region)
+            traces["noise"] = {"summary": tn.summary(), "vectors": tn.vectors}
     return Verification([m.summary(cfg.verdict) for m in metrics], v, probes, lens, relearn, asdict(cfg), msgs, traces)
