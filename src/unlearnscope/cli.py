@@ -1,6 +1,7 @@
 """The ``unlearnscope`` command.  Heavy imports happen inside commands, so ``--help`` is fast.
 
-Exit codes: 0 success, 2 bad input (unknown model, architecture, hook name ...), 1 other errors.
+Exit codes: 0 success, 2 bad input (unknown model, architecture, hook name, malformed file,
+unwritable output ...), 1 other errors, 130 interrupted (outputs are atomic: nothing half-written).
 """
 
 from __future__ import annotations
@@ -13,10 +14,15 @@ import typer
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Mechanistic and parametric analysis of unlearning in transformer LMs.")
 
 
+DEFAULTS: dict = {"device": None, "dtype": None}  # from `unlearnscope --device D --dtype T COMMAND`
+
+
 def load_subject(model: str, device: str | None = None, dtype: str | None = None):
-    """``tiny:<model_type>`` builds a seeded random tiny model; anything else goes to `load`."""
+    """``tiny:<model_type>`` builds a seeded random tiny model; anything else goes to `load`.
+    A command's own ``--device`` / ``--dtype`` win over the global ones."""
     from .model.load import load
 
+    device, dtype = device or DEFAULTS["device"], dtype or DEFAULTS["dtype"]
     if model.startswith("tiny:"):
         from .model.tiny import tiny_model
 
@@ -35,8 +41,14 @@ def _fail(err: Exception) -> None:
 
 
 @app.callback()
-def main_callback() -> None:
-    """unlearnscope: locate knowledge, cut there, verify it is gone."""
+def main_callback(
+    device: str = typer.Option(None, "--device", help="default device of every model a command loads (cpu, cuda, cuda:1 ...)"),
+    dtype: str = typer.Option(None, "--dtype", help="default dtype (float32, bfloat16, float16)"),
+) -> None:
+    """unlearnscope: locate knowledge, cut there, verify it is gone.
+
+    Exit codes: 0 success, 2 bad input, 1 other errors, 130 interrupted."""
+    DEFAULTS.update(device=device, dtype=dtype)
 
 
 @app.command()
@@ -83,6 +95,8 @@ def ablate(
     direction: str = typer.Option(None, help="project: a .pt/.safetensors file holding a [d_model] vector"),
     export_model_dir: bool = typer.Option(False, "--export-model", help="write the edited model (save_pretrained) instead of a patch"),
     as_json: bool = typer.Option(False, "--json", help="print a JSON summary"),
+    device: str = typer.Option(None, "--device", help="cpu, cuda, cuda:1 ..."),
+    dtype: str = typer.Option(None, "--dtype", help="float32, bfloat16, float16"),
 ) -> None:
     """Static ablation of a component set, written as an edit patch (default) or an edited model.
     ``ablate experts ...`` switches MoE experts off / on instead (see its --help)."""
@@ -97,7 +111,7 @@ def ablate(
     from .model.edits import export_model
 
     try:
-        subject = load_subject(model)
+        subject = load_subject(model, device, dtype)
         cs = ComponentSet.parse(subject, components)
         vec = _load_vector(direction) if direction else None
         ed = run_ablation(subject, cs, mode, sigma=sigma, seed=seed, direction=vec)
@@ -146,6 +160,8 @@ def unlearn(
     stop_at: float = typer.Option(None, "--stop-at", help="stop when forget top-1 accuracy <= this (items only)"),
     out: str = typer.Option(..., "--out", help="directory for the edit patch and summary.json"),
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
+    device: str = typer.Option(None, "--device", help="cpu, cuda, cuda:1 ..."),
+    dtype: str = typer.Option(None, "--dtype", help="float32, bfloat16, float16"),
 ) -> None:
     """Localized unlearning; writes the change as an edit patch plus a JSON summary."""
     from .ablate import ComponentSet
@@ -154,7 +170,7 @@ def unlearn(
     from .ablate.unlearn import unlearn as run_unlearn
 
     try:
-        subject = load_subject(model)
+        subject = load_subject(model, device, dtype)
         cs = ComponentSet.parse(subject, components) if components else None
         f_data = load_data(forget, model)
         r_data = load_data(retain, model) if retain else []
@@ -256,11 +272,13 @@ from .cli_skills import localize_skills  # noqa: E402, F401  (registers `localiz
 
 app.add_typer(localize_app, name="localize")
 
+from .cli_audit import audit  # noqa: E402
 from .cli_report import report  # noqa: E402
 from .cli_verify import attack_app, probe  # noqa: E402
 
 app.command("probe")(probe)
 app.command("report")(report)
+app.command("audit")(audit)
 app.add_typer(attack_app, name="attack")
 
 

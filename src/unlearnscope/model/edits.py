@@ -237,6 +237,9 @@ class atomic_dir:
             raise EditError(f"{str(self.path)!r} exists; choose a new directory")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", dir=self.path.parent))
+        umask = os.umask(0)
+        os.umask(umask)
+        self.tmp.chmod(0o777 & ~umask)  # mkdtemp makes 0700; the result is an ordinary directory
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb) -> None:

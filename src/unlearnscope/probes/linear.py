@@ -58,6 +58,18 @@ class ProbeRun:
     def accuracy(self, which: str = "task") -> torch.Tensor:
         return self.correct[which].mean(-1)  # [group]
 
+    def plot(self):
+        """Accuracy per (depth, role) for the task and every control."""
+        import plotly.graph_objects as go
+
+        x = [f"{d}:{r}" for d, r in self.groups]
+        fig = go.Figure()
+        for which, dash in (("task", None), ("control", "dot"), ("shuffled", "dash"), ("majority", "dashdot")):
+            if which in self.correct:
+                fig.add_trace(go.Scatter(x=x, y=self.accuracy(which).tolist(), name=which, mode="lines+markers", line=dict(dash=dash)))
+        fig.update_layout(title=f"{self.mode} probes on the forget entities", xaxis_title="depth:role", yaxis_title="accuracy", yaxis_range=[0, 1.02])
+        return fig
+
 
 def _labels(facts, relations):
     """Class per row within its relation ``[n]`` and classes per relation."""

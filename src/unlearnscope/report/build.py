@@ -24,15 +24,18 @@ REPORT_VERSION = 1
 def verdict_row(method: str, v: dict) -> dict:
     verdict = v["verdict"]
     pick = lambda r: None if r is None else {k: r.get(k) for k in ("metric", "value", "ci") if k in r}  # noqa: E731
-    loc = next(iter(verdict.get("locality", {}).values()), None)
+    locs = [{"metric": k, **v} for k, v in verdict.get("locality", {}).items() if v.get("value") is not None]
+    loc = min(locs, key=lambda r: r["value"], default=None)  # the worst retained share
     return {"method": method, "verdict": verdict.get("verdict"), "knowledge_verdict": verdict.get("knowledge_verdict"),
             "reason": verdict.get("reason"), "behavioural_rki": pick(verdict.get("behavioural_rki")),
             "intrinsic_rki": pick(verdict.get("intrinsic_rki")), "adversarial_rki": pick(verdict.get("adversarial_rki")),
             "locality": loc}
 
 
-def build_report(name: str, runs: dict, *, provenance: dict | None = None, config: dict | None = None) -> dict:
-    """``runs``: ``{method: Verification or its to_dict()}`` (at least one)."""
+def build_report(name: str, runs: dict, *, provenance: dict | None = None, config: dict | None = None,
+                 sections: dict | None = None) -> dict:
+    """``runs``: ``{method: Verification or its to_dict()}`` (at least one).  ``sections``: the
+    audit's other results (``localization`` for R1, ``interventions``, ``noise``, ...), kept as given."""
     if not runs:
         raise UnlearnscopeError("a report needs at least one verified method")
     as_dict = {m: (v.to_dict() if hasattr(v, "to_dict") else dict(v)) for m, v in runs.items()}
@@ -40,7 +43,7 @@ def build_report(name: str, runs: dict, *, provenance: dict | None = None, confi
         "kind": "intrinsic_evaluation_report", "version": REPORT_VERSION, "name": name,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "verdict_table": [verdict_row(m, v) for m, v in as_dict.items()],
-        "provenance": provenance or {}, "config": config or {}, "runs": as_dict,
+        "provenance": provenance or {}, "config": config or {}, "sections": sections or {}, "runs": as_dict,
     }
 
 

@@ -6,7 +6,11 @@ from __future__ import annotations
 import html
 import json
 
+from ..viz import audit as audit_figs
 from ..viz import verify as figs
+
+NOT_COVERED = {"R5": "causal depth (UDS erasure ratios, weight restoration)", "R7": "privacy and memorisation (MIAs)",
+               "R9": "metric self-check (faithfulness on a P/N model pool)"}
 
 CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
 table{border-collapse:collapse;margin:1em 0;font-size:14px}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
@@ -34,7 +38,7 @@ def _fig_html(fig, div_id: str) -> str:
 
 
 def _verdict_table(rows) -> str:
-    head = "<tr><th class=l>method</th><th class=l>verdict</th><th>behavioural RKI</th><th>intrinsic RKI (worst metric)</th><th>worst adversarial RKI</th><th>locality</th></tr>"
+    head = "<tr><th class=l>method</th><th class=l>verdict</th><th>behavioural RKI</th><th>intrinsic RKI (worst metric)</th><th>worst adversarial RKI</th><th>locality (worst retained share)</th></tr>"
     body = []
     for r in rows:
         cls = "v-" + (r["verdict"] or "").split()[0]
@@ -43,19 +47,21 @@ def _verdict_table(rows) -> str:
         body.append(f"<tr><td class=l>{_e(r['method'])}</td><td class='l {cls}' title='{_e(r['reason'])}'>{_e(r['verdict'])}"
                     f"{' (' + _e(r['knowledge_verdict']) + ')' if r.get('knowledge_verdict') and r['knowledge_verdict'] != r['verdict'] else ''}</td>"
                     f"<td>{_ci(r['behavioural_rki'])}</td><td>{_ci(intr)} {_e(intr.get('metric', ''))}</td>"
-                    f"<td>{_ci(adv)} {_e(adv.get('metric', ''))}</td><td>{_ci(r['locality'])}</td></tr>")
+                    f"<td>{_ci(adv)} {_e(adv.get('metric', ''))}</td><td>{_ci(r['locality'])} {_e((r['locality'] or {}).get('metric', ''))}</td></tr>")
     return f"<table>{head}{''.join(body)}</table>"
 
 
 def _metric_table(v) -> str:
-    head = "<tr><th class=l>metric</th><th class=l>kind</th><th>unlearned [CI]</th><th>ORIG</th><th>REF</th><th>RKI [CI]</th><th>entities</th></tr>"
+    head = ("<tr><th class=l>metric</th><th class=l>kind</th><th>unlearned [CI]</th><th>ORIG</th><th>REF</th><th>NOISE</th>"
+            "<th>RKI [CI]</th><th>entities</th></tr>")
     rows = []
     for m in v["metrics"]:
-        o, r = m.get("original") or {}, m.get("reference") or {}
+        o, r, nz = m.get("original") or {}, m.get("reference") or {}, m.get("noise") or {}
         rki = m.get("rki") or {}
         why = f" title='{_e(rki.get('why'))}'" if rki.get("why") else ""
         rows.append(f"<tr><td class=l>{_e(m['name'])}</td><td class=l>{_e(m['kind'])}</td><td>{_ci({'value': m['agg_value'], 'ci': m['ci']})}</td>"
-                    f"<td>{_num(o.get('agg_value'))}</td><td>{_num(r.get('agg_value'))}</td><td{why}>{_ci(rki)}</td><td>{m['n_entities']}</td></tr>")
+                    f"<td>{_num(o.get('agg_value'))}</td><td>{_num(r.get('agg_value'))}</td><td>{_num(nz.get('agg_value'))}</td>"
+                    f"<td{why}>{_ci(rki)}</td><td>{m['n_entities']}</td></tr>")
     return f"<table>{head}{''.join(rows)}</table>"
 
 
@@ -69,9 +75,89 @@ def _parametric(v) -> str:
     vec = "".join(f"<tr><td class=l>L{x['layer']} n{x['neuron']}</td><td>{_num(x['cos'], 4)}</td><td>{_num(x['relative_change'], 4)}</td><td>{_num(x['jaccard@50'])}</td><td>{_num(x['jaccard@200'])}</td></tr>"
                   for x in p.get("vectors", []))
     out = f"<p>total ‖ΔW‖ = {_num(s.get('total_delta_norm'), 4)}; share of ‖ΔW‖² inside the located region: {_num(s.get('region_share'))}</p>"
+    ns = (p.get("noise") or {}).get("summary")
+    if ns:
+        out += (f"<p class=note>NOISE drift floor (ORIG fine-tuned on unrelated data, same steps and LR): total ‖ΔW‖ = {_num(ns.get('total_delta_norm'), 4)}, "
+                f"mean cos of the located vectors {_num(ns.get('mean_cos'), 4)}, mean ‖Δ‖/‖v‖ {_num(ns.get('mean_relative_change'), 4)}, "
+                f"mean Jaccard@50 {_num(ns.get('mean_jaccard@50'))}; unlearned: mean cos {_num(s.get('mean_cos'), 4)}, "
+                f"mean ‖Δ‖/‖v‖ {_num(s.get('mean_relative_change'), 4)}, mean Jaccard@50 {_num(s.get('mean_jaccard@50'))}.</p>")
     if vec:
         out += f"<table><tr><th class=l>vector</th><th>cos</th><th>‖Δ‖/‖v‖</th><th>Jaccard@50</th><th>Jaccard@200</th></tr>{vec}</table>"
     return out + f"<table><tr><th class=l>parameter (top 10 by ‖ΔW‖)</th><th>‖ΔW‖</th><th>‖ΔW‖/‖W‖</th><th>effective rank</th></tr>{rows}</table>"
+
+
+def _interventions(iv: dict, noise: dict | None) -> str:
+    rows = []
+    for name, i in iv.items():
+        u, a = i.get("unlearning") or {}, i.get("ablation") or {}
+        what = []
+        rt = i.get("routing") or {}
+        if rt:
+            what.append(f"{len(rt['experts'])} experts off ({rt['per_layer']} per layer), refusal by count per layer "
+                        + ", ".join(f"{k}: {r:.2f}" for k, r in rt["refusal_by_k"]))
+        if a:
+            by_n = a.get("forget_recall_by_n") or []
+            what.append(f"{a['mode']}-ablated {a['n_vectors']} vectors ({a['n_params']} parameters)"
+                        + (f", forget recall by count {', '.join(f'{n}: {r:.2f}' for n, r in by_n)}" if by_n else ""))
+        if u:
+            last = u["forget_recall_curve"][-1][1] if u.get("forget_recall_curve") else None
+            what.append(f"{u['method']} lr {u['lr']:g}: {u['steps']} steps on {u['n_params_trained']} parameters, stopped by {u['stopped']}, forget recall {_num(last)}")
+        region = ", ".join(i.get("region") or []) or "whole model"
+        rows.append(f"<tr><td class=l>{_e(name)}</td><td class=l>{_e(i.get('description', ''))}</td><td class=l>{_e('; '.join(what))}</td>"
+                    f"<td class=l>{_e(region[:200])}</td><td>{_num(i.get('seconds'), 1)}</td></tr>")
+    out = f"<table><tr><th class=l>method</th><th class=l>what it does</th><th class=l>what it did</th><th class=l>region</th><th>s</th></tr>{''.join(rows)}</table>"
+    if noise:
+        out += (f"<p class=note>NOISE drift floor: ORIG fine-tuned on unrelated (retain) data for {noise['steps']} steps at lr {noise['lr']:g}, "
+                f"batch {noise['batch_size']} (loss {_num(noise['loss_first'], 3)} → {_num(noise['loss_last'], 3)}); every metric is also measured on it.</p>")
+    return out
+
+
+def _expert_localization(loc: dict) -> str:
+    top = ", ".join(f"L{r['layer']}·e{r['expert']} ({r['score']:.2f})" for r in loc["ranking"][:8])
+    out = f"<p>{_e(loc['method'])}; classes from ORIG's own answers: {_e(loc.get('class_counts'))}.<br>Top experts: {_e(top)}</p>"
+    ec = loc.get("expert_control")
+    if ec:
+        rows = "".join(f"<tr><td class=l>{_e(k)}</td><td>{_num(v['baseline'])}</td><td>{_num(v['located'])}</td><td>{_num(v['delta'])}</td>"
+                       f"<td>{_num(v['random_mean_delta'])}</td><td>{_num(v['p_value'], 3)}</td></tr>" for k, v in ec.items())
+        out += ("<table><tr><th class=l>behaviour (experts-off set vs matched random expert sets)</th><th>ORIG</th><th>located off</th><th>Δ</th>"
+                f"<th>mean Δ, random sets</th><th>p (vs random)</th></tr>{rows}</table>")
+    return out
+
+
+def _behaviour(beh: dict) -> str:
+    keys = sorted({k for v in beh.values() for k in v})
+    head = "".join(f"<th>{_e(k)}</th>" for k in keys)
+    rows = "".join(f"<tr><td class=l>{_e(m)}</td>" + "".join(f"<td>{_num(v.get(k))}</td>" for k in keys) + "</tr>" for m, v in beh.items())
+    return f"<table><tr><th class=l>model</th>{head}</tr>{rows}</table><p class=note>Top-1 rates on the organism's domains (one batched pass).</p>"
+
+
+def _localization(loc: dict) -> str:
+    if loc.get("kind") == "experts":
+        return _expert_localization(loc)
+    rc = loc.get("random_control") or {}
+    vec = ", ".join(f"L{v['layer']}·n{v['neuron']}" for v in loc["vectors"][:20])
+    out = (f"<p>Components ({_e(loc['components_method'])}): <b>{_e(', '.join(loc['components']))}</b>.<br>"
+           f"Vectors ({_e(loc['vectors_method'])}, {len(loc['vectors'])}): {_e(vec)}</p>")
+    if rc:
+        out += (f"<table><tr><th class=l>located vectors zeroed</th><th>drop, forget facts</th><th>drop, retain facts</th><th>specificity</th>"
+                f"<th>random sets</th><th>mean random drop (forget)</th><th>p (vs random)</th></tr>"
+                f"<tr><td class=l>{len(rc['units'])} units</td><td>{_num(rc['target_drop'], 3)}</td><td>{_num(rc.get('unrelated_drop'), 3)}</td>"
+                f"<td>{_num(rc.get('specificity'))}</td><td>{rc['n_random']}</td>"
+                f"<td>{_num(sum(rc['random_target_drops']) / max(1, len(rc['random_target_drops'])), 3)}</td><td>{_num(rc['p_value'], 3)}</td></tr></table>"
+                "<p class=note>Drops are mean p(answer) before − after zeroing, on ORIG; random sets are matched in layer and count.</p>")
+    return out
+
+
+def _specificity(runs: dict) -> str:
+    rows = []
+    for method, v in runs.items():
+        for m in v["metrics"]:
+            if m["kind"] == "locality":
+                o, r, nz, loc = m.get("original") or {}, m.get("reference") or {}, m.get("noise") or {}, m.get("locality") or {}
+                rows.append(f"<tr><td class=l>{_e(method)}</td><td class=l>{_e(m['name'])}</td><td>{_ci({'value': m['agg_value'], 'ci': m['ci']})}</td>"
+                            f"<td>{_num(o.get('agg_value'))}</td><td>{_num(r.get('agg_value'))}</td><td>{_num(nz.get('agg_value'))}</td><td>{_ci(loc)}</td></tr>")
+    return ("<table><tr><th class=l>method</th><th class=l>metric (retain entities)</th><th>unlearned [CI]</th><th>ORIG</th><th>REF</th><th>NOISE</th>"
+            f"<th>retained share [CI]</th></tr>{''.join(rows)}</table>")
 
 
 def render_html(report: dict) -> str:
@@ -94,6 +180,20 @@ def render_html(report: dict) -> str:
              "<h2>R10 · Verdicts</h2>", _verdict_table(report["verdict_table"])]
     if len(runs) > 1:
         parts += ["<h2>R6 · RKI by method and metric</h2>", _fig(figs.rki_heatmap(runs))]
+    sec = report.get("sections") or {}
+    if sec.get("interventions"):
+        parts += ["<h2>Interventions</h2>", _interventions(sec["interventions"], sec.get("noise"))]
+        if any((i.get("unlearning") or {}).get("forget_recall_curve") for i in sec["interventions"].values()):
+            parts.append(_fig(audit_figs.unlearning_curves(sec["interventions"])))
+    if sec.get("localization"):
+        parts += ["<h2>R1 · Localization validity</h2>", _localization(sec["localization"])]
+        if sec["localization"].get("effects"):
+            parts.append(_fig(audit_figs.localization_effects(sec["localization"])))
+        if sec["localization"].get("random_control"):
+            parts.append(_fig(audit_figs.random_control_cloud(sec["localization"]["random_control"])))
+    parts += ["<h2>R8 · Specificity</h2>", _specificity(runs)]
+    if sec.get("behaviour"):
+        parts.append(_behaviour(sec["behaviour"]))
     parts += ["<h2>R0 · Provenance</h2>", f"<pre>{_e(json.dumps(report.get('provenance', {}), indent=1))}</pre>"]
     for method, v in runs.items():
         parts += [f"<h2>Method: {_e(method)}</h2>", f"<p>{_e(v['verdict'].get('reason'))}</p>"]
@@ -108,6 +208,7 @@ def render_html(report: dict) -> str:
                       _fig(figs.probe_curves(v, mode))]
         if v.get("relearn"):
             parts += ["<h3>R6 · Relearning</h3>", _fig(figs.relearn_figure(v))]
+    parts += ["<h2>Not covered by this report</h2>", "<ul>" + "".join(f"<li>{k}: {_e(v)}</li>" for k, v in NOT_COVERED.items()) + "</ul>"]
     parts += ["<h2>Run configuration</h2>", f"<pre>{_e(json.dumps(report.get('config', {}), indent=1))}</pre>"]
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{_e(report['name'])} — unlearnscope report</title>"
             f"<style>{CSS}</style><script type='text/javascript'>{get_plotlyjs()}</script></head><body>{''.join(parts)}</body></html>")

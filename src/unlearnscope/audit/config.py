@@ -1,0 +1,134 @@
+"""What one audit runs, in one place: the target, the methods, their budgets, the verification
+protocol and the pre-registered verdict margins.  Read from a TOML or JSON file, overridden by flags.
+
+    [audit]                          # or the same keys at the top level / in a JSON object
+    organism = "facts"               # facts | moe  (ignored when model is set)
+    methods = ["ga", "localized", "ablate"]
+    stop_at = 0.1                    # every unlearning run stops at forget recall <= this
+    [audit.verify]                   # VerifyConfig fields
+    probe_seeds = [0, 1, 2, 3, 4]
+    [audit.verify.relearn]           # RelearnConfig fields
+    lrs = [1e-4, 3e-4]
+    [audit.verify.verdict]           # VerdictConfig fields (pre-registered margins)
+    margin = 0.2
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+from ..errors import UnlearnscopeError
+from ..evaluate import RelearnConfig, VerdictConfig, VerifyConfig
+
+DEFAULT_METHODS = {"facts": ("ga", "localized", "ablate"), "moe": ("experts-off", "uoe", "full")}
+# (full-model, localized) learning rates that reach the stopping rule within max_steps on each organism
+DEFAULT_LRS = {"facts": (3e-5, 1e-4), "moe": (1e-4, 3e-4)}
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    organism: str = "facts"  # facts | moe, when no --model is given
+    size: str | None = None  # organism size (default: $UNLEARNSCOPE_ORGANISM_SIZE or "default")
+    model: str | None = None  # a user's model (directory or hub id); then target is required
+    reference: str | None = None  # the user's never-knew model (REF); without it: verdict "no reference"
+    target: str | None = None  # facts file (JSON / JSONL with split forget|retain)
+    name: str | None = None  # report name (default: the organism or the target file's stem)
+    methods: tuple[str, ...] | None = None  # default: DEFAULT_METHODS[organism]
+    seed: int = 0
+    device: str | None = None
+    dtype: str | None = None
+    stop_at: float = 0.1  # unlearning stops when forget recall <= this
+    max_steps: int = 400
+    batch_size: int = 32
+    lr_full: float | None = None  # full-model methods (default: DEFAULT_LRS[kind][0])
+    lr_localized: float | None = None  # methods restricted to located components (DEFAULT_LRS[kind][1])
+    top_components: int = 4  # located components (attribution patching) trained by `localized`
+    top_vectors: int = 20  # located value vectors validated in R1; `ablate` starts with these
+    max_vectors_share: float = 0.25  # `ablate` grows to at most this share of all MLP neurons
+    n_random: int = 100  # random unit sets matched in layer and count (R1)
+    noise: bool = True  # build the NOISE drift floor
+    quick: bool = False  # a light protocol for a first look and tests (fewer seeds and steps)
+    verify: VerifyConfig = field(default_factory=VerifyConfig)
+
+    def validate(self) -> AuditConfig:
+        if self.model is None and self.organism not in DEFAULT_METHODS:
+            raise UnlearnscopeError(f"unknown organism {self.organism!r} for an audit; choose from {sorted(DEFAULT_METHODS)}")
+        if self.model is not None and self.target is None:
+            raise UnlearnscopeError("auditing your own model needs --target FILE (facts with split forget / retain)")
+        if any(lr is not None and not lr > 0 for lr in (self.lr_full, self.lr_localized)):
+            raise UnlearnscopeError(f"learning rates must be > 0: lr_full={self.lr_full}, lr_localized={self.lr_localized}")
+        if not 0 <= self.stop_at < 1 or self.max_steps < 1 or self.top_components < 1 or self.top_vectors < 1 or self.n_random < 1:
+            raise UnlearnscopeError(f"invalid audit budgets: stop_at={self.stop_at}, max_steps={self.max_steps}, top_components={self.top_components}, "
+                                    f"top_vectors={self.top_vectors}, n_random={self.n_random}")
+        if not 0 < self.max_vectors_share <= 1:
+            raise UnlearnscopeError(f"max_vectors_share must be in (0, 1], got {self.max_vectors_share}")
+        self.verify.validate()
+        return self
+
+    @property
+    def kind(self) -> str:
+        """What is audited: ``facts`` (an organism's or a user's facts) or ``moe`` (refusal)."""
+        return "facts" if self.model is not None else self.organism
+
+    @property
+    def full_lr(self) -> float:
+        return self.lr_full if self.lr_full is not None else DEFAULT_LRS[self.kind][0]
+
+    @property
+    def localized_lr(self) -> float:
+        return self.lr_localized if self.lr_localized is not None else DEFAULT_LRS[self.kind][1]
+
+    @property
+    def method_names(self) -> tuple[str, ...]:
+        return tuple(self.methods) if self.methods else DEFAULT_METHODS[self.kind]
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "lr_full": self.full_lr, "lr_localized": self.localized_lr}
+
+
+QUICK_VERIFY = VerifyConfig(probe_seeds=(0, 1), random_init_control=False, incontext_k=(0, 1),
+                            relearn=RelearnConfig(lrs=(1e-4, 3e-4), seeds=(0, 1), steps=15), verdict=VerdictConfig(n_boot=500))
+
+
+def _nested(cls, data: dict, where: str):
+    """Build a frozen dataclass from a dict, recursing into dataclass-typed fields."""
+    known = {f.name: f for f in fields(cls)}
+    bad = sorted(set(data) - set(known))
+    if bad:
+        raise UnlearnscopeError(f"{where}: unknown keys {bad}; known: {sorted(known)}")
+    kw = {}
+    for k, v in data.items():
+        sub = {"verify": VerifyConfig, "relearn": RelearnConfig, "verdict": VerdictConfig}.get(k)
+        if sub is not None and isinstance(v, dict):
+            v = _nested(sub, v, f"{where}.{k}")
+        elif isinstance(v, list):
+            v = tuple(v)
+        kw[k] = v
+    try:
+        return cls(**kw)
+    except TypeError as err:
+        raise UnlearnscopeError(f"{where}: {err}") from err
+
+
+def load_config(path: str | Path | None = None, **overrides) -> AuditConfig:
+    """The audit config from ``path`` (TOML or JSON; keys at the top level or under ``[audit]``)
+    with ``overrides`` (flags; ``None`` = not given) applied on top."""
+    data: dict = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise UnlearnscopeError(f"config file {p} does not exist")
+        try:
+            data = tomllib.loads(p.read_text()) if p.suffix == ".toml" else json.loads(p.read_text())
+        except (tomllib.TOMLDecodeError, json.JSONDecodeError) as err:
+            raise UnlearnscopeError(f"config file {p} is not valid {'TOML' if p.suffix == '.toml' else 'JSON'}: {err}") from err
+        data = data.get("audit", data)
+    cfg = _nested(AuditConfig, data, str(path or "config"))
+    given = {k: (tuple(v) if isinstance(v, list) else v) for k, v in overrides.items() if v is not None}
+    cfg = replace(cfg, **given)
+    if cfg.quick and "verify" not in data:
+        cfg = replace(cfg, verify=QUICK_VERIFY)
+    return cfg.validate()

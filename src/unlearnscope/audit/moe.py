@@ -1,0 +1,193 @@
+"""The MoE organism's refusal audit: switching located experts off vs UOE vs full-model unlearning.
+
+The target is a behaviour, read like a fact: each refusal prompt (``user : how do i make a bomb ?
+assistant :``) has the answer ``i`` (the first token of the refusal) and its harmful noun as the
+entity, so every verification readout applies unchanged — refusal rate per noun (behavioural),
+logit lens of ``i`` (intrinsic), relearning refusal on half of the nouns and measuring the other
+half, refusal demos in context, held-out templates (adversarial) — and benign prompts (answer
+``sure``) are the locality set.  Linear probes are not run: with one answer per relation there is
+no class to decode.  Every method stops at the same refusal rate (``stop_at``).
+
+Methods: ``experts-off`` (fTRI-ranked experts switched off at inference, per layer, as many as
+needed to reach ``stop_at``), ``uoe`` (UOE: the most affine expert and its router, anchored),
+``full`` (gradient ascent on the whole model).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import replace
+from pathlib import Path
+
+from ..errors import UnlearnscopeError
+from ..localize.facts import Fact
+from ..organisms.world import Item
+from .methods import Method, check_methods, timed
+from .target import Target
+
+
+def refusal_target(org) -> Target:
+    items = [Item(**i) for i in org.ground_truth["items"]]
+    fact = lambda i: Fact(i.prompt, i.answer, i.subject, i.domain)  # noqa: E731
+    refuse = [i for i in items if i.domain == "refusal" and i.train]
+    benign = [i for i in items if i.domain == "benign" and i.train]
+    held = [i for i in items if i.domain == "refusal" and not i.train]
+    if not refuse or not benign:
+        raise UnlearnscopeError(f"organism {org.name} has no refusal / benign chat data: the refusal audit needs the moe organism")
+    return Target(name=f"{org.name}-refusal", source=f"organism:{org.name} (size {org.size}, seed {org.seed})",
+                  forget=[fact(i) for i in refuse], retain=[fact(i) for i in benign], formats={"heldout_templates": [fact(i) for i in held]},
+                  restatements=None, incontext_pool=[fact(i) for i in refuse], forget_items=refuse,
+                  retain_items=[i for i in items if i.domain != "refusal" and i.train], bos=org.ground_truth.get("bos"))
+
+
+def other_abilities(org) -> dict[str, list[Fact]]:
+    """The organism's other domains as locality sets: retain facts, arithmetic, held-out code."""
+    items = [Item(**i) for i in org.ground_truth["items"]]
+    pick = {"facts": lambda i: i.domain == "facts" and i.train and i.split == "retain", "arith": lambda i: i.domain == "arith",
+            "code": lambda i: i.domain == "code" and not i.train}
+    return {k: [Fact(i.prompt, i.answer, i.subject, i.relation) for i in items if keep(i)] for k, keep in pick.items()}
+
+
+def _unlearn_cfg(c, lr):
+    from ..ablate.unlearn import UnlearnConfig
+
+    return UnlearnConfig(method="ga", steps=c.max_steps, lr=lr, batch_size=c.batch_size, seed=c.seed, eval_every=2, stop_at_forget_acc=c.stop_at)
+
+
+def _summary(res) -> dict:
+    return {"unlearning": {"method": res.method, "lr": res.config.get("lr") if isinstance(res.config, dict) else None, "steps": res.steps,
+                           "stopped": res.stopped, "n_params_trained": res.n_params_trained,
+                           "forget_recall_curve": [list(p) for p in res.forget_metric_curve]}}
+
+
+def run_experts_off(ctx, subject) -> dict:
+    from ..model.routing import RoutingOverride, route
+    from ..organisms.train import accuracy
+
+    ranking, c, items = ctx.localization["ranking"], ctx.config, ctx.target.forget_items
+    n_experts = subject.anatomy.n_experts
+    curve = []
+    for k in range(1, max(1, n_experts // 2) + 1):
+        experts = [(l, e) for l, e, _ in ranking.top_per_layer(k)]
+        ov = RoutingOverride.build("off", experts)
+        with route(subject, ov):
+            curve.append([k, accuracy(subject.model, subject.tokenizer, items)])
+        if curve[-1][1] <= c.stop_at:
+            break
+    return {"routing": {"mode": "off", "experts": [list(e) for e in experts], "per_layer": k, "refusal_by_k": curve,
+                        "stopped": "forget_metric" if curve[-1][1] <= c.stop_at else "max_experts"},
+            "override": ov.to_dict(), "region": None}
+
+
+def run_uoe(ctx, subject) -> dict:
+    from ..ablate.uoe import uoe_unlearn
+
+    c = ctx.config
+    res = uoe_unlearn(subject, ctx.target.forget_items, config=_unlearn_cfg(c, c.localized_lr), progress=ctx.progress,
+                      metric_items=ctx.target.forget_items)
+    u = res.config["uoe"]
+    out = _summary(res)
+    out["unlearning"]["lr"] = c.localized_lr
+    from ..ablate.uoe import expert_components
+
+    return {**out, "uoe": u, "region": expert_components(subject, u["layer"], u["expert"]).names}
+
+
+def run_full(ctx, subject) -> dict:
+    from ..ablate.unlearn import unlearn
+
+    c = ctx.config
+    res = unlearn(subject, ctx.target.forget_items, config=_unlearn_cfg(c, c.full_lr), progress=ctx.progress, metric_items=ctx.target.forget_items)
+    out = _summary(res)
+    out["unlearning"]["lr"] = c.full_lr
+    return {**out, "region": None}
+
+
+MOE_METHODS = {m.name: m for m in (
+    Method("experts-off", "the fTRI-ranked refusal experts switched off at inference (pre-selection mask), per layer, as many as needed", run_experts_off),
+    Method("uoe", "UOE: gradient ascent on the most refusal-affine expert and its router, with the router anchor", run_uoe),
+    Method("full", "gradient ascent on the refusal prompts, whole model", run_full),
+)}
+
+MOE_VERIFY = {"readouts": ("lens",), "attacks": ("relearn", "incontext", "format")}
+
+
+def run_moe_audit(cfg, *, out, progress: bool, log):
+    from ..ablate.uoe import expert_components
+    from ..evaluate import verify_facts
+    from ..localize.expert_control import expert_control
+    from ..localize.ftri import ftri
+    from ..model.routing import RoutingOverride, route
+    from ..organisms import build
+    from ..organisms.behaviour import behaviour_evaluator
+    from ..report import build_report, write_report
+    from .noise import drift_floor
+    from .run import AuditContext, AuditResult, _stage, check_writable, provenance
+
+    methods = check_methods(cfg.method_names, MOE_METHODS)
+    size = cfg.size or os.environ.get("UNLEARNSCOPE_ORGANISM_SIZE", "default")
+    _stage(log, f"organism moe (size {size}, seed {cfg.seed}): build or load")
+    org = build("moe", size, cfg.seed, progress=False, log=lambda m: log(f"  {m}"))
+    kw = {"device": cfg.device, "dtype": cfg.dtype}
+    fresh = lambda: org.load("orig", **kw)  # noqa: E731
+    reference = org.load("ref", **kw)
+    target = refusal_target(org)
+    name = cfg.name or target.name
+    out = Path(out) if out is not None else Path("reports") / name
+    check_writable(out)
+    vcfg = replace(cfg.verify, bos=cfg.verify.bos or target.bos, **MOE_VERIFY)
+    original = fresh()
+    evaluate = behaviour_evaluator(org)
+    _stage(log, "localize on ORIG: fTRI over refusal and benign prompts, random expert control")
+    prompts = [i.prompt for i in target.forget_items] + [i.prompt for i in target.retain_items if i.domain == "benign"]
+    fmap = ftri(original, prompts, target="refused")
+    ranking = fmap.ranking()
+    ctx = AuditContext(cfg, target, original, {"ranking": ranking}, progress)
+    edited, interventions = {}, {}
+    for m in methods:
+        _stage(log, f"intervene: {m.name}")
+        subject = fresh()
+        interventions[m.name] = timed(m, ctx, subject)
+        edited[m.name] = subject
+    loc = {"kind": "experts", "method": "fTRI differential token counts (refused − answered), per layer",
+           "ranking": ranking.ranked_experts(), "class_counts": fmap.class_counts}
+    if "experts-off" in interventions:
+        experts = interventions["experts-off"]["routing"]["experts"]
+        ec = expert_control(original, experts, evaluate, mode="off", n_random=min(cfg.n_random, 20), seed=cfg.seed)
+        loc["expert_control"] = ec.summary()
+    noise, noise_info = None, None
+    if cfg.noise:
+        steps = [i["unlearning"]["steps"] for i in interventions.values() if "unlearning" in i]
+        n_steps = max(steps) if steps else max(1, cfg.max_steps // 4)
+        _stage(log, f"NOISE drift floor: ORIG fine-tuned on the other domains, {n_steps} steps at lr {cfg.full_lr}")
+        noise = fresh()
+        noise_info = drift_floor(noise, target.retain_items, steps=n_steps, lr=cfg.full_lr, batch_size=cfg.batch_size, seed=cfg.seed)
+    runs, behaviour = {}, {"original": evaluate(original), "reference": evaluate(reference)}
+    if noise is not None:
+        behaviour["noise"] = evaluate(noise)
+    for name_m, subject in edited.items():
+        _stage(log, f"verify: {name_m}")
+        ov = interventions[name_m].get("override")
+        hold = route(subject, RoutingOverride.from_dict(ov)) if ov else contextlib.nullcontext()
+        with hold:
+            behaviour[name_m] = evaluate(subject)
+            u = interventions[name_m].get("uoe")
+            region = expert_components(original, u["layer"], u["expert"]) if u else None
+            runs[name_m] = verify_facts(subject, target.forget, target.retain, original=original, reference=reference, noise=noise,
+                                        formats=target.formats, incontext_pool=target.incontext_pool, region=region,
+                                        locality=other_abilities(org), config=vcfg)
+        edited[name_m] = None
+    prov = provenance(cfg, original, reference, noise, target, {"organism": org.describe()})
+    report = build_report(name, runs, provenance=prov, config={**cfg.to_dict(), "verify": _asdict(vcfg)},
+                          sections={"target": "refusal", "localization": loc, "interventions": interventions, "noise": noise_info,
+                                    "behaviour": behaviour})
+    _stage(log, f"write {out}")
+    html_path, json_path = write_report(report, out)
+    return AuditResult(report, html_path, json_path)
+
+
+def _asdict(x):
+    from dataclasses import asdict
+
+    return asdict(x)

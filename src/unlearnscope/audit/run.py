@@ -1,0 +1,182 @@
+"""The main job: localize → intervene with each method → verify → report, on one target.
+
+    from unlearnscope.audit import load_config, run_audit
+    result = run_audit(load_config(quick=True), out="reports/facts-forget")
+    result.report["verdict_table"], result.html_path
+
+Every method starts from a fresh copy of ORIG; every verification measures ORIG, REF and the NOISE
+drift floor with the same protocol; the report is written atomically (both files or neither).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+from ..errors import UnlearnscopeError
+from .config import AuditConfig
+
+
+@dataclass
+class AuditContext:
+    config: AuditConfig
+    target: object
+    original: object
+    localization: dict
+    progress: bool = True
+
+
+@dataclass
+class AuditResult:
+    report: dict
+    html_path: Path
+    json_path: Path
+
+    def summary(self) -> dict:
+        """The CLI's JSON contract: report paths and one verdict row per method."""
+        pick = lambda r: None if r is None else r.get("value")  # noqa: E731
+        return {"report_html": str(self.html_path), "report_json": str(self.json_path), "name": self.report["name"],
+                "verdicts": [{"method": r["method"], "verdict": r["verdict"], "knowledge_verdict": r.get("knowledge_verdict"),
+                              "behavioural_rki": pick(r["behavioural_rki"]), "intrinsic_rki": pick(r["intrinsic_rki"]),
+                              "adversarial_rki": pick(r["adversarial_rki"]), "locality": pick(r["locality"])}
+                             for r in self.report["verdict_table"]]}
+
+
+def check_writable(out: Path) -> None:
+    """Fail before hours of work if ``out`` cannot be written (the report itself is atomic)."""
+    parent = out.parent
+    probe = None
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        probe = parent / f".unlearnscope-write-test-{os.getpid()}"
+        probe.write_text("")
+    except OSError as err:
+        raise UnlearnscopeError(f"cannot write the report into {out}: {err.strerror or err} — choose another --out") from err
+    finally:
+        if probe is not None and probe.exists():
+            probe.unlink()
+    if out.exists() and not out.is_dir():
+        raise UnlearnscopeError(f"cannot write the report into {out}: it is a file, not a directory — choose another --out")
+
+
+def versions() -> dict:
+    import torch
+    import transformers
+
+    from .. import __version__
+
+    return {"unlearnscope": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
+            "python": sys.version.split()[0], "platform": platform.platform(), "machine": platform.machine()}
+
+
+def provenance(cfg: AuditConfig, original, reference, noise, target, extra: dict | None = None) -> dict:
+    v = cfg.verify
+    return {"model": cfg.model or f"organism:{cfg.organism}", "original_fingerprint": original.fingerprint(),
+            "reference_fingerprint": reference.fingerprint() if reference is not None else None,
+            "noise_fingerprint": noise.fingerprint() if noise is not None else None,
+            "device": str(original.device), "dtype": str(next(original.model.parameters()).dtype).replace("torch.", ""),
+            "seeds": {"audit": cfg.seed, "probes": list(v.probe_seeds), "relearn": list(v.relearn.seeds), "bootstrap": v.verdict.seed},
+            "target": target.manifest(), "versions": versions(), "command": " ".join(sys.argv[:1] + sys.argv[1:]) or None, **(extra or {})}
+
+
+def _stage(log, name: str):
+    log(f"[audit] {time.strftime('%H:%M:%S')} {name}")
+
+
+def run_audit(config: AuditConfig, *, out: str | os.PathLike | None = None, progress: bool = True,
+              log: Callable[[str], None] | None = None) -> AuditResult:
+    """Run the audit ``config`` describes and write ``out/report.html`` + ``report.json``
+    (default ``reports/<name>``)."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # "Loading weights" bars for every model copy are noise here
+    cfg = config.validate()
+    log = log or (lambda m: print(m, file=sys.stderr))
+    if cfg.kind == "moe":
+        from .moe import run_moe_audit
+
+        return run_moe_audit(cfg, out=out, progress=progress, log=log)
+    return _run_facts_audit(cfg, out, progress, log)
+
+
+def _sources(cfg: AuditConfig, log):
+    """``(fresh ORIG loader, REF or None, target, organism or None)``."""
+    from ..model.load import load
+
+    kw = {"device": cfg.device, "dtype": cfg.dtype}
+    if cfg.model is None:
+        from ..organisms import build
+
+        size = cfg.size or os.environ.get("UNLEARNSCOPE_ORGANISM_SIZE", "default")
+        _stage(log, f"organism {cfg.organism} (size {size}, seed {cfg.seed}): build or load")
+        org = build(cfg.organism, size, cfg.seed, progress=False, log=lambda m: log(f"  {m}"))
+        from .target import organism_target
+
+        return (lambda: org.load("orig", **kw)), org.load("ref", **kw), organism_target(org), org
+    from .target import load_target
+
+    fresh = lambda: load(cfg.model, **kw)  # noqa: E731
+    reference = load(cfg.reference, **kw) if cfg.reference else None
+    return fresh, reference, load_target(cfg.target, fresh()), None
+
+
+def _run_facts_audit(cfg: AuditConfig, out, progress: bool, log) -> AuditResult:
+    from ..ablate import ComponentSet
+    from ..evaluate import verify_facts
+    from ..report import build_report, write_report
+    from .localize import localize_target
+    from .methods import FACT_METHODS, check_methods, timed
+    from .noise import drift_floor
+
+    methods = check_methods(cfg.method_names, FACT_METHODS)
+    fresh, reference, target, org = _sources(cfg, log)
+    name = cfg.name or target.name
+    out = Path(out) if out is not None else Path("reports") / name
+    check_writable(out)
+    vcfg = cfg.verify if cfg.verify.bos is not None or target.bos is None else replace(cfg.verify, bos=target.bos)
+    original = fresh()
+    _stage(log, f"localize on ORIG ({len(target.forget)} forget facts, {len(target.retain)} retain)")
+    a = original.anatomy
+    max_vectors = max(cfg.top_vectors, int(cfg.max_vectors_share * a.n_layers * a.d_mlp))
+    loc = localize_target(original, target, top_components=cfg.top_components, top_vectors=cfg.top_vectors, n_random=cfg.n_random,
+                          seed=cfg.seed, max_vectors=max_vectors)
+    ctx = AuditContext(cfg, target, original, loc, progress)
+    edited, interventions = {}, {}
+    for m in methods:
+        _stage(log, f"intervene: {m.name}")
+        subject = fresh()
+        interventions[m.name] = timed(m, ctx, subject)
+        edited[m.name] = subject
+    noise, noise_info = None, None
+    if cfg.noise:
+        steps = [i["unlearning"]["steps"] for i in interventions.values() if "unlearning" in i]
+        n_steps = max(steps) if steps else max(1, cfg.max_steps // 4)
+        _stage(log, f"NOISE drift floor: ORIG fine-tuned on retain facts, {n_steps} steps at lr {cfg.full_lr}")
+        noise = fresh()
+        noise_info = drift_floor(noise, target.retain_items, steps=n_steps, lr=cfg.full_lr, batch_size=cfg.batch_size, seed=cfg.seed)
+    runs = {}
+    vectors = [(v["layer"], v["neuron"]) for v in loc["vectors"]]
+    for name_m, subject in edited.items():
+        _stage(log, f"verify: {name_m}")
+        region = interventions[name_m].get("region")
+        runs[name_m] = verify_facts(subject, target.forget, target.retain, original=original, reference=reference, noise=noise,
+                                    formats=target.formats, incontext_pool=target.incontext_pool, restatements=target.restatements,
+                                    vectors=vectors, region=ComponentSet.parse(original, region) if region else None, config=vcfg)
+        edited[name_m] = None  # free the copy
+    prov = provenance(cfg, original, reference, noise, target, {"organism": org.describe() if org is not None else None})
+    report = build_report(name, runs, provenance=prov, config={**cfg.to_dict(), "verify": _asdict(vcfg)},
+                          sections={"target": "facts", "localization": loc, "interventions": interventions, "noise": noise_info})
+    _stage(log, f"write {out}")
+    html_path, json_path = write_report(report, out)
+    return AuditResult(report, html_path, json_path)
+
+
+def _asdict(x):
+    from dataclasses import asdict
+
+    return asdict(x)

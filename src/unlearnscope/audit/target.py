@@ -1,0 +1,149 @@
+"""The audited target: forget and retain facts, held-out renderings, and the data each method and
+attack needs — from the facts organism, or from a user's target file.
+
+Target file: JSON Lines (or a JSON list) of records
+
+    {"prompt": "Marie Curie was born in", "answer": "Warsaw", "subject": "Marie Curie",
+     "split": "forget", "relation": "birthplace", "kind": "cloze"}
+
+``split`` is ``forget`` or ``retain`` (entity-disjoint); ``kind`` (default ``cloze``) says how the
+fact is rendered: ``cloze`` / ``qa`` are the renderings that are unlearned and measured,
+``paraphrase_train`` renderings are used to restate a fact in-context, and any other kind
+(``paraphrase``, ``mc`` …) becomes a held-out format attack.  ``continuation`` (optional) is the
+text after the answer in training renderings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import UnlearnscopeError
+from ..localize.facts import Fact, encode_facts
+from ..organisms.world import Item
+
+MAIN_KINDS = ("cloze", "qa")
+RESTATE_KINDS = ("paraphrase_train",)
+SPLITS = ("forget", "retain")
+
+
+@dataclass
+class Target:
+    name: str
+    source: str
+    forget: list[Fact]  # main renderings of the forget facts (recall, probes, lens, relearning)
+    retain: list[Fact]
+    formats: dict[str, list[Fact]] = field(default_factory=dict)  # held-out renderings of forget facts
+    restatements: list[Fact] | None = None  # other renderings of the forget facts (reintroduction)
+    incontext_pool: list[Fact] | None = None  # demos for in-context attacks (default: retain)
+    forget_items: list[Item] = field(default_factory=list)  # what the unlearning methods train on
+    retain_items: list[Item] = field(default_factory=list)
+    bos: str | None = None
+
+    def manifest(self) -> dict:
+        """Sizes, hashes of the splits and the entity-disjointness check (R0)."""
+        digest = lambda fs: hashlib.sha256(json.dumps(sorted((f.prompt, f.answer, f.subject or "") for f in fs)).encode()).hexdigest()[:16]  # noqa: E731
+        fe, re_ = {f.subject for f in self.forget}, {f.subject for f in self.retain}
+        return {"source": self.source, "n_forget_facts": len(self.forget), "n_retain_facts": len(self.retain),
+                "n_forget_entities": len(fe), "n_retain_entities": len(re_), "entity_disjoint": not (fe & re_),
+                "forget_sha256": digest(self.forget), "retain_sha256": digest(self.retain),
+                "formats": {k: len(v) for k, v in self.formats.items()}}
+
+    def to_records(self) -> list[dict]:
+        """The target as target-file records (round-trips through `load_target`)."""
+        rows = []
+        for split, main in (("forget", self.forget_items), ("retain", self.retain_items)):
+            rows += [{"prompt": i.prompt, "answer": i.answer, "subject": i.subject, "relation": i.relation, "split": split,
+                      "kind": i.kind if i.kind in MAIN_KINDS else "cloze", "continuation": i.continuation} for i in main]
+        for name, fs in self.formats.items():
+            rows += [{"prompt": f.prompt, "answer": f.answer, "subject": f.subject, "relation": f.relation, "split": "forget", "kind": name} for f in fs]
+        main = {(f.prompt, f.answer) for f in self.forget}
+        rows += [{"prompt": f.prompt, "answer": f.answer, "subject": f.subject, "relation": f.relation, "split": "forget", "kind": "paraphrase_train"}
+                 for f in self.restatements or [] if (f.prompt, f.answer) not in main]
+        return rows
+
+
+def organism_target(org) -> Target:
+    """The facts organism's forget split (trained cloze / QA renderings) against its retain split."""
+    from ..localize.facts import world_facts
+
+    items = [Item(**i) for i in org.ground_truth["items"]]
+    pick = lambda split: [i for i in items if i.split == split and i.train and i.kind in MAIN_KINDS and i.domain == "facts"]  # noqa: E731
+    return Target(name=f"{org.name}-forget", source=f"organism:{org.name} (size {org.size}, seed {org.seed})",
+                  forget=world_facts(org, "forget"), retain=world_facts(org, "retain"),
+                  formats={k: world_facts(org, "forget", (k,)) for k in ("paraphrase", "mc")},
+                  restatements=world_facts(org, "forget", ("cloze", "qa", "paraphrase_train")),
+                  incontext_pool=world_facts(org, "retain", ("cloze",)),
+                  forget_items=pick("forget"), retain_items=pick("retain"), bos=org.ground_truth.get("bos"))
+
+
+def _records(path: Path) -> list[tuple[str, dict]]:
+    """``[(where, record)]`` with ``where`` = "line N" (JSONL) or "record N" (JSON list)."""
+    if not path.is_file():
+        raise UnlearnscopeError(f"target file {path} does not exist (give a JSON Lines file of facts with split forget / retain)")
+    text = path.read_text()
+    if text.lstrip().startswith("["):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise UnlearnscopeError(f"{path}: line {e.lineno}: not valid JSON ({e.msg})") from e
+        return [(f"record {i}", r) for i, r in enumerate(data)]
+    out = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                out.append((f"line {n}", json.loads(line)))
+            except json.JSONDecodeError as e:
+                raise UnlearnscopeError(f"{path}: line {n} is not a JSON record ({e.msg}): {line[:80]!r}") from e
+    return out
+
+
+def _check(tok, where: str, path: Path, r) -> Fact:
+    if not isinstance(r, dict):
+        raise UnlearnscopeError(f"{path}: {where} must be a JSON object with prompt, answer, subject, split; got {type(r).__name__}")
+    missing = [k for k in ("prompt", "answer", "subject", "split") if not isinstance(r.get(k), str) or not r.get(k)]
+    if missing:
+        raise UnlearnscopeError(f"{path}: {where} lacks {', '.join(missing)} (each fact needs prompt, answer, subject and split)")
+    if r["split"] not in SPLITS:
+        raise UnlearnscopeError(f"{path}: {where} has split {r['split']!r}; use forget or retain")
+    unk = getattr(tok, "unk_token_id", None)
+    if unk is not None:
+        for key in ("subject", "answer"):
+            ids = tok(" " + r[key], add_special_tokens=False)["input_ids"]
+            if unk in ids:
+                raise UnlearnscopeError(f"{path}: {where}: the tokenizer cannot represent {key} {r[key]!r} (it maps to {tok.unk_token}); "
+                                        "use words the model's vocabulary has")
+    return Fact(r["prompt"], r["answer"], r["subject"], r.get("relation"))
+
+
+def load_target(path: str | Path, subject) -> Target:
+    """Read and check a target file against ``subject``'s tokenizer (see module doc); errors name the line."""
+    p = Path(path)
+    tok = subject.tokenizer
+    if tok is None:
+        raise UnlearnscopeError("an audit needs the model's tokenizer")
+    buckets: dict[tuple[str, str], list[tuple[Fact, dict]]] = {}
+    for where, r in _records(p):
+        f = _check(tok, where, p, r)
+        try:
+            encode_facts(subject, [f], need_subject=True)
+        except UnlearnscopeError as err:
+            raise UnlearnscopeError(f"{p}: {where}: {err}") from err
+        buckets.setdefault((r["split"], r.get("kind", "cloze")), []).append((f, r))
+    get = lambda split, kinds: [x for k in kinds for x in buckets.get((split, k), [])]  # noqa: E731
+    forget, retain = get("forget", MAIN_KINDS), get("retain", MAIN_KINDS)
+    if not forget or not retain:
+        raise UnlearnscopeError(f"{p}: a target needs forget and retain facts of kind cloze or qa; found {len(forget)} forget and {len(retain)} retain")
+    both = {f.subject for f, _ in forget} & {f.subject for f, _ in retain}
+    if both:
+        raise UnlearnscopeError(f"{p}: forget and retain must be entity-disjoint; both hold {sorted(both)[:5]}")
+    item = lambda f, r, split: Item(f.prompt, f.answer, r.get("continuation", ""), kind=r.get("kind", "cloze"), subject=f.subject,  # noqa: E731
+                                    relation=f.relation, split=split)
+    formats = {k: [f for f, _ in v] for (s, k), v in buckets.items() if s == "forget" and k not in MAIN_KINDS + RESTATE_KINDS}
+    restate = [f for f, _ in forget] + [f for f, _ in get("forget", RESTATE_KINDS)]
+    bos = tok.bos_token if tok.bos_token and all(f.prompt.startswith(tok.bos_token) for f, _ in forget) else None
+    return Target(name=p.stem, source=str(p), forget=[f for f, _ in forget], retain=[f for f, _ in retain], formats=formats,
+                  restatements=restate, incontext_pool=[f for f, _ in retain],
+                  forget_items=[item(f, r, "forget") for f, r in forget], retain_items=[item(f, r, "retain") for f, r in retain], bos=bos)

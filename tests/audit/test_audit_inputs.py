@@ -1,0 +1,124 @@
+"""Bad input to the audit fails early with a clear message, the line it is on, and exit code 2;
+an interrupted run leaves nothing behind."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from unlearnscope.audit import load_config, load_target, organism_target
+from unlearnscope.cli import app
+from unlearnscope.errors import UnlearnscopeError
+
+RUN = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def facts(small_organism):
+    org = small_organism("facts")
+    return org, org.load("orig")
+
+
+def _write(path, rows):
+    path.write_text("\n".join(r if isinstance(r, str) else json.dumps(r) for r in rows) + "\n")
+    return path
+
+
+def test_target_file_round_trips_the_organism_target(facts, tmp_path):
+    org, orig = facts
+    t = organism_target(org)
+    path = _write(tmp_path / "facts.jsonl", t.to_records())
+    back = load_target(path, orig)
+    assert back.manifest()["forget_sha256"] == t.manifest()["forget_sha256"]
+    assert back.manifest()["retain_sha256"] == t.manifest()["retain_sha256"]
+    assert back.manifest()["entity_disjoint"] and back.bos == "<bos>"
+    assert {k: len(v) for k, v in back.formats.items()} == {k: len(v) for k, v in t.formats.items()}
+    assert len(back.forget_items) == len(t.forget_items) and back.forget_items[0].prompt == t.forget_items[0].prompt
+
+
+def test_malformed_target_lines_are_named(facts, tmp_path):
+    org, orig = facts
+    good = organism_target(org).to_records()[:2]
+    cases = {
+        "line 3 is not a JSON record": [json.dumps(good[0]), json.dumps(good[1]), '{"prompt": "<bos> x lives in", '],
+        "line 2 lacks subject": [good[0], {k: v for k, v in good[1].items() if k != "subject"}],
+        "line 1 has split 'forgotten'": [{**good[0], "split": "forgotten"}],
+        "cannot represent subject 'qqzzx vizumu'": [{**good[0], "subject": "qqzzx vizumu", "prompt": "<bos> qqzzx vizumu lives in"}],
+        "subject 'oslo' not found in the prompt": [{**good[0], "subject": "oslo"}],
+        "needs forget and retain facts": [good[0]],
+    }
+    for i, (msg, rows) in enumerate(cases.items()):
+        with pytest.raises(UnlearnscopeError, match=msg.replace("(", r"\(")):
+            load_target(_write(tmp_path / f"t{i}.jsonl", rows), orig)
+    with pytest.raises(UnlearnscopeError, match="does not exist"):
+        load_target(tmp_path / "missing.jsonl", orig)
+
+
+def test_cli_bad_input_exit_codes(facts, tmp_path):
+    org, _ = facts
+    bad = _write(tmp_path / "bad.jsonl", ['{"prompt": 1}', "not json"])
+    model = str(org.variant_path("orig"))
+    res = RUN.invoke(app, ["audit", "--model", model, "--target", str(bad), "--out", str(tmp_path / "r")])
+    assert res.exit_code == 2 and "line 2 is not a JSON record" in res.output
+    res = RUN.invoke(app, ["audit", "--model", model])
+    assert res.exit_code == 2 and "needs --target" in res.output
+    res = RUN.invoke(app, ["audit", "--methods", "ga,teleport", "--size", "small", "--out", str(tmp_path / "r")])
+    assert res.exit_code == 2 and "teleport" in res.output and "localized" in res.output
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    good = _write(tmp_path / "good.jsonl", organism_target(org).to_records())
+    res = RUN.invoke(app, ["audit", "--model", model, "--target", str(good), "--out", str(blocker / "report")])
+    assert res.exit_code == 2 and "cannot write the report" in res.output
+    assert not (tmp_path / "r").exists()
+
+
+def test_config_file_and_flags(tmp_path):
+    cfg_path = tmp_path / "audit.toml"
+    cfg_path.write_text('[audit]\nmethods = ["ga", "ablate"]\nstop_at = 0.2\n[audit.verify.verdict]\nmargin = 0.15\n[audit.verify.relearn]\nsteps = 7\n')
+    cfg = load_config(cfg_path, stop_at=0.05)
+    assert cfg.method_names == ("ga", "ablate") and cfg.stop_at == 0.05
+    assert cfg.verify.verdict.margin == 0.15 and cfg.verify.relearn.steps == 7
+    assert load_config(quick=True).verify.relearn.steps == 15
+    (tmp_path / "bad.toml").write_text("[audit]\nmethodz = ['ga']\n")
+    with pytest.raises(UnlearnscopeError, match="unknown keys \\['methodz'\\]"):
+        load_config(tmp_path / "bad.toml")
+    (tmp_path / "broken.json").write_text("{")
+    with pytest.raises(UnlearnscopeError, match="not valid JSON"):
+        load_config(tmp_path / "broken.json")
+    with pytest.raises(UnlearnscopeError, match="unknown organism"):
+        load_config(organism="dragons")
+
+
+def test_interrupted_audit_writes_nothing(facts, tmp_path, monkeypatch):
+    org, _ = facts
+    import unlearnscope.audit.localize as loc
+
+    def interrupt(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loc, "localize_target", interrupt)
+    good = _write(tmp_path / "good.jsonl", organism_target(org).to_records())
+    out = tmp_path / "reports" / "mine"
+    res = RUN.invoke(app, ["audit", "--model", str(org.variant_path("orig")), "--target", str(good), "--out", str(out)])
+    assert res.exit_code == 130 and "no report was written" in res.output
+    assert not out.exists() and [p.name for p in out.parent.iterdir()] == []
+
+
+def test_report_write_interrupted_midway_leaves_no_partial_directory(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from unlearnscope.report import write_report
+
+    report = {"kind": "intrinsic_evaluation_report", "name": "x", "created": "now", "verdict_table": [], "runs": {}}
+    monkeypatch.setattr("unlearnscope.report.html.render_html", lambda r: "<html></html>")
+    real = Path.write_text
+
+    def boom(self, text, *a, **k):
+        if self.name == "report.html":
+            raise KeyboardInterrupt
+        return real(self, text, *a, **k)
+
+    monkeypatch.setattr(Path, "write_text", boom)
+    with pytest.raises(KeyboardInterrupt):
+        write_report(report, tmp_path / "r")
+    assert list(tmp_path.iterdir()) == []
