@@ -1,5 +1,5 @@
 # make test : create .venv if missing, install, run the test suite
-# make demo : install, run the main job (for now: inspect a built-in tiny MoE model)
+# make demo : install, run the main job: the default audit (facts organism; writes reports/facts-forget/)
 # make bench: the benchmarks in bench/ (not part of the tests)
 PY      ?= python3
 VENV    := .venv
@@ -25,7 +25,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 demo: $(STAMP)
-	$(BIN)/unlearnscope inspect tiny:mixtral
+	$(BIN)/unlearnscope audit
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_capture.py
