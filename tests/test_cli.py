@@ -85,3 +85,14 @@ def test_unlearn_cli_writes_patch_and_summary(tiny_dirs, tmp_path):
     ed.undo()
     bad = runner.invoke(app, ["unlearn", "--model", src, "--forget", "organism:forget", "--out", str(tmp_path / "x")])
     assert bad.exit_code == 2 and "organism:NAME" in bad.output
+
+
+def test_the_whole_cli_and_global_device_dtype():
+    res = runner.invoke(app, ["--help"])
+    for cmd in ("organism", "inspect", "localize", "ablate", "unlearn", "probe", "attack", "audit", "report"):
+        assert cmd in res.output
+    res = runner.invoke(app, ["--device", "cpu", "--dtype", "bfloat16", "inspect", "tiny:gpt2", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["dtype"] == "bfloat16"
+    res = runner.invoke(app, ["--dtype", "float64x", "inspect", "tiny:gpt2"])
+    assert res.exit_code == 2 and "float64x" in res.output

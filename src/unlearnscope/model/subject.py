@@ -116,4 +116,6 @@ class Subject:
 
     def describe(self) -> dict:
         """Anatomy plus the hook-name table (what `unlearnscope inspect --json` prints)."""
-        return {**self.anatomy.to_dict(), "source": self.source, "hook_names": self.hook_names()}
+        p = next(self.model.parameters(), None)
+        where = {"device": str(p.device), "dtype": str(p.dtype).replace("torch.", "")} if p is not None else {}
+        return {**self.anatomy.to_dict(), "source": self.source, **where, "hook_names": self.hook_names()}
