@@ -18,12 +18,11 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import replace
-from pathlib import Path
 
 from ..errors import UnlearnscopeError
 from ..localize.facts import Fact
 from ..organisms.world import Item
-from .methods import Method, check_methods, timed
+from .methods import Method, check_methods
 from .target import Target
 
 
@@ -113,17 +112,14 @@ MOE_METHODS = {m.name: m for m in (
 MOE_VERIFY = {"readouts": ("lens",), "attacks": ("relearn", "incontext", "format")}
 
 
-def run_moe_audit(cfg, *, out, progress: bool, log):
+def moe_plan(cfg, out, log):
     from ..ablate.uoe import expert_components
-    from ..evaluate import verify_facts
     from ..localize.expert_control import expert_control
     from ..localize.ftri import ftri
     from ..model.routing import RoutingOverride, route
     from ..organisms import build
     from ..organisms.behaviour import behaviour_evaluator
-    from ..report import build_report, write_report
-    from .noise import drift_floor
-    from .run import AuditContext, AuditResult, _stage, check_writable, provenance
+    from .run import Plan, _stage, report_dir
 
     methods = check_methods(cfg.method_names, MOE_METHODS)
     size = cfg.size or os.environ.get("UNLEARNSCOPE_ORGANISM_SIZE", "default")
@@ -131,63 +127,35 @@ def run_moe_audit(cfg, *, out, progress: bool, log):
     org = build("moe", size, cfg.seed, progress=False, log=lambda m: log(f"  {m}"))
     kw = {"device": cfg.device, "dtype": cfg.dtype}
     fresh = lambda: org.load("orig", **kw)  # noqa: E731
-    reference = org.load("ref", **kw)
     target = refusal_target(org)
     name = cfg.name or target.name
-    out = Path(out) if out is not None else Path("reports") / name
-    check_writable(out)
-    vcfg = replace(cfg.verify, bos=cfg.verify.bos or target.bos, **MOE_VERIFY)
+    out = report_dir(out, name)
     original = fresh()
     evaluate = behaviour_evaluator(org)
-    _stage(log, "localize on ORIG: fTRI over refusal and benign prompts, random expert control")
+    _stage(log, "localize on ORIG: fTRI over refusal and benign prompts")
     prompts = [i.prompt for i in target.forget_items] + [i.prompt for i in target.retain_items if i.domain == "benign"]
     fmap = ftri(original, prompts, target="refused")
     ranking = fmap.ranking()
-    ctx = AuditContext(cfg, target, original, {"ranking": ranking}, progress)
-    edited, interventions = {}, {}
-    for m in methods:
-        _stage(log, f"intervene: {m.name}")
-        subject = fresh()
-        interventions[m.name] = timed(m, ctx, subject)
-        edited[m.name] = subject
     loc = {"kind": "experts", "method": "fTRI differential token counts (refused − answered), per layer",
            "ranking": ranking.ranked_experts(), "class_counts": fmap.class_counts}
-    if "experts-off" in interventions:
-        experts = interventions["experts-off"]["routing"]["experts"]
+    abilities = other_abilities(org)
+
+    def verify_kwargs(name, info):
+        u = info.get("uoe")
+        return {"region": expert_components(original, u["layer"], u["expert"]) if u else None, "locality": abilities}
+
+    def control(interventions):  # R1: the switched-off set against matched random expert sets
+        if "experts-off" not in interventions:
+            return {}
+        experts = [tuple(e) for e in interventions["experts-off"]["routing"]["experts"]]
         ec = expert_control(original, experts, evaluate, mode="off", n_random=min(cfg.n_random, 20), seed=cfg.seed)
-        loc["expert_control"] = ec.summary()
-    noise, noise_info = None, None
-    if cfg.noise:
-        steps = [i["unlearning"]["steps"] for i in interventions.values() if "unlearning" in i]
-        n_steps = max(steps) if steps else max(1, cfg.max_steps // 4)
-        _stage(log, f"NOISE drift floor: ORIG fine-tuned on the other domains, {n_steps} steps at lr {cfg.full_lr}")
-        noise = fresh()
-        noise_info = drift_floor(noise, target.retain_items, steps=n_steps, lr=cfg.full_lr, batch_size=cfg.batch_size, seed=cfg.seed)
-    runs, behaviour = {}, {"original": evaluate(original), "reference": evaluate(reference)}
-    if noise is not None:
-        behaviour["noise"] = evaluate(noise)
-    for name_m, subject in edited.items():
-        _stage(log, f"verify: {name_m}")
-        ov = interventions[name_m].get("override")
-        hold = route(subject, RoutingOverride.from_dict(ov)) if ov else contextlib.nullcontext()
-        with hold:
-            behaviour[name_m] = evaluate(subject)
-            u = interventions[name_m].get("uoe")
-            region = expert_components(original, u["layer"], u["expert"]) if u else None
-            runs[name_m] = verify_facts(subject, target.forget, target.retain, original=original, reference=reference, noise=noise,
-                                        formats=target.formats, incontext_pool=target.incontext_pool, region=region,
-                                        locality=other_abilities(org), config=vcfg)
-        edited[name_m] = None
-    prov = provenance(cfg, original, reference, noise, target, {"organism": org.describe()})
-    report = build_report(name, runs, provenance=prov, config={**cfg.to_dict(), "verify": _asdict(vcfg)},
-                          sections={"target": "refusal", "localization": loc, "interventions": interventions, "noise": noise_info,
-                                    "behaviour": behaviour})
-    _stage(log, f"write {out}")
-    html_path, json_path = write_report(report, out)
-    return AuditResult(report, html_path, json_path)
+        return {"localization": {**loc, "expert_control": ec.summary()}}
 
+    def hold(subject, info):
+        ov = info.get("override")
+        return route(subject, RoutingOverride.from_dict(ov)) if ov else contextlib.nullcontext()
 
-def _asdict(x):
-    from dataclasses import asdict
-
-    return asdict(x)
+    return Plan(name, out, target, fresh, original, org.load("ref", **kw), methods, {"ranking": ranking},
+                replace(cfg.verify, bos=cfg.verify.bos or target.bos, **MOE_VERIFY), verify_kwargs,
+                {"target": "refusal", "localization": loc}, noise_data="the other domains", hold=hold, evaluate=evaluate, organism=org,
+                after_interventions=control)

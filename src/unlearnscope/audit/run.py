@@ -98,10 +98,12 @@ def run_audit(config: AuditConfig, *, out: str | os.PathLike | None = None, prog
     cfg = config.validate()
     log = log or (lambda m: print(m, file=sys.stderr))
     if cfg.kind == "moe":
-        from .moe import run_moe_audit
+        from .moe import moe_plan
 
-        return run_moe_audit(cfg, out=out, progress=progress, log=log)
-    return _run_facts_audit(cfg, out, progress, log)
+        plan = moe_plan(cfg, out, log)
+    else:
+        plan = facts_plan(cfg, out, log)
+    return execute(cfg, plan, progress=progress, log=log)
 
 
 def _sources(cfg: AuditConfig, log):
@@ -125,19 +127,98 @@ def _sources(cfg: AuditConfig, log):
     return fresh, reference, load_target(cfg.target, fresh()), None
 
 
-def _run_facts_audit(cfg: AuditConfig, out, progress: bool, log) -> AuditResult:
-    from ..ablate import ComponentSet
+@dataclass
+class Plan:
+    """What differs between targets; `execute` runs the shared loop over it."""
+
+    name: str
+    out: Path  # checked writable before any expensive step
+    target: object
+    fresh: Callable[[], object]  # a fresh copy of ORIG
+    original: object
+    reference: object | None
+    methods: list
+    localization: dict  # handed to the methods (AuditContext.localization)
+    verify_config: object
+    verify_kwargs: Callable[[str, dict], dict]  # (method, its info) -> extra verify_facts kwargs
+    sections: dict  # extra report sections (R1 localization, ...)
+    noise_data: str = "retain facts"
+    hold: Callable[[object, dict], object] | None = None  # (subject, info) -> context kept open while verifying
+    evaluate: Callable[[object], dict] | None = None  # behaviour table (organisms)
+    organism: object | None = None
+    after_interventions: Callable[[dict], dict] | None = None  # interventions -> more report sections
+
+
+def report_dir(out, name: str) -> Path:
+    """``out`` (default ``reports/<name>``), checked writable now — before hours of work."""
+    path = Path(out) if out is not None else Path("reports") / name
+    check_writable(path)
+    return path
+
+
+def execute(cfg: AuditConfig, plan: Plan, *, progress: bool, log) -> AuditResult:
+    """Intervene with every method on a fresh copy of ORIG, build NOISE, verify, write the report."""
+    import contextlib
+    from dataclasses import asdict
+
     from ..evaluate import verify_facts
     from ..report import build_report, write_report
-    from .localize import localize_target
-    from .methods import FACT_METHODS, check_methods, timed
+    from .methods import timed
     from .noise import drift_floor
+
+    out = plan.out
+    target = plan.target
+    ctx = AuditContext(cfg, target, plan.original, plan.localization, progress)
+    edited, interventions = {}, {}
+    for m in plan.methods:
+        _stage(log, f"intervene: {m.name}")
+        subject = plan.fresh()
+        interventions[m.name] = timed(m, ctx, subject)
+        edited[m.name] = subject
+    sections = dict(plan.sections)
+    if plan.after_interventions is not None:
+        sections.update(plan.after_interventions(interventions))
+    noise, noise_info = None, None
+    if cfg.noise:
+        steps = [i["unlearning"]["steps"] for i in interventions.values() if "unlearning" in i]
+        n_steps = max(steps) if steps else max(1, cfg.max_steps // 4)
+        _stage(log, f"NOISE drift floor: ORIG fine-tuned on {plan.noise_data}, {n_steps} steps at lr {cfg.full_lr}")
+        noise = plan.fresh()
+        noise_info = drift_floor(noise, target.retain_items, steps=n_steps, lr=cfg.full_lr, batch_size=cfg.batch_size, seed=cfg.seed)
+    behaviour = None
+    if plan.evaluate is not None:
+        behaviour = {"original": plan.evaluate(plan.original), **({"reference": plan.evaluate(plan.reference)} if plan.reference else {}),
+                     **({"noise": plan.evaluate(noise)} if noise is not None else {})}
+    runs = {}
+    for name, subject in edited.items():
+        _stage(log, f"verify: {name}")
+        info = interventions[name]
+        with plan.hold(subject, info) if plan.hold else contextlib.nullcontext():
+            if behaviour is not None:
+                behaviour[name] = plan.evaluate(subject)
+            runs[name] = verify_facts(subject, target.forget, target.retain, original=plan.original, reference=plan.reference, noise=noise,
+                                      formats=target.formats, incontext_pool=target.incontext_pool, restatements=target.restatements,
+                                      config=plan.verify_config, **plan.verify_kwargs(name, info))
+        edited[name] = None  # free the copy
+    org = plan.organism
+    prov = provenance(cfg, plan.original, plan.reference, noise, target, {"organism": org.describe() if org is not None else None})
+    sections.update(interventions=interventions, noise=noise_info, **({"behaviour": behaviour} if behaviour else {}))
+    report = build_report(plan.name, runs, provenance=prov, config={**cfg.to_dict(), "verify": asdict(plan.verify_config)}, sections=sections)
+    _stage(log, f"write {out}")
+    html_path, json_path = write_report(report, out)
+    return AuditResult(report, html_path, json_path)
+
+
+def facts_plan(cfg: AuditConfig, out, log) -> Plan:
+    """Facts (organism or a user's target file): located components and value vectors."""
+    from ..ablate import ComponentSet
+    from .localize import localize_target
+    from .methods import FACT_METHODS, check_methods
 
     methods = check_methods(cfg.method_names, FACT_METHODS)
     fresh, reference, target, org = _sources(cfg, log)
     name = cfg.name or target.name
-    out = Path(out) if out is not None else Path("reports") / name
-    check_writable(out)
+    out = report_dir(out, name)
     vcfg = cfg.verify if cfg.verify.bos is not None or target.bos is None else replace(cfg.verify, bos=target.bos)
     original = fresh()
     _stage(log, f"localize on ORIG ({len(target.forget)} forget facts, {len(target.retain)} retain)")
@@ -145,38 +226,11 @@ def _run_facts_audit(cfg: AuditConfig, out, progress: bool, log) -> AuditResult:
     max_vectors = max(cfg.top_vectors, int(cfg.max_vectors_share * a.n_layers * a.d_mlp))
     loc = localize_target(original, target, top_components=cfg.top_components, top_vectors=cfg.top_vectors, n_random=cfg.n_random,
                           seed=cfg.seed, max_vectors=max_vectors)
-    ctx = AuditContext(cfg, target, original, loc, progress)
-    edited, interventions = {}, {}
-    for m in methods:
-        _stage(log, f"intervene: {m.name}")
-        subject = fresh()
-        interventions[m.name] = timed(m, ctx, subject)
-        edited[m.name] = subject
-    noise, noise_info = None, None
-    if cfg.noise:
-        steps = [i["unlearning"]["steps"] for i in interventions.values() if "unlearning" in i]
-        n_steps = max(steps) if steps else max(1, cfg.max_steps // 4)
-        _stage(log, f"NOISE drift floor: ORIG fine-tuned on retain facts, {n_steps} steps at lr {cfg.full_lr}")
-        noise = fresh()
-        noise_info = drift_floor(noise, target.retain_items, steps=n_steps, lr=cfg.full_lr, batch_size=cfg.batch_size, seed=cfg.seed)
-    runs = {}
     vectors = [(v["layer"], v["neuron"]) for v in loc["vectors"]]
-    for name_m, subject in edited.items():
-        _stage(log, f"verify: {name_m}")
-        region = interventions[name_m].get("region")
-        runs[name_m] = verify_facts(subject, target.forget, target.retain, original=original, reference=reference, noise=noise,
-                                    formats=target.formats, incontext_pool=target.incontext_pool, restatements=target.restatements,
-                                    vectors=vectors, region=ComponentSet.parse(original, region) if region else None, config=vcfg)
-        edited[name_m] = None  # free the copy
-    prov = provenance(cfg, original, reference, noise, target, {"organism": org.describe() if org is not None else None})
-    report = build_report(name, runs, provenance=prov, config={**cfg.to_dict(), "verify": _asdict(vcfg)},
-                          sections={"target": "facts", "localization": loc, "interventions": interventions, "noise": noise_info})
-    _stage(log, f"write {out}")
-    html_path, json_path = write_report(report, out)
-    return AuditResult(report, html_path, json_path)
 
+    def verify_kwargs(name, info):
+        region = info.get("region")
+        return {"vectors": vectors, "region": ComponentSet.parse(original, region) if region else None}
 
-def _asdict(x):
-    from dataclasses import asdict
-
-    return asdict(x)
+    return Plan(name, out, target, fresh, original, reference, methods, loc, vcfg, verify_kwargs,
+                {"target": "facts", "localization": loc}, organism=org)
