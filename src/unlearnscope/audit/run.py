@@ -81,7 +81,7 @@ def provenance(cfg: AuditConfig, original, reference, noise, target, extra: dict
             "noise_fingerprint": noise.fingerprint() if noise is not None else None,
             "device": str(original.device), "dtype": str(next(original.model.parameters()).dtype).replace("torch.", ""),
             "seeds": {"audit": cfg.seed, "probes": list(v.probe_seeds), "relearn": list(v.relearn.seeds), "bootstrap": v.verdict.seed},
-            "target": target.manifest(), "versions": versions(), "command": " ".join(sys.argv[:1] + sys.argv[1:]) or None, **(extra or {})}
+            "target": target.manifest(), "versions": versions(), "command": " ".join(sys.argv) or None, **(extra or {})}
 
 
 def _stage(log, name: str):
@@ -94,16 +94,21 @@ def run_audit(config: AuditConfig, *, out: str | os.PathLike | None = None, prog
     (default ``reports/<name>``)."""
     from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()  # "Loading weights" bars for every model copy are noise here
     cfg = config.validate()
     log = log or (lambda m: print(m, file=sys.stderr))
-    if cfg.kind == "moe":
-        from .moe import moe_plan
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # "Loading weights" bars for every model copy are noise here
+    try:
+        if cfg.kind == "moe":
+            from .moe import moe_plan
 
-        plan = moe_plan(cfg, out, log)
-    else:
-        plan = facts_plan(cfg, out, log)
-    return execute(cfg, plan, progress=progress, log=log)
+            plan = moe_plan(cfg, out, log)
+        else:
+            plan = facts_plan(cfg, out, log)
+        return execute(cfg, plan, progress=progress, log=log)
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def _sources(cfg: AuditConfig, log):
