@@ -1,6 +1,6 @@
 # make test : create .venv if missing, install, run the test suite
 # make demo : install, run the main job: the default audit (facts organism; writes reports/facts-forget/)
-# make bench: the benchmarks in bench/ (not part of the tests)
+# make bench: the benchmark suite in bench/ (bench/run_all.py; not part of the tests)
 PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
@@ -28,11 +28,7 @@ demo: $(STAMP)
 	$(BIN)/unlearnscope audit
 
 bench: $(STAMP)
-	$(BIN)/python bench/bench_capture.py
-	$(BIN)/python bench/bench_unlearn.py
-	$(BIN)/python bench/bench_localize.py
-	$(BIN)/python bench/bench_routing.py
-	$(BIN)/python bench/bench_probes.py
+	$(BIN)/python bench/run_all.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -43,15 +43,14 @@ def reset_peak_rss() -> None:
         pass
 
 
-def main(argv=None):
-    args = parse_args(argv, batch=64, seq=0, rounds=5, smoke_batch=8)
+def build_facts(args):
+    """A GPT-2-shaped random model and ``args.batch`` facts whose subjects share one token length."""
+    from collections import Counter
 
     from transformers import GPT2Config, GPT2LMHeadModel
 
     import unlearnscope as us
-    from unlearnscope.localize import Fact, activation_patching, attribution_patching, scan_concept
-    from unlearnscope.localize.facts import encode_facts
-    from unlearnscope.localize.vocab import chunk_rows
+    from unlearnscope.localize import Fact
     from unlearnscope.model.tiny import tiny_tokenizer
 
     tok = tiny_tokenizer()
@@ -59,13 +58,21 @@ def main(argv=None):
                      n_head=max(1, args.d_model // 64), resid_pdrop=0, embd_pdrop=0, attn_pdrop=0, bos_token_id=0, eos_token_id=0)
     torch.manual_seed(0)
     subject = us.load(GPT2LMHeadModel(cfg).to(args.device).eval(), tok)
-    from collections import Counter
-
     pool = [f"{f} {l}" for f in FIRST for l in LAST]
     lengths = {n: len(tok(" " + n, add_special_tokens=False)["input_ids"]) for n in pool}
     common = Counter(lengths.values()).most_common(1)[0][0]
     names = [n for n in pool if lengths[n] == common][: max(2, args.batch)]
-    facts = [Fact(f"The friend of {n} lives in the city of", "Paris", n) for n in names]
+    return subject, [Fact(f"The friend of {n} lives in the city of", "Paris", n) for n in names]
+
+
+def main(argv=None):
+    args = parse_args(argv, batch=64, seq=0, rounds=5, smoke_batch=8)
+
+    from unlearnscope.localize import activation_patching, attribution_patching, scan_concept
+    from unlearnscope.localize.facts import encode_facts
+    from unlearnscope.localize.vocab import chunk_rows
+
+    subject, facts = build_facts(args)
     enc = encode_facts(subject, facts)
 
     def fwd_bwd():

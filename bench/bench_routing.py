@@ -24,30 +24,37 @@ warnings.filterwarnings("ignore")
 from harness import device_name, measure, parse_args, write  # noqa: E402
 
 
-def main(argv=None):
-    args = parse_args(argv, batch=16, seq=128, rounds=7, smoke_batch=2)
-    if not args.smoke and args.layers == 8:
-        args.layers = 4
+def build_moe(args, *, n_experts: int = 8, n_batches: int = 4):
+    """A Mixtral-shaped random model and right-padded batches of random tokens: ``(subject, enc, batches)``."""
     from transformers import MixtralConfig, MixtralForCausalLM
 
     import unlearnscope as us
-    from unlearnscope.localize.routing_stats import routing_stats
 
-    n_batches = 4
     cfg = MixtralConfig(vocab_size=512, hidden_size=args.d_model, intermediate_size=2 * args.d_model, num_hidden_layers=args.layers,
                         num_attention_heads=max(1, args.d_model // 64), num_key_value_heads=max(1, args.d_model // 64),
-                        num_local_experts=8, num_experts_per_tok=2, max_position_embeddings=max(128, args.seq), bos_token_id=0,
+                        num_local_experts=n_experts, num_experts_per_tok=2, max_position_embeddings=max(128, args.seq), bos_token_id=0,
                         eos_token_id=0, pad_token_id=0)
-    dtype = getattr(torch, args.dtype)
     torch.manual_seed(0)
-    model = MixtralForCausalLM(cfg).to(args.device, dtype).eval()
-    subject = us.load(model)
+    model = MixtralForCausalLM(cfg).to(args.device, getattr(torch, args.dtype)).eval()
     ids = torch.randint(1, 512, (n_batches * args.batch, args.seq), device=args.device)
     lengths = torch.randint(args.seq // 2, args.seq + 1, (len(ids),), device=args.device)
     mask = (torch.arange(args.seq, device=args.device)[None] < lengths[:, None]).long()
     enc = {"input_ids": ids * mask, "attention_mask": mask}
     batches = [{k: v[s : s + args.batch] for k, v in enc.items()} for s in range(0, len(ids), args.batch)]
     batches = [{k: v[:, : int(b["attention_mask"].sum(1).max())] for k, v in b.items()} for b in batches]
+    return us.load(model), enc, batches
+
+
+def main(argv=None):
+    args = parse_args(argv, batch=16, seq=128, rounds=7, smoke_batch=2)
+    if not args.smoke and args.layers == 8:
+        args.layers = 4
+    from unlearnscope.localize.routing_stats import routing_stats
+
+    n_batches = 4
+    subject, enc, batches = build_moe(args, n_experts=8, n_batches=n_batches)
+    model = subject.model
+    mask = enc["attention_mask"]
 
     def plain():
         with torch.no_grad():

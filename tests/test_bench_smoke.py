@@ -42,3 +42,25 @@ def test_probes_bench_smoke(tmp_path):
     results = json.loads(next(tmp_path.glob("*/probes_smoke.json")).read_text())
     assert {"sklearn_loop", "ridge_batched", "logistic_batched"} <= set(results["arms"])
     assert all(0 <= a <= 1 for a in results["accuracy"].values())
+
+
+def test_memory_bench_smoke(tmp_path):
+    """Every arm in its own process; the full TL cache keeps more activations than one captured hook."""
+    subprocess.run([sys.executable, str(ROOT / "bench" / "bench_memory.py"), "--smoke", "--out", str(tmp_path)], check=True, capture_output=True)
+    results = json.loads(next(tmp_path.glob("*/memory_smoke.json")).read_text())
+    arms = results["arms"]
+    assert set(arms) == {"plain", "ours_1", "tl_1", "tl_full"}
+    assert arms["tl_full"]["kept_bytes"] > 10 * arms["ours_1"]["kept_bytes"] > 0
+    assert all(v["peak_growth_bytes"] >= 0 for v in arms.values())
+
+
+def test_run_all_scaling_smoke_and_summary(tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "run_all.py"), "--smoke", "--only", "scaling", "--out", str(tmp_path)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    results = json.loads(next(tmp_path.glob("*/scaling_smoke.json")).read_text())
+    assert set(results["tables"]) == {"capture/seq", "capture/batch", "capture/layers", "patching/layers", "patching/facts",
+                                      "routing/experts", "routing/seq"}
+    assert all(row["ratio"] > 0 for row in results["tables"]["capture/seq"])
+    summary = next(tmp_path.glob("*/SUMMARY_smoke.md")).read_text()
+    assert "## scaling" in summary and "capture/seq" in summary and "## capture\n\nnot run" in summary
