@@ -78,3 +78,29 @@ def test_bad_probe_inputs():
         fit_probes(X, y[None], torch.zeros(1, 10, dtype=torch.bool))
     with pytest.raises(UnlearnscopeError, match="unknown probe method"):
         fit_probes(X, y[None], torch.ones(1, 10, dtype=torch.bool), method="mlp")
+
+
+def test_logistic_drops_converged_problems_without_changing_any_solution():
+    """Per-problem L-BFGS trajectories are independent, so re-batching over the still-active
+    (group, fold) pairs must reproduce the never-compacted solution."""
+    from unlearnscope.probes import solvers
+
+    X, y = _blobs(n=240, d=12, c=4, g=3)
+    folds, _ = fold_masks(torch.arange(240) % 3, 3)  # [3 folds, n] training rows
+    ys = torch.stack([y, (y + 1) % 4])
+    captured = {}
+    real = solvers._logistic
+
+    def spy(*a, **k):
+        captured["args"] = a
+        return real(*a, **k)
+
+    solvers._logistic = spy
+    try:
+        fit_probes(X, ys, folds, 4, method="logistic", l2=1e-2, max_iter=200)
+    finally:
+        solvers._logistic = real
+    W0, b0 = real(*captured["args"], compact=0.0)
+    W1, b1 = real(*captured["args"], compact=1.01)  # re-batch at every iteration with a converged pair
+    assert W0.shape == W1.shape == (3, 2, 3, 12, 4)
+    assert torch.allclose(W0, W1, atol=1e-5, rtol=1e-4) and torch.allclose(b0, b1, atol=1e-5, rtol=1e-4)

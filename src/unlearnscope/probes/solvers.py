@@ -130,37 +130,64 @@ def _ridge(A, Y, w, l2):
     return W, b
 
 
-def _logistic(A, y, w, allowed, l2, max_iter, tol: float = 1e-4, history: int = 10):
+def _logistic(A, y, w, allowed, l2, max_iter, tol: float = 1e-4, history: int = 10, compact: float = 0.75):
     """Batched L-BFGS with a *per-problem* history and backtracking (Armijo) line search, and the
     analytic gradient of ``mean CE + l2/2 ||W||²``; a problem stops once its max |gradient| <= tol
-    (scikit-learn's criterion)."""
+    (scikit-learn's criterion).
+
+    The work is laid out per (group, training set) pair — the pairs share nothing but the targets
+    of one pair share ``A`` — and converged pairs are dropped: once fewer than ``compact`` of the
+    pairs in the batch are still active, the batch (activations, weights, L-BFGS history) is
+    re-gathered over the active ones, so late iterations cost only what is left to solve."""
     g, f, n, d = A.shape
     t, c = y.shape[0], allowed.shape[-1]
     n_t = w.sum(-1)  # [t, f]
-    scale = (w / n_t[..., None])[None, :, :, :, None]  # [1, t, f, n, 1]
-    Y = torch.nn.functional.one_hot(y.clamp_min(0), c).to(A.dtype)[None, :, None]  # [1, t, 1, n, c]
-    neg = (~allowed)[None, :, :, None].to(A.dtype) * -1e9
+    scale_tf = (w / n_t[..., None])  # [t, f, n]
+    Y = torch.nn.functional.one_hot(y.clamp_min(0), c).to(A.dtype)[None]  # [1, t, n, c]
+    neg_tf = (~allowed).to(A.dtype) * -1e9  # [t, f, c]
+    W_out, b_out = A.new_zeros(g * f, t, d, c), A.new_zeros(g * f, t, c)
+
+    pairs = torch.arange(g * f, device=A.device)  # flat (group, training set) ids of the current batch
+    Ak = A.reshape(g * f, n, d)  # a view: no copy until the first compaction
+
+    def gather_consts(ids):
+        fi = ids % f
+        return scale_tf[:, fi].permute(1, 0, 2)[..., None], neg_tf[:, fi].permute(1, 0, 2)[:, :, None]  # [K, t, n, 1], [K, t, 1, c]
+
+    scale, neg = gather_consts(pairs)
 
     def evaluate(W, b):
-        Z = _apply(A, W) + b[:, :, :, None] + neg  # [g, t, f, n, c]
+        K = W.shape[0]
+        Z = (Ak @ W.permute(0, 2, 1, 3).reshape(K, d, t * c)).view(K, n, t, c).permute(0, 2, 1, 3) + b[:, :, None] + neg  # [K, t, n, c]
         logZ = Z.logsumexp(-1, keepdim=True)
         loss = -(((Z - logZ) * Y).sum(-1, keepdim=True) * scale).sum((-1, -2)) + 0.5 * l2 * (W * W).sum((-1, -2))
         G = (torch.exp(Z - logZ) - Y) * scale  # dL/dZ
-        gW = (A.transpose(2, 3) @ G.permute(0, 2, 3, 1, 4).reshape(g, f, n, t * c)).view(g, f, d, t, c).permute(0, 3, 1, 2, 4) + l2 * W
+        gW = (Ak.transpose(1, 2) @ G.permute(0, 2, 1, 3).reshape(K, n, t * c)).view(K, d, t, c).permute(0, 2, 1, 3) + l2 * W
         return loss, gW, G.sum(-2)
 
     def dot(x, y_):
-        return (x[0] * y_[0]).sum((-1, -2)) + (x[1] * y_[1]).sum(-1)  # [g, t, f]
+        return (x[0] * y_[0]).sum((-1, -2)) + (x[1] * y_[1]).sum(-1)  # [K, t]
 
-    W = A.new_zeros(g, t, f, d, c)
-    b = A.new_zeros(g, t, f, c)
+    W = A.new_zeros(g * f, t, d, c)
+    b = A.new_zeros(g * f, t, c)
     loss, gW, gb = evaluate(W, b)
     hist: list = []
     for _ in range(max_iter):
         gmax = torch.maximum(gW.abs().amax((-1, -2)), gb.abs().amax(-1))
-        active = gmax > tol
-        if not bool(active.any()):
+        active = gmax > tol  # [K, t]
+        live = active.any(1)
+        n_live = int(live.sum())
+        if n_live == 0:
             break
+        if n_live < compact * len(pairs):  # drop the converged pairs from the batch
+            done = ~live
+            W_out[pairs[done]], b_out[pairs[done]] = W[done], b[done]
+            keep = live.nonzero()[:, 0]
+            pairs = pairs[keep]
+            Ak = Ak.index_select(0, keep)
+            scale, neg = gather_consts(pairs)
+            W, b, loss, gW, gb, active = W[keep], b[keep], loss[keep], gW[keep], gb[keep], active[keep]
+            hist = [([s0[keep], s1[keep]], [y0[keep], y1[keep]], rho[keep]) for (s0, s1), (y0, y1), rho in hist]
         q = [-gW, -gb]
         alphas = []
         for s_, y_, rho in reversed(hist):
@@ -199,7 +226,8 @@ def _logistic(A, y, w, allowed, l2, max_iter, tol: float = 1e-4, history: int = 
         hist.append((s_new, y_new, torch.where(ys > 1e-10, 1.0 / ys.clamp_min(1e-10), torch.zeros_like(ys))))
         hist = hist[-history:]
         W, b, loss, gW, gb = Wn, bn, new_loss, gWn, gbn
-    return W, b
+    W_out[pairs], b_out[pairs] = W, b
+    return W_out.view(g, f, t, d, c).transpose(1, 2), b_out.view(g, f, t, c).transpose(1, 2)
 
 
 def ridge_fit_predict(Xtr: torch.Tensor, Ytr: torch.Tensor, Xte: torch.Tensor, lam: float) -> torch.Tensor:
