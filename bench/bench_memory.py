@@ -15,6 +15,7 @@ forward untouched), ``tl_1`` (TL bridge ``run_with_cache(names_filter=[one])``),
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import sys
 import warnings
@@ -55,6 +56,13 @@ def run_arm(args) -> dict:
     else:
         reset_peak_rss()
         base = peak_rss_bytes()
+    def unique_bytes(tensors) -> int:  # a cache may hold views of one storage (aliases): count each storage once
+        seen = {}
+        for v in tensors:
+            st = v.untyped_storage()
+            seen[st.data_ptr()] = st.nbytes()
+        return sum(seen.values())
+
     kept = 0
     with torch.no_grad():
         if args.arm == "plain":
@@ -62,10 +70,10 @@ def run_arm(args) -> dict:
         elif args.arm == "ours_1":
             with us.capture(subject, [hook]) as cache:
                 out = model(input_ids=ids)
-            kept = cache[hook].numel() * cache[hook].element_size()
+            kept = unique_bytes([cache[hook]])
         else:
             out, cache = bridge.run_with_cache(ids, names_filter=[hook] if args.arm == "tl_1" else None)
-            kept = sum(v.numel() * v.element_size() for v in cache.values())
+            kept = unique_bytes(cache.values())
     if cuda:
         torch.cuda.synchronize()
         growth = torch.cuda.max_memory_allocated() - base
@@ -85,15 +93,20 @@ def main(argv=None):
     res = {}
     passthrough = ["--device", args.device, "--dtype", args.dtype, "--d-model", str(args.d_model), "--layers", str(args.layers),
                    "--batch", str(args.batch), "--seq", str(args.seq), "--threads", str(args.threads)] + (["--smoke"] if args.smoke else [])
-    for arm in ARMS:
-        done = subprocess.run([sys.executable, __file__, "--arm", arm, *passthrough], capture_output=True, text=True, check=True)
-        res[arm] = json.loads(done.stdout.strip().splitlines()[-1])
+    repeats = 1 if args.smoke else 3
+    for _ in range(repeats):  # interleaved fresh processes; the median per arm (allocator peaks vary run to run)
+        for arm in ARMS:
+            done = subprocess.run([sys.executable, __file__, "--arm", arm, *passthrough], capture_output=True, text=True, check=True)
+            res.setdefault(arm, []).append(json.loads(done.stdout.strip().splitlines()[-1]))
+    res = {arm: {**runs[0], "peak_growth_bytes": int(statistics.median(r["peak_growth_bytes"] for r in runs)),
+                 "peak_growth_runs": [r["peak_growth_bytes"] for r in runs]} for arm, runs in res.items()}
     mib = lambda b: b / 2**20  # noqa: E731
     ratios = {"ours_1_over_plain": res["ours_1"]["peak_growth_bytes"] / max(1, res["plain"]["peak_growth_bytes"]),
               "tl_full_over_ours_1": res["tl_full"]["peak_growth_bytes"] / max(1, res["ours_1"]["peak_growth_bytes"]),
               "tl_1_over_ours_1": res["tl_1"]["peak_growth_bytes"] / max(1, res["ours_1"]["peak_growth_bytes"])}
     setup = (f"GPT-2-shaped {args.layers}L d_model={args.d_model}, batch {args.batch} x {args.seq} tokens, {args.dtype}, "
-             f"{device_name(args.device)}, threads {args.threads}; one fresh process per arm" + (" (SMOKE: no claims)" if args.smoke else ""))
+             f"{device_name(args.device)}, threads {args.threads}; one fresh process per arm and run, median of "
+             f"{1 if args.smoke else 3} interleaved runs" + (" (SMOKE: no claims)" if args.smoke else ""))
     results = {"setup": setup, "arms": res, "ratios": ratios, "smoke": args.smoke}
     rows = [(k, f"{mib(v['peak_growth_bytes']):.1f}", f"{mib(v['kept_bytes']):.1f}", f"{v['peak_growth_bytes'] / max(1, res['plain']['peak_growth_bytes']):.2f}")
             for k, v in res.items()]

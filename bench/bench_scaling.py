@@ -102,6 +102,24 @@ def routing_point(args, warmup, rounds, n_experts) -> dict:
     return {"plain_tokens_per_s": tps["plain"], "stats_tokens_per_s": tps["routing_stats"], "ratio": tps["routing_stats"] / tps["plain"]}
 
 
+COLUMNS = {"capture": (("plain_ms", "plain ms", ".1f"), ("ours_ms", "capture 20 hooks ms", ".1f"), ("ratio", "x plain", ".3f")),
+           "patching": (("fwd_bwd_ms", "fwd+bwd ms", ".1f"), ("attribution_x_fwd_bwd", "attribution, x fwd+bwd", ".2f"),
+                        ("patching_x_fwd_bwd", "patching sweep, x fwd+bwd", ".1f"), ("patching_over_attribution", "sweep / attribution", ".1f")),
+           "routing": (("plain_tokens_per_s", "plain tokens/s", ".0f"), ("stats_tokens_per_s", "routing_stats tokens/s", ".0f"),
+                       ("ratio", "x plain", ".3f"))}
+
+
+def render(results: dict) -> str:
+    """One markdown table per (benchmark, knob)."""
+    parts = ["# scaling", "", results["setup"], "", f"Base points: {json.dumps(results['base'])}", ""]
+    for name, rows in results["tables"].items():
+        bench, knob = name.split("/")
+        cols = COLUMNS[bench]
+        parts += [f"## {bench} vs {knob}", "", "| " + " | ".join([knob] + [c[1] for c in cols]) + " |", "|" + "---|" * (len(cols) + 1)]
+        parts += ["| " + " | ".join([str(r["point"][knob])] + [format(r[c[0]], c[2]) for c in cols]) + " |" for r in rows] + [""]
+    return "\n".join(parts)
+
+
 def main(argv=None):
     args = parse_args(argv, batch=4, seq=128, rounds=5, smoke_batch=1, extra=lambda p: p.set_defaults(d_model=256))
     grid, base = (SMOKE, SMOKE_BASE) if args.smoke else (FULL, BASE)
@@ -116,21 +134,17 @@ def main(argv=None):
                 point = {**base[bench], knob: v}
                 if bench == "capture":
                     r = capture_point(_args(args, seq=point["seq"], batch=point["batch"], layers=point["layers"]), warmup, rounds)
-                    cells = (f"{r['plain_ms']:.1f}", f"{r['ours_ms']:.1f}", f"{r['ratio']:.3f}")
                 elif bench == "patching":
                     r = patching_point(_args(args, layers=point["layers"], batch=point["facts"]), warmup, rounds)
-                    cells = (f"{r['fwd_bwd_ms']:.1f}", f"{r['attribution_x_fwd_bwd']:.2f}", f"{r['patching_over_attribution']:.1f}")
                 else:
                     r = routing_point(_args(args, seq=point["seq"], batch=8 if not args.smoke else 2, layers=2), warmup, rounds, point["experts"])
-                    cells = (f"{r['plain_tokens_per_s']:.0f}", f"{r['stats_tokens_per_s']:.0f}", f"{r['ratio']:.3f}")
                 table.append({"point": point, **r})
-                rows.append((bench, f"{knob}={v}", *cells))
+                rows.append((bench, f"{knob}={v}", *(format(r[c[0]], c[2]) for c in COLUMNS[bench][:3])))
                 print(bench, knob, v, json.dumps({k: round(x, 3) if isinstance(x, float) else x for k, x in r.items()}), flush=True)
             results["tables"][f"{bench}/{knob}"] = table
-    header = ("benchmark", "point", "capture: plain ms | patching: fwd+bwd ms | routing: plain tok/s",
-              "capture: ours_20 ms | patching: attribution (x fwd+bwd) | routing: stats tok/s",
-              "capture: x plain | patching: sweep / attribution | routing: x plain")
-    out = write(results, "scaling_smoke" if args.smoke else "scaling", args.device, rows, header, root=args.out)
+    name = "scaling_smoke" if args.smoke else "scaling"
+    out = write(results, name, args.device, rows, ("benchmark", "point", "a", "b", "c"), root=args.out)
+    (out / f"{name}.md").write_text(render(results))  # one table per sweep instead of the harness' single table
     print(f"written to {out}")
 
 
