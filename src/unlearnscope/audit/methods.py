@@ -25,17 +25,27 @@ class Method:
     run: Callable  # (ctx, subject) -> info dict; edits subject in place
 
 
-def _unlearn(ctx, subject, *, components=None, method="ga", lr=None, retain=False) -> dict:
-    from ..ablate.unlearn import UnlearnConfig, unlearn
+def unlearn_config(c, lr: float, method: str = "ga"):
+    """The audit's unlearning run: ``c.max_steps`` at most, stopped at forget recall <= ``c.stop_at``."""
+    from ..ablate.unlearn import UnlearnConfig
 
-    c = ctx.config
-    cfg = UnlearnConfig(method=method, steps=c.max_steps, lr=lr or c.full_lr, batch_size=c.batch_size, seed=c.seed, eval_every=2,
-                        stop_at_forget_acc=c.stop_at)
+    return UnlearnConfig(method=method, steps=c.max_steps, lr=lr, batch_size=c.batch_size, seed=c.seed, eval_every=2,
+                         stop_at_forget_acc=c.stop_at)
+
+
+def unlearning_summary(res, lr: float) -> dict:
+    """What an unlearning run did, as the report's interventions section shows it."""
+    return {"unlearning": {"method": res.method, "lr": lr, "steps": res.steps, "stopped": res.stopped,
+                           "n_params_trained": res.n_params_trained, "forget_recall_curve": [list(p) for p in res.forget_metric_curve]}}
+
+
+def _unlearn(ctx, subject, *, components=None, method="ga", lr=None, retain=False) -> dict:
+    from ..ablate.unlearn import unlearn
+
+    lr = lr or ctx.config.full_lr
     res = unlearn(subject, ctx.target.forget_items, ctx.target.retain_items if retain else None, components=components,
-                  config=cfg, progress=ctx.progress)
-    curve = [list(p) if isinstance(p, (list, tuple)) else p for p in res.forget_metric_curve]
-    return {"unlearning": {"method": method, "lr": cfg.lr, "steps": res.steps, "stopped": res.stopped,
-                           "n_params_trained": res.n_params_trained, "forget_recall_curve": curve}}
+                  config=unlearn_config(ctx.config, lr, method), progress=ctx.progress)
+    return unlearning_summary(res, lr)
 
 
 def _vectors(subject, pairs):

@@ -16,13 +16,12 @@ needed to reach ``stop_at``), ``uoe`` (UOE: the most affine expert and its route
 from __future__ import annotations
 
 import contextlib
-import os
 from dataclasses import replace
 
 from ..errors import UnlearnscopeError
 from ..localize.facts import Fact
 from ..organisms.world import Item
-from .methods import Method, check_methods
+from .methods import Method, check_methods, unlearn_config, unlearning_summary
 from .target import Target
 
 
@@ -48,18 +47,6 @@ def other_abilities(org) -> dict[str, list[Fact]]:
     return {k: [Fact(i.prompt, i.answer, i.subject, i.relation) for i in items if keep(i)] for k, keep in pick.items()}
 
 
-def _unlearn_cfg(c, lr):
-    from ..ablate.unlearn import UnlearnConfig
-
-    return UnlearnConfig(method="ga", steps=c.max_steps, lr=lr, batch_size=c.batch_size, seed=c.seed, eval_every=2, stop_at_forget_acc=c.stop_at)
-
-
-def _summary(res) -> dict:
-    return {"unlearning": {"method": res.method, "lr": res.config.get("lr") if isinstance(res.config, dict) else None, "steps": res.steps,
-                           "stopped": res.stopped, "n_params_trained": res.n_params_trained,
-                           "forget_recall_curve": [list(p) for p in res.forget_metric_curve]}}
-
-
 def run_experts_off(ctx, subject) -> dict:
     from ..model.routing import RoutingOverride, route
     from ..organisms.train import accuracy
@@ -80,27 +67,22 @@ def run_experts_off(ctx, subject) -> dict:
 
 
 def run_uoe(ctx, subject) -> dict:
-    from ..ablate.uoe import uoe_unlearn
+    from ..ablate.uoe import expert_components, uoe_unlearn
 
     c = ctx.config
-    res = uoe_unlearn(subject, ctx.target.forget_items, config=_unlearn_cfg(c, c.localized_lr), progress=ctx.progress,
-                      metric_items=ctx.target.forget_items)
+    items = ctx.target.forget_items
+    res = uoe_unlearn(subject, items, config=unlearn_config(c, c.localized_lr), progress=ctx.progress, metric_items=items)
     u = res.config["uoe"]
-    out = _summary(res)
-    out["unlearning"]["lr"] = c.localized_lr
-    from ..ablate.uoe import expert_components
-
-    return {**out, "uoe": u, "region": expert_components(subject, u["layer"], u["expert"]).names}
+    return {**unlearning_summary(res, c.localized_lr), "uoe": u, "region": expert_components(subject, u["layer"], u["expert"]).names}
 
 
 def run_full(ctx, subject) -> dict:
     from ..ablate.unlearn import unlearn
 
     c = ctx.config
-    res = unlearn(subject, ctx.target.forget_items, config=_unlearn_cfg(c, c.full_lr), progress=ctx.progress, metric_items=ctx.target.forget_items)
-    out = _summary(res)
-    out["unlearning"]["lr"] = c.full_lr
-    return {**out, "region": None}
+    items = ctx.target.forget_items
+    res = unlearn(subject, items, config=unlearn_config(c, c.full_lr), progress=ctx.progress, metric_items=items)
+    return {**unlearning_summary(res, c.full_lr), "region": None}
 
 
 MOE_METHODS = {m.name: m for m in (
@@ -117,16 +99,11 @@ def moe_plan(cfg, out, log):
     from ..localize.expert_control import expert_control
     from ..localize.ftri import ftri
     from ..model.routing import RoutingOverride, route
-    from ..organisms import build
     from ..organisms.behaviour import behaviour_evaluator
-    from .run import Plan, _stage, report_dir
+    from .run import Plan, _stage, organism_sources, report_dir
 
     methods = check_methods(cfg.method_names, MOE_METHODS)
-    size = cfg.size or os.environ.get("UNLEARNSCOPE_ORGANISM_SIZE", "default")
-    _stage(log, f"organism moe (size {size}, seed {cfg.seed}): build or load")
-    org = build("moe", size, cfg.seed, progress=False, log=lambda m: log(f"  {m}"))
-    kw = {"device": cfg.device, "dtype": cfg.dtype}
-    fresh = lambda: org.load("orig", **kw)  # noqa: E731
+    org, fresh, reference = organism_sources(cfg, "moe", log)
     target = refusal_target(org)
     name = cfg.name or target.name
     out = report_dir(out, name)
@@ -155,7 +132,7 @@ def moe_plan(cfg, out, log):
         ov = info.get("override")
         return route(subject, RoutingOverride.from_dict(ov)) if ov else contextlib.nullcontext()
 
-    return Plan(name, out, target, fresh, original, org.load("ref", **kw), methods, {"ranking": ranking},
+    return Plan(name, out, target, fresh, original, reference, methods, {"ranking": ranking},
                 replace(cfg.verify, bos=cfg.verify.bos or target.bos, **MOE_VERIFY), verify_kwargs,
                 {"target": "refusal", "localization": loc}, noise_data="the other domains", hold=hold, evaluate=evaluate, organism=org,
                 after_interventions=control)

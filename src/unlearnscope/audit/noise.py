@@ -1,6 +1,8 @@
 """NOISE, the drift floor (evaluation.md §3.1): ORIG fine-tuned on unrelated data with the same
 number of steps, learning rate and batch size as the unlearning run.  Whatever a metric moves on
-NOISE is drift any training causes, not unlearning."""
+NOISE is drift any training causes, not unlearning.  (`ablate.unlearn.noise_reference` is the other
+control: the *unlearning method itself* run on unrelated data; the audit's drift floor is plain
+fine-tuning, as evaluation.md defines NOISE.)"""
 
 from __future__ import annotations
 

@@ -111,25 +111,32 @@ def run_audit(config: AuditConfig, *, out: str | os.PathLike | None = None, prog
             hf_logging.enable_progress_bar()
 
 
-def _sources(cfg: AuditConfig, log):
-    """``(fresh ORIG loader, REF or None, target, organism or None)``."""
-    from ..model.load import load
+def organism_sources(cfg: AuditConfig, name: str, log):
+    """``(organism, fresh ORIG loader, REF)`` for the organism ``name`` at the config's size and seed."""
+    from ..organisms import build
 
+    size = cfg.size or os.environ.get("UNLEARNSCOPE_ORGANISM_SIZE", "default")
+    _stage(log, f"organism {name} (size {size}, seed {cfg.seed}): build or load")
+    org = build(name, size, cfg.seed, progress=False, log=lambda m: log(f"  {m}"))
     kw = {"device": cfg.device, "dtype": cfg.dtype}
-    if cfg.model is None:
-        from ..organisms import build
+    return org, (lambda: org.load("orig", **kw)), org.load("ref", **kw)
 
-        size = cfg.size or os.environ.get("UNLEARNSCOPE_ORGANISM_SIZE", "default")
-        _stage(log, f"organism {cfg.organism} (size {size}, seed {cfg.seed}): build or load")
-        org = build(cfg.organism, size, cfg.seed, progress=False, log=lambda m: log(f"  {m}"))
+
+def _sources(cfg: AuditConfig, log):
+    """``(fresh ORIG loader, ORIG, REF or None, target, organism or None)``."""
+    if cfg.model is None:
         from .target import organism_target
 
-        return (lambda: org.load("orig", **kw)), org.load("ref", **kw), organism_target(org), org
+        org, fresh, reference = organism_sources(cfg, cfg.organism, log)
+        return fresh, fresh(), reference, organism_target(org), org
+    from ..model.load import load
     from .target import load_target
 
+    kw = {"device": cfg.device, "dtype": cfg.dtype}
     fresh = lambda: load(cfg.model, **kw)  # noqa: E731
+    original = fresh()
     reference = load(cfg.reference, **kw) if cfg.reference else None
-    return fresh, reference, load_target(cfg.target, fresh()), None
+    return fresh, original, reference, load_target(cfg.target, original), None
 
 
 @dataclass
@@ -221,11 +228,10 @@ def facts_plan(cfg: AuditConfig, out, log) -> Plan:
     from .methods import FACT_METHODS, check_methods
 
     methods = check_methods(cfg.method_names, FACT_METHODS)
-    fresh, reference, target, org = _sources(cfg, log)
+    fresh, original, reference, target, org = _sources(cfg, log)
     name = cfg.name or target.name
     out = report_dir(out, name)
     vcfg = cfg.verify if cfg.verify.bos is not None or target.bos is None else replace(cfg.verify, bos=target.bos)
-    original = fresh()
     _stage(log, f"localize on ORIG ({len(target.forget)} forget facts, {len(target.retain)} retain)")
     a = original.anatomy
     max_vectors = max(cfg.top_vectors, int(cfg.max_vectors_share * a.n_layers * a.d_mlp))
