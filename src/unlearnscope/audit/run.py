@@ -173,7 +173,7 @@ def execute(cfg: AuditConfig, plan: Plan, *, progress: bool, log) -> AuditResult
     import contextlib
     from dataclasses import asdict
 
-    from ..evaluate import verify_facts
+    from ..evaluate import MeasurementCache, verify_facts
     from ..report import build_report, write_report
     from .methods import timed
     from .noise import drift_floor
@@ -201,7 +201,7 @@ def execute(cfg: AuditConfig, plan: Plan, *, progress: bool, log) -> AuditResult
     if plan.evaluate is not None:
         behaviour = {"original": plan.evaluate(plan.original), **({"reference": plan.evaluate(plan.reference)} if plan.reference else {}),
                      **({"noise": plan.evaluate(noise)} if noise is not None else {})}
-    runs = {}
+    runs, cache = {}, MeasurementCache()  # ORIG / REF / NOISE measured once for all methods
     for name, subject in edited.items():
         _stage(log, f"verify: {name}")
         info = interventions[name]
@@ -210,8 +210,9 @@ def execute(cfg: AuditConfig, plan: Plan, *, progress: bool, log) -> AuditResult
                 behaviour[name] = plan.evaluate(subject)
             runs[name] = verify_facts(subject, target.forget, target.retain, original=plan.original, reference=plan.reference, noise=noise,
                                       formats=target.formats, incontext_pool=target.incontext_pool, restatements=target.restatements,
-                                      config=plan.verify_config, **plan.verify_kwargs(name, info))
+                                      config=plan.verify_config, cache=cache, **plan.verify_kwargs(name, info))
         edited[name] = None  # free the copy
+    cache.clear()
     org = plan.organism
     prov = provenance(cfg, plan.original, plan.reference, noise, target, {"organism": org.describe() if org is not None else None})
     sections.update(interventions=interventions, noise=noise_info, **({"behaviour": behaviour} if behaviour else {}))

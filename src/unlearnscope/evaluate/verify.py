@@ -90,6 +90,16 @@ def _models(unlearned, original, reference, noise=None) -> dict:
     return {r: s for r, s in zip(ROLES, (unlearned, original, reference, noise), strict=True) if s is not None}
 
 
+def _measurer(cache):
+    """``measure(role, subject, name, fn, *args)`` = ``fn(subject, *args)``, memoised in ``cache``
+    for every role but the unlearned model."""
+    def measure(role, subject, name, fn, *args):
+        if cache is None or role == "unlearned":
+            return fn(subject, *args)
+        return cache.measure(subject, name, fn, *args)
+    return measure
+
+
 def _metric(name, kind, per_role: dict, detail=None) -> Metric:
     """``per_role[role] = (entities, values)`` → `Metric` on the entities every role has."""
     ents = per_role["unlearned"][0]
@@ -100,14 +110,31 @@ def _metric(name, kind, per_role: dict, detail=None) -> Metric:
     return Metric(name, kind, ents, get("unlearned"), get("original"), get("reference"), detail or {}, noise=get("noise"))
 
 
-def _probe_metrics(models, forget, retain, cfg: VerifyConfig, out: dict) -> list[Metric]:
-    from ..probes.linear import ProbeConfig, probe_model, random_init_like
+def _probe(subject, forget, retain, mode, config):
+    from ..probes.linear import probe_model
+
+    return probe_model(subject, forget, retain, mode=mode, config=config)
+
+
+def _random_init(models, cache):
+    from ..model.subject import config_json
+    from ..probes.linear import random_init_like
+
+    u = models["unlearned"]
+    if cache is None:
+        return random_init_like(u)
+    arch = (config_json(u.model), type(u.model).__name__, str(u.device), str(next(u.model.parameters()).dtype))
+    return cache.memo("random_init", arch, lambda: random_init_like(u))
+
+
+def _probe_metrics(models, forget, retain, cfg: VerifyConfig, out: dict, measure, cache) -> list[Metric]:
+    from ..probes.linear import ProbeConfig
 
     pc = ProbeConfig(layers=cfg.probe_layers, roles=cfg.probe_roles, method=cfg.probe_method, seeds=cfg.probe_seeds)
-    extra = {"random_init": random_init_like(models["unlearned"])} if cfg.random_init_control else {}
+    extra = {"random_init": _random_init(models, cache)} if cfg.random_init_control else {}
     metrics = []
     for mode in cfg.probe_modes:
-        runs = {r: probe_model(s, forget, retain, mode=mode, config=pc) for r, s in {**models, **extra}.items()}
+        runs = {r: measure(r, s, f"probe_{mode}", _probe, forget, retain, mode, pc) for r, s in {**models, **extra}.items()}
         groups = runs["unlearned"].groups
         acc = {r: run.accuracy().tolist() for r, run in runs.items()}
         if "original" in runs and "reference" in runs:
@@ -132,12 +159,12 @@ def _probe_metrics(models, forget, retain, cfg: VerifyConfig, out: dict) -> list
     return metrics
 
 
-def _lens_metric(models, forget, cfg, out) -> Metric:
+def _lens_metric(models, forget, cfg, out, measure) -> Metric:
     from ..probes.logit_lens import gold_ranks
 
     per_role = {}
     for r, s in models.items():
-        ranks = gold_ranks(s, forget)
+        ranks = measure(r, s, "logit_lens", gold_ranks, forget)
         per_role[r] = per_entity(ranks.best_reciprocal_rank(), ranks.entities)
         out[r] = {"depths": ranks.depths, "median_rank_per_depth": ranks.ranks.float().median(1).values.tolist(),
                   "top1_per_depth": (ranks.ranks < 1).float().mean(1).tolist(),
@@ -145,8 +172,12 @@ def _lens_metric(models, forget, cfg, out) -> Metric:
     return _metric("logit_lens", "intrinsic", per_role, {"score": "max over depths of 1/(1+rank) of the gold answer"})
 
 
-def _relearn_metric(models, forget, cfg, out) -> Metric:
-    curves = {r: relearn_curves(s, forget, config=cfg.relearn) for r, s in models.items()}
+def _relearn(subject, forget, config):
+    return relearn_curves(subject, forget, config=config)
+
+
+def _relearn_metric(models, forget, cfg, out, measure) -> Metric:
+    curves = {r: measure(r, s, "relearn", _relearn, forget, cfg.relearn) for r, s in models.items()}
     lrs = list(cfg.relearn.lrs)
     def excess(lr):
         u = curves["unlearned"].entity_auc(lr).nanmean()
@@ -176,7 +207,7 @@ def _relearn_metric(models, forget, cfg, out) -> Metric:
 
 def verify_facts(unlearned, forget, retain, *, original=None, reference=None, noise=None, formats: dict | None = None,
                  incontext_pool=None, restatements=None, vectors=(), region=None, locality: dict | None = None,
-                 config: VerifyConfig = VerifyConfig()) -> Verification:
+                 config: VerifyConfig = VerifyConfig(), cache=None) -> Verification:
     """Run every readout and attack (see module doc).  ``forget`` / ``retain``: facts with subjects;
     ``formats``: ``{name: forget facts in that rendering}``; ``incontext_pool``: facts to use as
     in-context demos (default ``retain``); ``restatements``: other renderings of the forget facts
@@ -186,7 +217,9 @@ def verify_facts(unlearned, forget, retain, *, original=None, reference=None, no
     beside ``retain_recall`` (items without a subject count as their own entity).  ``noise``:
     the NOISE drift-floor model (ORIG fine-tuned on unrelated data with the same steps and LR);
     every metric except relearning is measured on it too and reported beside ORIG / REF, and its
-    parametric traces are reported as the drift floor of the unlearned model's."""
+    parametric traces are reported as the drift floor of the unlearned model's.  ``cache``: a
+    `MeasurementCache` shared by calls that verify several models against the same references;
+    ORIG / REF / NOISE measurements are then made once (results identical to no cache)."""
     import warnings
 
     cfg = config
@@ -194,34 +227,38 @@ def verify_facts(unlearned, forget, retain, *, original=None, reference=None, no
     forget, retain = as_facts(forget), as_facts(retain)
     models = _models(unlearned, original, reference, noise)
     order = sorted({f.subject for f in forget})
+    if cache is not None:
+        cache.reset_digests()
+    measure = _measurer(cache)
+    recall_of = lambda facts, order=None: {r: measure(r, s, "recall", entity_recall, facts, order) for r, s in models.items()}  # noqa: E731
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        metrics = [_metric("recall", "behavioural", {r: entity_recall(s, forget, order) for r, s in models.items()}),
-                   _metric("retain_recall", "locality", {r: entity_recall(s, retain) for r, s in models.items()})]
+        metrics = [_metric("recall", "behavioural", recall_of(forget, order)),
+                   _metric("retain_recall", "locality", recall_of(retain))]
         for name, facts_l in (locality or {}).items():
             facts_l = [f if f.subject else replace(f, subject=f.prompt) for f in as_facts(facts_l)]
-            metrics.append(_metric(f"locality:{name}", "locality", {r: entity_recall(s, facts_l) for r, s in models.items()}))
+            metrics.append(_metric(f"locality:{name}", "locality", recall_of(facts_l)))
         probes, lens, relearn = {}, {}, {}
         if "probes" in cfg.readouts:
-            metrics += _probe_metrics(models, forget, retain, cfg, probes)
+            metrics += _probe_metrics(models, forget, retain, cfg, probes, measure, cache)
         if "lens" in cfg.readouts:
-            metrics.append(_lens_metric(models, forget, cfg, lens))
+            metrics.append(_lens_metric(models, forget, cfg, lens, measure))
         if "relearn" in cfg.attacks:
-            metrics.append(_relearn_metric({r: s for r, s in models.items() if r != "noise"}, forget, cfg, relearn))
+            metrics.append(_relearn_metric({r: s for r, s in models.items() if r != "noise"}, forget, cfg, relearn, measure))
         pool = incontext_pool if incontext_pool is not None else retain
         if "incontext" in cfg.attacks:
             for k in cfg.incontext_k:
                 facts_k = incontext_facts(forget, pool, k, bos=cfg.bos)
-                metrics.append(_metric(f"incontext_k{k}", "adversarial", {r: entity_recall(s, facts_k, order) for r, s in models.items()},
+                metrics.append(_metric(f"incontext_k{k}", "adversarial", recall_of(facts_k, order),
                                        {"k": k, "demos": "other entities' facts of the same relation"}))
         if "reintroduce" in cfg.attacks and restatements is not None:
             facts_r = incontext_facts(forget, pool, 1, mode="reintroduce", restatements=restatements, bos=cfg.bos)
-            metrics.append(_metric("reintroduce", "adversarial", {r: entity_recall(s, facts_r, order) for r, s in models.items()},
+            metrics.append(_metric("reintroduce", "adversarial", recall_of(facts_r, order),
                                    {"k": 1, "stated": "the queried fact in another rendering"}))
         if "format" in cfg.attacks:
             for name, facts_f in (formats or {}).items():
                 facts_f = as_facts(facts_f)
-                metrics.append(_metric(f"format:{name}", "adversarial", {r: entity_recall(s, facts_f) for r, s in models.items()},
+                metrics.append(_metric(f"format:{name}", "adversarial", recall_of(facts_f),
                                        {"n_items": len(facts_f)}))
         v = verdict(metrics, cfg.verdict)
     msgs = sorted({str(w.message) for w in caught if issubclass(w.category, UserWarning) and "entities" in str(w.message)})
@@ -234,4 +271,6 @@ def verify_facts(unlearned, forget, retain, *, original=None, reference=None, no
         if noise is not None:
             tn = parametric_traces(original, noise, vectors, region)
             traces["noise"] = {"summary": tn.summary(), "vectors": tn.vectors}
+    if cache is not None:
+        cache.reset_digests()
     return Verification([m.summary(cfg.verdict) for m in metrics], v, probes, lens, relearn, asdict(cfg), msgs, traces)

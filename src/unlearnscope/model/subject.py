@@ -22,6 +22,15 @@ from .names import NameSpec, resolve
 _VOLATILE_CONFIG_KEYS = {"_name_or_path", "dtype", "torch_dtype", "transformers_version", "_commit_hash", "architectures"}
 
 
+def config_json(model) -> str:
+    """The model's architecture config as canonical JSON, without keys that name where or how it
+    was saved (path, dtype, library version); ``""`` for a model without an HF config."""
+    cfg = getattr(model, "config", None)
+    if cfg is None or not hasattr(cfg, "to_dict"):
+        return ""
+    return json.dumps({k: v for k, v in cfg.to_dict().items() if k not in _VOLATILE_CONFIG_KEYS}, sort_keys=True, default=str)
+
+
 @dataclass
 class Subject:
     """A model under study.  ``model`` is the native module (never a copy); ``source`` is the
@@ -82,10 +91,7 @@ class Subject:
         """A short content hash of the model: config, parameter names/shapes/dtypes and a strided
         sample of every parameter's values.  Changes when any sampled weight changes."""
         h = hashlib.sha256()
-        cfg = getattr(self.model, "config", None)
-        if cfg is not None and hasattr(cfg, "to_dict"):
-            d = {k: v for k, v in cfg.to_dict().items() if k not in _VOLATILE_CONFIG_KEYS}
-            h.update(json.dumps(d, sort_keys=True, default=str).encode())
+        h.update(config_json(self.model).encode())
         for name, p in self.model.named_parameters():
             h.update(f"{name}:{tuple(p.shape)}:{p.dtype}".encode())
             flat = p.detach().reshape(-1)
