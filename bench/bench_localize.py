@@ -1,5 +1,5 @@
-"""Localization costs (issue 5 bars): attribution patching vs the activation-patching sweep, and the
-concept-vector scan's peak memory.
+"""Localization costs (issue 5 bars): attribution patching vs the activation-patching sweep (the
+concept-vector scan has its own benchmark, `bench_scan.py`).
 
     python bench/bench_localize.py            # GPT-2-shaped 8L d512 (random weights), 64 facts, CPU, 1 thread
     python bench/bench_localize.py --smoke
@@ -8,8 +8,7 @@ Arms on the same facts: ``fwd_bwd`` (one forward + backward of the batch: the un
 ``attribution`` (every (kind, layer, role) cell from one corrupted forward + backward and one clean
 forward) and ``patching`` (one batched forward per (kind, layer), every role at once).
 Bars: attribution <= 3 forward+backward equivalents and >= 20x faster than the patching sweep.
-Scan memory: peak RSS growth during `scan_concept` (CPU: VmHWM after resetting it; CUDA:
-max_memory_allocated) vs the bound weights + one ``[chunk, d_vocab]`` block.
+`peak_rss_bytes` / `reset_peak_rss` (VmHWM) are shared with the other benchmarks.
 """
 
 from __future__ import annotations
@@ -68,9 +67,8 @@ def build_facts(args):
 def main(argv=None):
     args = parse_args(argv, batch=64, seq=0, rounds=5, smoke_batch=8)
 
-    from unlearnscope.localize import activation_patching, attribution_patching, scan_concept
+    from unlearnscope.localize import activation_patching, attribution_patching
     from unlearnscope.localize.facts import encode_facts
-    from unlearnscope.localize.vocab import chunk_rows
 
     subject, facts = build_facts(args)
     enc = encode_facts(subject, facts)
@@ -85,33 +83,14 @@ def main(argv=None):
     res = measure(arms, warmup=1, rounds=args.rounds, device=args.device)
     t = {k: v["median_ms"] for k, v in res.items()}
 
-    # concept scan: peak memory growth vs weights + one chunk
-    lex = ["Paris", "London", "Rome"]
-    chunk_bytes = 8 << 20
-    rows = chunk_rows(subject, chunk_bytes)
-    if args.device.startswith("cuda"):
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-        scan_concept(subject, lex, max_chunk_bytes=chunk_bytes)
-        growth = torch.cuda.max_memory_allocated() - base
-    else:
-        reset_peak_rss()
-        base = peak_rss_bytes()
-        scan_concept(subject, lex, max_chunk_bytes=chunk_bytes)
-        growth = peak_rss_bytes() - base
-    weights = sum(p.numel() * p.element_size() for p in subject.model.parameters())
-    n_vectors = args.layers * subject.anatomy.d_mlp
     results = {
         "setup": f"GPT-2-shaped {args.layers}L d{args.d_model} random weights, {len(facts)} facts, device {device_name(args.device)}, threads {args.threads}",
         "arms": res,
         "attribution_fwd_bwd_equivalents": t["attribution"] / t["fwd_bwd"],
         "patching_over_attribution": t["patching"] / t["attribution"],
-        "scan": {"chunk_rows": rows, "chunk_bytes": rows * subject.anatomy.d_vocab * 4, "n_vectors": n_vectors,
-                 "all_logits_bytes": n_vectors * subject.anatomy.d_vocab * 4, "peak_growth_bytes": growth, "weights_bytes": weights},
     }
     name = "localize_smoke" if args.smoke else "localize"
     rows_md = [(k, f"{v['median_ms']:.1f}", f"{v['median_ms'] / t['fwd_bwd']:.2f}") for k, v in res.items()]
-    rows_md.append(("scan peak growth (MiB)", f"{growth / 2**20:.1f}", f"chunk {rows * subject.anatomy.d_vocab * 4 / 2**20:.1f} MiB; all logits {n_vectors * subject.anatomy.d_vocab * 4 / 2**20:.1f} MiB"))
     out = write(results, name, args.device, rows_md, ("arm", "median ms", "x fwd+bwd"), Path(args.out) if args.out else None)
     print(out / f"{name}.md")
     print((out / f"{name}.md").read_text())

@@ -60,6 +60,25 @@ def test_scan_finds_a_planted_concept_vector(model_type, expert):
     assert len(scan.plot().data) == 2
 
 
+@pytest.mark.parametrize("model_type,lens", [("gpt2", False), ("gpt2", True), ("llama", True), ("qwen2_moe", False)])
+def test_concept_scores_equal_the_definition_on_every_vector(model_type, lens):
+    """Scores without projecting = the module doc's definition computed from the full logits."""
+    from unlearnscope.localize.concepts import concept_scores
+    from unlearnscope.localize.vocab import value_groups
+
+    s = make_subject(model_type)
+    lex = Lexicon.from_tokens(s, [7, 19, 40])
+    vs = concept_scores(s, lex, lens=lens, max_chunk_bytes=4 * 8 * s.anatomy.d_model)  # tiny chunks: 4 rows
+    assert vs.groups == value_groups(s)
+    expected = []
+    for layer, expert in vs.groups:
+        z = project(s, s.anatomy.values(layer, expert), lens).double()
+        expected.append(((z[:, lex.token_ids] - z.mean(-1, keepdim=True)) / z.std(-1, keepdim=True)).mean(-1))
+    torch.testing.assert_close(vs.scores.double(), torch.cat(expected), rtol=1e-4, atol=1e-4)
+    layer, expert, neuron = vs.locate(vs.offsets[-2] + 3)
+    assert (layer, expert, neuron) == (*vs.groups[-1], 3)
+
+
 def test_lexicon_errors_and_text_lexicons():
     s = make_subject("gpt2")
     with pytest.raises(UnlearnscopeError, match="empty"):
@@ -68,6 +87,10 @@ def test_lexicon_errors_and_text_lexicons():
     assert not {"the", "of", "is"} & {t.lstrip("Ġ").lower() for t in lex.tokens}
     with pytest.raises(UnlearnscopeError, match="outside the vocabulary"):
         Lexicon.from_tokens(s, [10**9])
+    s.tokenizer = None  # a model loaded without its tokenizer: ids still make a lexicon, words do not
+    assert Lexicon.from_tokens(s, [5, 9, 5]).token_ids == [5, 9]
+    with pytest.raises(UnlearnscopeError, match="needs a tokenizer"):
+        Lexicon.from_tokens(s, ["paris"])
 
 
 def test_generation_similarity_metrics():

@@ -9,8 +9,9 @@ Score of value vector ``v`` (raw projection ``z = W_U v``, or the logit lens wit
 ``score = mean_{t in lexicon} (z_t - mean(z)) / std(z)`` — how many standard deviations above the
 vocabulary average the concept's tokens sit (0 = no preference; higher = more concept-like).
 ``hits`` = how many lexicon tokens are among the vector's top-``hits_k`` tokens.
-The scan streams chunks (`vocab.iter_value_vectors`): peak memory is the weights plus one
-``[chunk, d_vocab]`` block.
+The scan never forms the ``[n_vectors, d_vocab]`` logits: the mean and variance over the
+vocabulary are linear / quadratic in ``v`` (`vocab_moments`), so every score is exact at a cost
+of ``d_model²`` per vector; only the top vectors are projected (for ``hits`` and top tokens).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from ..errors import UnlearnscopeError
 from ..results import Result
 from .lexicon import Lexicon
 from .text_metrics import bleu, rouge_l
-from .vocab import chunk_rows, iter_value_vectors, project, token_strings
+from .vocab import iter_value_vectors, project, token_strings
 
 
 def as_lexicon(subject, concept) -> Lexicon:
@@ -84,50 +85,103 @@ def vector_name(row: dict) -> str:
     return f"blocks.{row['layer']}.moe.expert:{e}.value:{row['neuron']}"
 
 
+@dataclass(frozen=True)
+class VectorScores:
+    """Concept score of every value vector: ``scores[offsets[g] + neuron]`` belongs to
+    ``groups[g] = (layer, expert)`` (see `vocab.value_groups`); tensors stay on the model's device."""
+
+    groups: list[tuple[int, int | str | None]]
+    offsets: list[int]  # start of each group in ``scores``; ``offsets[-1] == len(scores)``
+    scores: torch.Tensor  # [n_vectors] float32
+
+    def locate(self, index: int) -> tuple[int, int | str | None, int]:
+        """Flat index → ``(layer, expert, neuron)``."""
+        import bisect
+
+        g = bisect.bisect_right(self.offsets, index) - 1
+        layer, expert = self.groups[g]
+        return layer, expert, index - self.offsets[g]
+
+
+@torch.no_grad()
+def vocab_moments(subject, max_chunk_bytes: int = 64 << 20) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(mean, cov)`` of the unembedding rows in float32: ``mean = W_U.mean(0)`` ``[d_model]`` and
+    ``cov = (W_U - mean)ᵀ (W_U - mean) / (d_vocab - 1)`` ``[d_model, d_model]``.  With them a
+    vector's logits ``z = W_U v`` have ``mean(z) = mean · v`` and ``var(z) = vᵀ cov v`` (the
+    unbiased variance over the vocabulary, as ``torch.std``) without forming ``z``.  Streams
+    ``W_U`` in row chunks of at most ``max_chunk_bytes`` (float32)."""
+    W_U = subject.anatomy.unembed
+    if W_U is None:
+        raise UnlearnscopeError("this model has no unembedding (LM head): the concept scan needs a causal-LM head")
+    V, d = W_U.shape
+    mean = W_U.mean(0, dtype=torch.float32)
+    cov = torch.zeros(d, d, device=W_U.device, dtype=torch.float32)
+    rows = max(1, max_chunk_bytes // (4 * d))
+    for s in range(0, V, rows):
+        c = W_U[s : s + rows].float() - mean
+        cov.addmm_(c.T, c)
+    return mean, cov / max(1, V - 1)
+
+
+@torch.no_grad()
+def concept_scores(subject, concept, *, layers=None, lens: bool = False, max_chunk_bytes: int = 64 << 20) -> VectorScores:
+    """The concept score (module doc) of every value vector, exactly, without projecting any
+    vector onto the vocabulary: ``score(v) = (mean(W_U[lex]) - mean(W_U)) · v / sqrt(vᵀ cov v)``
+    (`vocab_moments`), so the cost is ``n_vectors × d_model²`` instead of ``n_vectors × d_model ×
+    d_vocab`` and nothing leaves the device until the end.  With ``lens`` each vector is passed
+    through the final norm first.  Value vectors are read in row chunks of at most
+    ``max_chunk_bytes`` (float32 copies)."""
+    a = subject.anatomy
+    lex = as_lexicon(subject, concept)
+    mean, cov = vocab_moments(subject, max_chunk_bytes)
+    lex_ids = torch.tensor(lex.token_ids, device=a.unembed.device)
+    direction = a.unembed[lex_ids].float().mean(0) - mean  # mean over lexicon of (W_U[t] - mean)
+    if lens and a.final_norm is None:
+        raise UnlearnscopeError("logit lens needs a final norm; this model has none (use lens=False)")
+    rows = max(1, max_chunk_bytes // (8 * a.d_model))
+    groups, offsets, parts = [], [0], []
+    for ch in iter_value_vectors(subject, layers, rows):
+        if not groups or groups[-1] != (ch.layer, ch.expert):
+            groups.append((ch.layer, ch.expert))
+            if len(groups) > 1:
+                offsets.append(offsets[-1] + a.values(*groups[-2]).shape[0])
+        v = ch.vectors.to(device=mean.device)
+        v = (a.final_norm(v.to(a.unembed.dtype)) if lens else v).float()
+        sd = ((v @ cov) * v).sum(-1).clamp_min(1e-24).sqrt()
+        parts.append((v @ direction) / sd)
+    if not parts:
+        raise UnlearnscopeError("no value vectors to scan (no MLP layers selected)")
+    scores = torch.cat(parts)
+    offsets.append(len(scores))
+    return VectorScores(groups, offsets, scores)
+
+
 @torch.no_grad()
 def scan_concept(subject, concept, *, layers=None, top: int = 20, hits_k: int = 50, lens: bool = False,
                  max_chunk_bytes: int = 64 << 20, n_top_tokens: int = 20) -> ConceptScan:
-    """Score every value vector against ``concept`` (a `Lexicon`, text, or a list of words/ids)."""
+    """Score every value vector against ``concept`` (a `Lexicon`, text, or a list of words/ids)
+    with `concept_scores`; only the ``top`` vectors are projected onto the vocabulary (for
+    ``hits`` and their top tokens)."""
+    a = subject.anatomy
     lex = as_lexicon(subject, concept)
-    lex_ids = torch.tensor(lex.token_ids, device=subject.anatomy.unembed.device)
-    groups: list[tuple[int, int | str | None]] = []
-    best_scores = torch.empty(0)
-    best_meta = torch.empty(0, 3, dtype=torch.long)  # group index, neuron, hits
-    total, s1, s2 = 0, 0.0, 0.0
-    layer_max = [float("-inf")] * subject.anatomy.n_layers
-    for ch in iter_value_vectors(subject, layers, chunk_rows(subject, max_chunk_bytes)):
-        key = (ch.layer, ch.expert)
-        if not groups or groups[-1] != key:
-            groups.append(key)
-        z = project(subject, ch.vectors).float()  # [c, V]
-        mu, sd = z.mean(-1, keepdim=True), z.std(-1, keepdim=True).clamp_min(1e-12)
-        score = ((z[:, lex_ids] - mu) / sd).mean(-1)
-        hits = torch.isin(z.topk(min(hits_k, z.shape[-1]), -1).indices, lex_ids).sum(-1)
-        total += score.numel()
-        s1 += float(score.sum())
-        s2 += float((score.double() ** 2).sum())
-        layer_max[ch.layer] = max(layer_max[ch.layer], float(score.max()))
-        meta = torch.stack([torch.full_like(hits, len(groups) - 1), torch.arange(ch.start, ch.start + len(score), device=hits.device), hits], 1).cpu()
-        best_scores = torch.cat([best_scores, score.cpu()])
-        best_meta = torch.cat([best_meta, meta])
-        if len(best_scores) > top:
-            keep = best_scores.topk(top).indices
-            best_scores, best_meta = best_scores[keep], best_meta[keep]
-    if total == 0:
-        raise UnlearnscopeError("no value vectors to scan (no MLP layers selected)")
-    order = best_scores.argsort(descending=True)
-    rows = []
-    for i in order.tolist():
-        g, neuron, hits = best_meta[i].tolist()
-        layer, expert = groups[g]
-        v = subject.anatomy.values(layer, expert)[neuron]
-        ids = project(subject, v, lens).topk(n_top_tokens).indices
-        rows.append({"layer": layer, "expert": expert, "neuron": neuron, "score": float(best_scores[i]), "hits": hits,
-                     "top_tokens": token_strings(subject, ids)})
-    mean = s1 / total
-    std = max(0.0, s2 / total - mean**2) ** 0.5
-    return ConceptScan(lex.name, lex.tokens, lens, total, mean, std, rows,
-                       [x if x != float("-inf") else 0.0 for x in layer_max])
+    vs = concept_scores(subject, lex, layers=layers, lens=lens, max_chunk_bytes=max_chunk_bytes)
+    scores = vs.scores
+    group_layer = torch.tensor([g[0] for g in vs.groups], device=scores.device)
+    sizes = torch.tensor([b - s for s, b in zip(vs.offsets[:-1], vs.offsets[1:], strict=True)], device=scores.device)
+    layer_of = group_layer.repeat_interleave(sizes)
+    layer_max = torch.full((a.n_layers,), float("-inf"), device=scores.device).scatter_reduce_(0, layer_of, scores, "amax")
+    best = scores.topk(min(top, len(scores)))
+    located = [vs.locate(i) for i in best.indices.tolist()]
+    vectors = torch.stack([a.values(layer, expert)[neuron] for layer, expert, neuron in located])
+    z = project(subject, vectors, lens).float()  # [top, d_vocab]: the only vocabulary projections
+    lex_ids = torch.tensor(lex.token_ids, device=z.device)
+    hits = torch.isin(z.topk(min(hits_k, z.shape[-1]), -1).indices, lex_ids).sum(-1).tolist()
+    top_ids = z.topk(min(n_top_tokens, z.shape[-1]), -1).indices
+    rows = [{"layer": layer, "expert": expert, "neuron": neuron, "score": score, "hits": h, "top_tokens": token_strings(subject, ids)}
+            for (layer, expert, neuron), score, h, ids in zip(located, best.values.tolist(), hits, top_ids, strict=True)]
+    std, mean = torch.std_mean(scores.double(), correction=0)
+    return ConceptScan(lex.name, lex.tokens, lens, len(scores), float(mean), float(std), rows,
+                       [x if x != float("-inf") else 0.0 for x in layer_max.tolist()])
 
 
 # ---------------------------------------------------------------------------- causal validation

@@ -64,6 +64,9 @@ class Lexicon:
     @classmethod
     def _build(cls, subject, name, ids) -> Lexicon:
         tok = subject.tokenizer
+        if tok is None:  # ids only (a model loaded without its tokenizer): no word filtering possible
+            keep = list(dict.fromkeys(i for i in ids if 0 <= i < subject.anatomy.d_vocab))
+            return cls(name, keep, [str(i) for i in keep])
         special = set(getattr(tok, "all_special_ids", []) or [])
         unk = getattr(tok, "unk_token_id", None)
         keep = list(dict.fromkeys(i for i in ids if i not in special and i != unk and i < subject.anatomy.d_vocab
