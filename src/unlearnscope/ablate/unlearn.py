@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import math
 import os
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -204,6 +205,18 @@ def unlearn(subject, forget, retain=None, *, components: ComponentSet | None = N
         monitor(0)
         step, good_step = 0, 0
         last_good = {n: t.clone() for n, t in mp.snapshot.items()}
+        params = list(mp.params.values())
+        pending = None  # device flag: weights finite after the last applied step, read with the next step's numbers
+        nan = torch.tensor(float("nan"), device=subject.device)
+
+        def weights_diverged(at: int) -> str:
+            """Put back the last good checkpoint; the message for ``stopped``."""
+            opt.zero_grad(set_to_none=True)
+            with torch.no_grad():
+                for n, p in mp.params.items():
+                    p.copy_(last_good[n])
+            return f"diverged at step {at}: weights became non-finite; restored the last good checkpoint (step {good_step})"
+
         for step in tqdm(range(1, cfg.steps + 1), desc=f"unlearn:{cfg.method}", disable=not progress, leave=False):
             fb = next(f_iter)
             rb = next(r_iter) if (r_iter is not None and needs_retain) else None
@@ -213,29 +226,43 @@ def unlearn(subject, forget, retain=None, *, components: ComponentSet | None = N
                 extra, extra_raw = aux_loss.loss(fb)
                 loss = loss + extra
                 aux_curve.append(round(extra_raw, 6))
-            if not torch.isfinite(loss):
-                stopped = f"diverged at step {step}: loss is {loss.item()}; the step was not applied (weights as after step {step - 1})"
-                break
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            norm = torch.nn.utils.clip_grad_norm_(list(mp.params.values()), cfg.clip)
-            if not torch.isfinite(norm):
+            norm = torch.nn.utils.clip_grad_norm_(params, cfg.clip)
+            # one host read per step: the numbers the checks and curves need (no per-parameter syncs)
+            prev_ok = pending if pending is not None else torch.ones((), dtype=torch.bool, device=nan.device)
+            loss_v, norm_v, prev_ok, f_v, r_v = torch.stack(
+                [loss.detach().float().to(nan.device), norm.float().to(nan.device), prev_ok.float().to(nan.device),
+                 f_loss.detach().float().to(nan.device), r_loss.detach().float().to(nan.device) if r_loss is not None else nan]).tolist()
+            if not prev_ok:  # the previous step made the weights non-finite (its loss was finite)
+                stopped = weights_diverged(step - 1)
+                del f_curve[good_step:], r_curve[good_step:]
+                metric = [m for m in metric if m[0] <= good_step]
+                step = good_step + 1
+                break
+            if not math.isfinite(loss_v):
+                opt.zero_grad(set_to_none=True)
+                stopped = f"diverged at step {step}: loss is {loss_v}; the step was not applied (weights as after step {step - 1})"
+                break
+            if not math.isfinite(norm_v):
+                opt.zero_grad(set_to_none=True)
                 stopped = f"diverged at step {step}: gradient is not finite; the step was not applied (weights as after step {step - 1})"
                 break
             opt.step()
             mp.decay(cfg.lr, cfg.weight_decay)
             mp.restore_outside()
-            if not all(bool(torch.isfinite(p).all()) for p in mp.params.values()):
-                with torch.no_grad():
-                    for n, p in mp.params.items():
-                        p.copy_(last_good[n])
-                stopped = f"diverged at step {step}: weights became non-finite; restored the last good checkpoint (step {good_step})"
+            pending = torch.stack([torch.isfinite(p).all() for p in params]).all()
+            f_curve.append(round(f_v, 5))
+            r_curve.append(round(r_v, 5) if r_loss is not None else None)
+            due = step % cfg.eval_every == 0 or (cfg.checkpoint_every and cfg.checkpoint_dir and step % cfg.checkpoint_every == 0)
+            if due and not bool(pending):  # never checkpoint or evaluate non-finite weights
+                stopped = weights_diverged(step)
                 del f_curve[good_step:], r_curve[good_step:]
                 metric = [m for m in metric if m[0] <= good_step]
                 step = good_step + 1
                 break
-            f_curve.append(round(float(f_loss.detach()), 5))
-            r_curve.append(round(float(r_loss.detach()), 5) if r_loss is not None else None)
+            if due:
+                pending = None
             if step % cfg.eval_every == 0:
                 last_good = {n: p.detach().clone() for n, p in mp.params.items()}
                 good_step = step
@@ -250,6 +277,11 @@ def unlearn(subject, forget, retain=None, *, components: ComponentSet | None = N
                     break
         else:
             step = cfg.steps
+            if pending is not None and not bool(pending):  # the last steps ran past the last check
+                stopped = weights_diverged(step)
+                del f_curve[good_step:], r_curve[good_step:]
+                metric = [m for m in metric if m[0] <= good_step]
+                step = good_step + 1
         if metric_items and (not metric or metric[-1][0] != step) and not stopped.startswith("diverged"):
             metric.append((step, forget_metric()))
         if monitors and curves[next(iter(curves))][-1][0] != step and not stopped.startswith("diverged"):

@@ -95,7 +95,7 @@ def activation_patching(subject, facts, corrupt=None, *, kinds=("resid", "mlp", 
     clean, corr = _pair(subject, facts, corrupt, seed)
     roles, all_masks = role_masks(clean.subject_mask, clean.last, clean.attention_mask)
     L, R = subject.anatomy.n_layers, len(roles)
-    sums = torch.zeros(len(kinds), L, R)
+    sums = torch.zeros(len(kinds), L, R, device=subject.device)  # summed on the device, read once at the end
     ld_clean = ld_corr = 0.0
     points = [KIND_POINTS[k].format(l=l) for k in kinds for l in range(L)]
     for s in range(0, len(clean), batch_size):
@@ -108,16 +108,17 @@ def activation_patching(subject, facts, corrupt=None, *, kinds=("resid", "mlp", 
         lx = last_logits(subject.model(input_ids=ids_x, attention_mask=am), last)
         wrong = _corrupt_answers(lx, ans)
         base = _ld(lx, ans, wrong)
-        ld_clean += float(_ld(lc, ans, wrong).sum())
-        ld_corr += float(base.sum())
+        ld_clean = ld_clean + _ld(lc, ans, wrong).sum()
+        ld_corr = ld_corr + base.sum()
         inputs = {"input_ids": ids_x.repeat(R, 1), "attention_mask": am.repeat(R, 1)}
         for k, kind in enumerate(kinds):
             for l in range(L):
                 name = KIND_POINTS[kind].format(l=l)
                 with subject.hooks([(name, replace_where(masks, cache[name]))]):
                     lp = last_logits(subject.model(**inputs), last, R)
-                sums[k, l] += (_ld(lp, ans.repeat(R), wrong.repeat(R)).view(R, -1) - base[None]).sum(-1).cpu()
+                sums[k, l] += (_ld(lp, ans.repeat(R), wrong.repeat(R)).view(R, -1) - base[None]).sum(-1).to(sums.device)
     n = len(clean)
+    sums, ld_clean, ld_corr = sums.cpu(), float(ld_clean), float(ld_corr)
     return _result("activation_patching", kinds, roles, sums / n, n, ld_clean / n, ld_corr / n, {"seed": seed})
 
 
@@ -152,7 +153,7 @@ def attribution_terms(subject, clean, corr, points: list[str], batch_size: int):
             ld = _ld(lx, ans, wrong)
             ld.sum().backward()
         terms = {p: ((cc[p] - cx[p].detach()) * cx.grads[p]).float() for p in points}
-        yield sl, terms, float(_ld(lc, ans, wrong).sum()), float(ld.detach().sum())
+        yield sl, terms, _ld(lc, ans, wrong).sum(), ld.detach().sum()  # device scalars: no host read per batch
 
 
 def attribution_patching(subject, facts, corrupt=None, *, kinds=("resid", "mlp", "attn"), seed: int = 0,
@@ -161,15 +162,13 @@ def attribution_patching(subject, facts, corrupt=None, *, kinds=("resid", "mlp",
     clean, corr = _pair(subject, facts, corrupt, seed)
     roles, all_masks = role_masks(clean.subject_mask, clean.last, clean.attention_mask)
     L = subject.anatomy.n_layers
-    sums = torch.zeros(len(kinds), L, len(roles))
+    points = [KIND_POINTS[k].format(l=l) for k in kinds for l in range(L)]  # kind-major: reshapes to [kind, layer]
+    sums = torch.zeros(len(points), len(roles), device=subject.device)
     ld_clean = ld_corr = 0.0
-    points = [KIND_POINTS[k].format(l=l) for k in kinds for l in range(L)]
     for sl, terms, c, x in attribution_terms(subject, clean, corr, points, batch_size):
         ld_clean, ld_corr = ld_clean + c, ld_corr + x
-        masks = all_masks[:, sl].float()
-        for k, kind in enumerate(kinds):
-            for l in range(L):
-                per_pos = terms[KIND_POINTS[kind].format(l=l)].sum(-1)  # [b, pos]
-                sums[k, l] += torch.einsum("rbp,bp->r", masks, per_pos).cpu()
+        per_pos = torch.stack([terms[p].sum(-1) for p in points])  # [point, b, pos]
+        sums += torch.einsum("rbp,nbp->nr", all_masks[:, sl].float().to(per_pos.device), per_pos)
     n = len(clean)
-    return _result("attribution_patching", kinds, roles, sums / n, n, ld_clean / n, ld_corr / n, {"seed": seed})
+    sums = sums.view(len(kinds), L, len(roles)).cpu()
+    return _result("attribution_patching", kinds, roles, sums / n, n, float(ld_clean) / n, float(ld_corr) / n, {"seed": seed})

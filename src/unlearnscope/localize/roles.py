@@ -28,5 +28,6 @@ def role_masks(subject_mask: torch.Tensor, last: torch.Tensor, attention_mask: t
         "after": (pos > end) & (pos < last),
         "last": pos == last,
     }
-    names = [r for r in ROLES if masks[r].any()]
+    present = torch.stack([masks[r].any() for r in ROLES]).tolist()  # one host read
+    names = [r for r, p in zip(ROLES, present, strict=True) if p]
     return names, torch.stack([masks[r] for r in names])

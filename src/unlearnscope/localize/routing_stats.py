@@ -56,10 +56,11 @@ def iter_batches(subject, inputs, batch_size: int):
         n = enc["input_ids"].shape[0]
         if not n:
             raise UnlearnscopeError("empty prompt set: give at least one prompt")
-        for s in range(0, n, batch_size):
-            b = {k: v[s : s + batch_size] for k, v in enc.items()}
-            L = int(b["attention_mask"].sum(1).max())
-            yield s, {k: v[:, :L] for k, v in b.items()}
+        starts = range(0, n, batch_size)
+        lengths = enc["attention_mask"].sum(1)
+        longest = torch.stack([lengths[s : s + batch_size].max() for s in starts]).tolist()  # one read for all batches
+        for s, L in zip(starts, longest, strict=True):
+            yield s, {k: v[s : s + batch_size, :L] for k, v in enc.items()}
         return
     texts = [inputs] if isinstance(inputs, str) else list(inputs)
     if not texts:

@@ -68,16 +68,18 @@ def unit_attribution(subject, facts, corrupt=None, *, seed: int = 0, batch_size:
     points = {l: ([_unit_point("neuron", l)] if k == "neuron" else [_unit_point("expert", l, e) for e in range(n)])
               for l, (k, n) in enumerate(kinds)}
     flat = [p for ps in points.values() for p in ps]
-    scores = [torch.zeros(n) for _, n in kinds]
+    scores = [torch.zeros(n, device=subject.device) for _, n in kinds]  # summed on the device, read once at the end
     ld_clean = ld_corr = 0.0
     for _, terms, c, x in attribution_terms(subject, clean, corr, flat, batch_size):
         ld_clean, ld_corr = ld_clean + c, ld_corr + x
         for l, (k, _) in enumerate(kinds):
             if k == "neuron":  # [b, pos, d_mlp] -> one score per neuron
-                scores[l] += terms[points[l][0]].sum((0, 1)).cpu()
+                scores[l] += terms[points[l][0]].sum((0, 1)).to(scores[l].device)
             else:  # one hook per expert -> one score per expert
-                scores[l] += torch.stack([terms[p].sum() for p in points[l]]).cpu()
+                scores[l] += torch.stack([terms[p].sum() for p in points[l]]).to(scores[l].device)
     n = len(clean)
+    scores = [sc.cpu() for sc in scores]
+    ld_clean, ld_corr = float(ld_clean), float(ld_corr)
     denom = recovered_denominator(ld_clean / n, ld_corr / n)
     return UnitScores([k for k, _ in kinds], [sc / n / denom for sc in scores], n, {"ld_clean": ld_clean / n, "ld_corrupted": ld_corr / n})
 
