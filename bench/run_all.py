@@ -3,6 +3,8 @@
     python bench/run_all.py                  # full mode (CPU: ~30-40 min on one thread)
     python bench/run_all.py --smoke          # seconds per benchmark; for CI, no timing claims
     python bench/run_all.py --device cuda --dtype bfloat16 --only capture,memory
+    python bench/run_all.py --device cuda --dtype bfloat16 --d-model 1024 --layers 12   # >= 100M parameters
+    python bench/run_all.py --only scan --shape 1b --device cuda --dtype bfloat16         # 1B-shaped scan
     python bench/run_all.py --summary-only   # rebuild SUMMARY.md from the JSON already there
 
 Writes ``bench/results/<device>/<bench>.json|.md`` (each benchmark) and ``SUMMARY.md``: the headline
@@ -23,7 +25,7 @@ sys.path.insert(0, str(HERE))
 
 from harness import device_name  # noqa: E402
 
-BENCHES = ("capture", "memory", "unlearn", "localize", "routing", "probes", "scaling")
+BENCHES = ("capture", "memory", "unlearn", "localize", "routing", "probes", "scan", "syncs", "scaling")
 RESULT = {"unlearn": "unlearn_step"}  # result file stem when it differs from the bench name
 
 
@@ -40,6 +42,10 @@ def headline(name: str, r: dict) -> list[str]:
     for key in ("throughput_ratio", "attribution_fwd_bwd_equivalents", "patching_over_attribution", "ratio_masked_over_unmasked"):
         if key in r:
             out.append(f"{key}: {_fmt(r[key])}")
+    if name == "syncs":
+        for path, v in r.get("paths", {}).items():
+            out.append(f"{path}: ours {v['1x']['ours']}→{v['2x']['ours']} when the {v['doubles']} double"
+                       + (" (per iteration by design)" if v.get("iterative") else ""))
     if name == "scaling":
         for tname, rows in r.get("tables", {}).items():
             key = "ratio" if "ratio" in rows[0] else "patching_over_attribution"
@@ -72,6 +78,9 @@ def main(argv=None) -> int:
     p.add_argument("--only", default=None, help=f"comma-separated subset of {','.join(BENCHES)}")
     p.add_argument("--out", default=None, help="results root (default bench/results)")
     p.add_argument("--summary-only", action="store_true")
+    p.add_argument("--d-model", type=int, default=None, help="model width for every benchmark (default: each one's own)")
+    p.add_argument("--layers", type=int, default=None, help="model depth for every benchmark (default: each one's own)")
+    p.add_argument("--shape", default=None, help="bench_scan's model shape (small | 1b)")
     args = p.parse_args(argv)
     names = args.only.split(",") if args.only else list(BENCHES)
     bad = [n for n in names if n not in BENCHES]
@@ -83,6 +92,9 @@ def main(argv=None) -> int:
         for name in names:
             cmd = [sys.executable, str(HERE / f"bench_{name}.py"), "--device", args.device, "--dtype", args.dtype,
                    "--threads", str(args.threads), "--out", str(root)] + (["--smoke"] if args.smoke else [])
+            cmd += [x for flag, v in (("--d-model", args.d_model), ("--layers", args.layers)) if v is not None for x in (flag, str(v))]
+            if name == "scan" and args.shape:
+                cmd += ["--shape", args.shape]
             t = time.perf_counter()
             done = subprocess.run(cmd, capture_output=True, text=True)
             print(f"[bench] {name}: {'ok' if done.returncode == 0 else 'FAILED'} in {time.perf_counter() - t:.0f} s", flush=True)

@@ -28,7 +28,24 @@ def test_localize_bench_smoke(tmp_path):
     subprocess.run([sys.executable, str(ROOT / "bench" / "bench_localize.py"), "--smoke", "--out", str(tmp_path)], check=True, capture_output=True)
     results = json.loads(next(tmp_path.glob("*/localize_smoke.json")).read_text())
     assert {"fwd_bwd", "attribution", "patching"} <= set(results["arms"])
-    assert results["scan"]["n_vectors"] > 0 and results["scan"]["chunk_rows"] >= 1
+
+
+def test_scan_bench_smoke(tmp_path):
+    subprocess.run([sys.executable, str(ROOT / "bench" / "bench_scan.py"), "--smoke", "--out", str(tmp_path)], check=True, capture_output=True)
+    results = json.loads(next(tmp_path.glob("*/scan_smoke.json")).read_text())
+    assert {"matmul", "projection", "scan"} <= set(results["arms"]) and results["shape"]["n_vectors"] == 2 * 256
+    assert all(v > 0 for v in results["ratios"].values()) and results["memory"]["all_logits_bytes_fp32"] == 512 * 1000 * 4
+
+
+def test_sync_bench_finds_no_host_reads_that_grow_with_the_work(tmp_path):
+    """Not a timing claim: counts of host reads / copies in our code at 1x and 2x work."""
+    subprocess.run([sys.executable, str(ROOT / "bench" / "bench_syncs.py"), "--smoke", "--out", str(tmp_path)], check=True, capture_output=True)
+    paths = json.loads(next(tmp_path.glob("*/syncs_smoke.json")).read_text())["paths"]
+    assert {"capture", "recall", "attribution_patching", "routing_stats", "concept_scan", "ridge_probes", "unlearn_loop"} <= set(paths)
+    dirty = {k: v["growth"] for k, v in paths.items() if not v["clean"] and not v["iterative"]}
+    assert not dirty, f"host reads that grow with the work: {dirty}"
+    assert paths["logistic_probes"]["1x"]["ours"] > 0  # the spy sees reads at all (one flag per L-BFGS iteration)
+    assert paths["unlearn_loop"]["2x"]["ours"] - paths["unlearn_loop"]["1x"]["ours"] <= 2  # per-parameter checks every step: ~30
 
 
 def test_routing_bench_smoke(tmp_path):
