@@ -44,7 +44,7 @@ def test_malformed_target_lines_are_named(facts, tmp_path):
         "line 2 lacks subject": [good[0], {k: v for k, v in good[1].items() if k != "subject"}],
         "line 1 has split 'forgotten'": [{**good[0], "split": "forgotten"}],
         "cannot represent subject 'qqzzx vizumu'": [{**good[0], "subject": "qqzzx vizumu", "prompt": "<bos> qqzzx vizumu lives in"}],
-        "subject 'oslo' not found in the prompt": [{**good[0], "subject": "oslo"}],
+        "line 2: subject 'oslo' not found in the prompt": [good[0], {**good[1], "subject": "oslo"}],  # checked in one batch, then located
         "needs forget and retain facts": [good[0]],
     }
     for i, (msg, rows) in enumerate(cases.items()):
@@ -52,6 +52,15 @@ def test_malformed_target_lines_are_named(facts, tmp_path):
             load_target(_write(tmp_path / f"t{i}.jsonl", rows), orig)
     with pytest.raises(UnlearnscopeError, match="does not exist"):
         load_target(tmp_path / "missing.jsonl", orig)
+
+
+def test_retain_records_of_unused_kinds_are_named_not_dropped_silently(facts, tmp_path):
+    org, orig = facts
+    rows = organism_target(org).to_records()
+    retain = next(r for r in rows if r["split"] == "retain")
+    with pytest.warns(UserWarning, match=r"retain records of kind \['paraphrase'\] are not used"):
+        t = load_target(_write(tmp_path / "t.jsonl", rows + [{**retain, "kind": "paraphrase"}]), orig)
+    assert len(t.retain) == len(organism_target(org).retain)
 
 
 def test_cli_bad_input_exit_codes(facts, tmp_path):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,14 +109,29 @@ def _check(tok, where: str, path: Path, r) -> Fact:
         raise UnlearnscopeError(f"{path}: {where} lacks {', '.join(missing)} (each fact needs prompt, answer, subject and split)")
     if r["split"] not in SPLITS:
         raise UnlearnscopeError(f"{path}: {where} has split {r['split']!r}; use forget or retain")
+    return Fact(r["prompt"], r["answer"], r["subject"], r.get("relation"))
+
+
+def _check_tokens(tok, subject, path: Path, checked: list[tuple[str, Fact]]) -> None:
+    """Every subject and answer representable (no ``<unk>``) and every fact encodable (its subject
+    inside its prompt): one batched pass; a failure is located to its record afterwards."""
     unk = getattr(tok, "unk_token_id", None)
     if unk is not None:
         for key in ("subject", "answer"):
-            ids = tok(" " + r[key], add_special_tokens=False)["input_ids"]
-            if unk in ids:
-                raise UnlearnscopeError(f"{path}: {where}: the tokenizer cannot represent {key} {r[key]!r} (it maps to {tok.unk_token}); "
-                                        "use words the model's vocabulary has")
-    return Fact(r["prompt"], r["answer"], r["subject"], r.get("relation"))
+            ids = tok([" " + getattr(f, key) for _, f in checked], add_special_tokens=False)["input_ids"]
+            for (where, f), row in zip(checked, ids, strict=True):
+                if unk in row:
+                    raise UnlearnscopeError(f"{path}: {where}: the tokenizer cannot represent {key} {getattr(f, key)!r} (it maps to "
+                                            f"{tok.unk_token}); use words the model's vocabulary has")
+    try:
+        encode_facts(subject, [f for _, f in checked], need_subject=True)
+    except UnlearnscopeError:
+        for where, f in checked:  # find the record that fails
+            try:
+                encode_facts(subject, [f], need_subject=True)
+            except UnlearnscopeError as err:
+                raise UnlearnscopeError(f"{path}: {where}: {err}") from err
+        raise
 
 
 def load_target(path: str | Path, subject) -> Target:
@@ -125,13 +141,17 @@ def load_target(path: str | Path, subject) -> Target:
     if tok is None:
         raise UnlearnscopeError("an audit needs the model's tokenizer")
     buckets: dict[tuple[str, str], list[tuple[Fact, dict]]] = {}
+    checked = []
     for where, r in _records(p):
         f = _check(tok, where, p, r)
-        try:
-            encode_facts(subject, [f], need_subject=True)
-        except UnlearnscopeError as err:
-            raise UnlearnscopeError(f"{p}: {where}: {err}") from err
+        checked.append((where, f))
         buckets.setdefault((r["split"], r.get("kind", "cloze")), []).append((f, r))
+    if checked:
+        _check_tokens(tok, subject, p, checked)
+    unused = sorted({k for s_, k in buckets if s_ == "retain" and k not in MAIN_KINDS})
+    if unused:
+        warnings.warn(f"{p}: retain records of kind {unused} are not used (retained facts are measured in their cloze / qa "
+                      "renderings; other renderings of forget facts become format attacks)", stacklevel=2)
     get = lambda split, kinds: [x for k in kinds for x in buckets.get((split, k), [])]  # noqa: E731
     forget, retain = get("forget", MAIN_KINDS), get("retain", MAIN_KINDS)
     if not forget or not retain:
