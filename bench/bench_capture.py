@@ -21,7 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 warnings.filterwarnings("ignore")
 
-from harness import device_name, measure, parse_args, write  # noqa: E402
+from harness import device_name, measure, parse_args, result_name, write  # noqa: E402
 
 
 def build(args):
@@ -117,7 +117,7 @@ def main(argv=None):
     results = {"setup": setup, "arms": res, "ratios": ratios, "bar_met": bar, "smoke": args.smoke,
                "versions": {"torch": torch.__version__}}
     rows = [(k, f"{v['median_ms']:.2f}", f"{v['x_hf']:.3f}") for k, v in res.items()]
-    name = "capture_smoke" if args.smoke else "capture"
+    name = result_name("capture", args)
     out = write(results, name, args.device, rows, ("arm", "median ms", "x plain HF"), root=args.out)
     print(json.dumps({"ratios": ratios, "bar_met": bar}, indent=2))
     print(f"written to {out}")

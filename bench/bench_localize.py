@@ -22,7 +22,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 warnings.filterwarnings("ignore")
 
-from harness import device_name, measure, parse_args, write  # noqa: E402
+from harness import device_name, measure, parse_args, result_name, write  # noqa: E402
 
 FIRST = ["Bob", "Alice", "Tom", "Anna", "Paul", "Mary", "John", "Kate", "Mark", "Lisa", "Jack", "Emma", "Sam", "Lucy", "Ben", "Sara"]
 LAST = ["Smith", "Brown", "Green", "White", "Black", "Stone", "Wood", "Hill"]
@@ -89,7 +89,7 @@ def main(argv=None):
         "attribution_fwd_bwd_equivalents": t["attribution"] / t["fwd_bwd"],
         "patching_over_attribution": t["patching"] / t["attribution"],
     }
-    name = "localize_smoke" if args.smoke else "localize"
+    name = result_name("localize", args)
     rows_md = [(k, f"{v['median_ms']:.1f}", f"{v['median_ms'] / t['fwd_bwd']:.2f}") for k, v in res.items()]
     out = write(results, name, args.device, rows_md, ("arm", "median ms", "x fwd+bwd"), Path(args.out) if args.out else None)
     print(out / f"{name}.md")

@@ -28,7 +28,7 @@ warnings.filterwarnings("ignore")
 
 from bench_capture import build  # noqa: E402
 from bench_localize import peak_rss_bytes, reset_peak_rss  # noqa: E402
-from harness import device_name, parse_args, write  # noqa: E402
+from harness import device_name, parse_args, result_name, write  # noqa: E402
 
 ARMS = ("plain", "ours_1", "tl_1", "tl_full")
 
@@ -110,7 +110,7 @@ def main(argv=None):
     results = {"setup": setup, "arms": res, "ratios": ratios, "smoke": args.smoke}
     rows = [(k, f"{mib(v['peak_growth_bytes']):.1f}", f"{mib(v['kept_bytes']):.1f}", f"{v['peak_growth_bytes'] / max(1, res['plain']['peak_growth_bytes']):.2f}")
             for k, v in res.items()]
-    out = write(results, "memory_smoke" if args.smoke else "memory", args.device, rows,
+    out = write(results, result_name("memory", args), args.device, rows,
                 ("arm", "peak growth MiB", "kept activations MiB", "x plain forward"), root=args.out)
     print(json.dumps(ratios))
     print(f"written to {out}")

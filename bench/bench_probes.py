@@ -26,7 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 warnings.filterwarnings("ignore")
 
-from harness import device_name, measure, parse_args, write  # noqa: E402
+from harness import device_name, measure, parse_args, result_name, write  # noqa: E402
 
 
 def _extra(p):
@@ -50,7 +50,7 @@ def main(argv=None):
     args = parse_args(argv, batch=1, seq=1, rounds=5, smoke_batch=1, extra=_extra)
     if args.smoke:
         args.rows, args.targets, args.classes = 120, 2, 4
-    if args.d_model == 512 and not args.smoke:
+    if not args.d_model_given and not args.smoke:
         args.d_model = 256
     from sklearn.linear_model import LogisticRegression
     from threadpoolctl import threadpool_limits
@@ -93,9 +93,9 @@ def main(argv=None):
         "accuracy_delta_vs_sklearn_points": {k: 100 * (v - acc["sklearn_loop"]) for k, v in acc.items()},
     }
     rows = [(k, f"{v['median_ms']:.1f}", f"{speedup[k]:.2f}x", f"{acc[k]:.4f}") for k, v in res.items()]
-    out = write(results, "probes_smoke" if args.smoke else "probes", args.device, rows, ("arm", "median ms", "speed-up vs sklearn", "test accuracy"),
+    out = write(results, result_name("probes", args), args.device, rows, ("arm", "median ms", "speed-up vs sklearn", "test accuracy"),
                 Path(args.out) if args.out else None)
-    print(open(out / ("probes_smoke.md" if args.smoke else "probes.md")).read())
+    print(open(out / (result_name("probes", args) + ".md")).read())
     return results
 
 

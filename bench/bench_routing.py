@@ -21,7 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 warnings.filterwarnings("ignore")
 
-from harness import device_name, measure, parse_args, write  # noqa: E402
+from harness import device_name, measure, parse_args, result_name, write  # noqa: E402
 
 
 def build_moe(args, *, n_experts: int = 8, n_batches: int = 4):
@@ -47,7 +47,7 @@ def build_moe(args, *, n_experts: int = 8, n_batches: int = 4):
 
 def main(argv=None):
     args = parse_args(argv, batch=16, seq=128, rounds=7, smoke_batch=2)
-    if not args.smoke and args.layers == 8:
+    if not args.smoke and not args.layers_given:
         args.layers = 4
     from unlearnscope.localize.routing_stats import routing_stats
 
@@ -76,7 +76,7 @@ def main(argv=None):
         "arms": res, "throughput_ratio": ratio, "bar_met": {"routing stats >= 0.9x plain throughput": ratio >= 0.9}, "smoke": args.smoke,
     }
     rows = [(k, f"{v['median_ms']:.1f}", f"{v['tokens_per_s']:.0f}", f"{v['tokens_per_s'] / res['plain']['tokens_per_s']:.3f}") for k, v in res.items()]
-    out = write(results, "routing_smoke" if args.smoke else "routing", args.device, rows, ("arm", "median ms", "tokens/s", "x plain"), root=args.out)
+    out = write(results, result_name("routing", args), args.device, rows, ("arm", "median ms", "tokens/s", "x plain"), root=args.out)
     print(json.dumps({"throughput_ratio": ratio, "bar_met": results["bar_met"]}))
     print(f"written to {out}")
 

@@ -23,7 +23,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 warnings.filterwarnings("ignore")
 
-from harness import device_name, measure, parse_args, write  # noqa: E402
+from harness import device_name, measure, parse_args, result_name, write  # noqa: E402
 
 FULL = {"capture": {"seq": [64, 128, 256, 512], "batch": [1, 4, 16], "layers": [2, 4, 8, 16]},
         "patching": {"layers": [2, 4, 8], "facts": [16, 64]},
@@ -121,7 +121,9 @@ def render(results: dict) -> str:
 
 
 def main(argv=None):
-    args = parse_args(argv, batch=4, seq=128, rounds=5, smoke_batch=1, extra=lambda p: p.set_defaults(d_model=256))
+    args = parse_args(argv, batch=4, seq=128, rounds=5, smoke_batch=1)
+    if not args.smoke and not args.d_model_given:
+        args.d_model = 256
     grid, base = (SMOKE, SMOKE_BASE) if args.smoke else (FULL, BASE)
     warmup, rounds = (1, 2) if args.smoke else (2, args.rounds)
     results = {"setup": f"d_model {args.d_model}, {args.dtype}, {device_name(args.device)}, threads {args.threads}, {rounds} interleaved rounds per point"
@@ -142,7 +144,7 @@ def main(argv=None):
                 rows.append((bench, f"{knob}={v}", *(format(r[c[0]], c[2]) for c in COLUMNS[bench][:3])))
                 print(bench, knob, v, json.dumps({k: round(x, 3) if isinstance(x, float) else x for k, x in r.items()}), flush=True)
             results["tables"][f"{bench}/{knob}"] = table
-    name = "scaling_smoke" if args.smoke else "scaling"
+    name = result_name("scaling", args)
     out = write(results, name, args.device, rows, ("benchmark", "point", "a", "b", "c"), root=args.out)
     (out / f"{name}.md").write_text(render(results))  # one table per sweep instead of the harness' single table
     print(f"written to {out}")

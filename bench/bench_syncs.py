@@ -35,7 +35,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 sys.path.insert(0, str(Path(__file__).parent))
 warnings.filterwarnings("ignore")
 
-from harness import device_name, parse_args, write  # noqa: E402
+from harness import device_name, parse_args, result_name, write  # noqa: E402
 
 KINDS = ("ours", "library", "memcpy")
 ITERATIVE = ("logistic_probes", "unlearn_loop")  # one host read per iteration / step by design
@@ -218,7 +218,7 @@ def main(argv=None):
         "bar_met": {"none of our transfers grow with the work": all(v["clean"] for v in barred.values())},
         "note": "on CPU only scalar reads (.item()/float()/bool()) are visible; copies (.tolist()/.cpu()) exist and are counted on CUDA only",
     }
-    name = "syncs_smoke" if args.smoke else "syncs"
+    name = result_name("syncs", args)
     out = write(results, name, args.device, rows, ("hot path", "doubles", "ours 1x → 2x", "library 1x → 2x", "CUDA memcpy 1x → 2x", "ours clean"),
                 Path(args.out) if args.out else None)
     print((out / f"{name}.md").read_text())

@@ -22,7 +22,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 warnings.filterwarnings("ignore")
 
-from harness import device_name, parse_args, write  # noqa: E402
+from harness import device_name, parse_args, result_name, write  # noqa: E402
 
 
 def main(argv=None):
@@ -91,7 +91,7 @@ def main(argv=None):
         "bar_met": {"masked <= 1.2x unmasked": res["masked"]["x_unmasked"] <= 1.2}, "smoke": args.smoke,
     }
     rows = [(k, f"{v['median_ms']:.1f}", f"{v['x_unmasked']:.3f}", str(trained[k])) for k, v in res.items()]
-    out = write(results, "unlearn_step_smoke" if args.smoke else "unlearn_step", args.device, rows, ("arm", "median ms", "x unmasked", "trained params"), root=args.out)
+    out = write(results, result_name("unlearn_step", args), args.device, rows, ("arm", "median ms", "x unmasked", "trained params"), root=args.out)
     print(json.dumps({"ratio_masked_over_unmasked": results["ratio_masked_over_unmasked"], "bar_met": results["bar_met"]}))
     print(f"written to {out}")
 

@@ -32,8 +32,8 @@ def parse_args(argv, *, batch: int, seq: int, rounds: int, smoke_batch: int, ext
     p.add_argument("--smoke", action="store_true", help="seconds-long run for CI; no timing claims")
     p.add_argument("--device", default="cpu")
     p.add_argument("--dtype", default="float32")
-    p.add_argument("--d-model", type=int, default=512)
-    p.add_argument("--layers", type=int, default=8)
+    p.add_argument("--d-model", type=int, default=None, help="model width (default 512, or the benchmark's own)")
+    p.add_argument("--layers", type=int, default=None, help="model depth (default 8, or the benchmark's own)")
     p.add_argument("--batch", type=int, default=batch)
     p.add_argument("--seq", type=int, default=seq)
     p.add_argument("--rounds", type=int, default=rounds)
@@ -42,10 +42,22 @@ def parse_args(argv, *, batch: int, seq: int, rounds: int, smoke_batch: int, ext
     if extra:
         extra(p)
     args = p.parse_args(argv)
+    args.d_model_given, args.layers_given = args.d_model is not None, args.layers is not None
+    args.sized = args.d_model_given or args.layers_given  # results then carry the size in their name
+    args.d_model = args.d_model if args.d_model is not None else 512
+    args.layers = args.layers if args.layers is not None else 8
     if args.smoke:
         args.d_model, args.layers, args.batch, args.seq, args.rounds = 64, 2, smoke_batch, 16, 3
     torch.set_num_threads(args.threads)
     return args
+
+
+def result_name(base: str, args) -> str:
+    """``base``, ``base_smoke``, or ``base_d{d_model}_l{layers}`` when the size was given explicitly
+    (so a sized run never overwrites the default-size results)."""
+    if args.smoke:
+        return f"{base}_smoke"
+    return f"{base}_d{args.d_model}_l{args.layers}" if args.sized else base
 
 
 def measure(arms: dict[str, Callable[[], object]], *, warmup: int, rounds: int, device: str = "cpu") -> dict[str, dict]:

@@ -27,6 +27,7 @@ from harness import device_name  # noqa: E402
 
 BENCHES = ("capture", "memory", "unlearn", "localize", "routing", "probes", "scan", "syncs", "scaling")
 RESULT = {"unlearn": "unlearn_step"}  # result file stem when it differs from the bench name
+SIZED = ("capture", "memory", "unlearn", "localize", "routing", "probes")  # take --d-model / --layers
 
 
 def _fmt(x) -> str:
@@ -53,17 +54,26 @@ def headline(name: str, r: dict) -> list[str]:
     return out
 
 
-def summarise(root: Path, device: str, smoke: bool) -> Path:
+def result_stem(name: str, smoke: bool, size: str = "", shape: str | None = None) -> str:
+    """The file stem a benchmark wrote (see `harness.result_name`; the scan names its shape)."""
+    if smoke:
+        return f"{RESULT.get(name, name)}_smoke"
+    if name == "scan":
+        return "scan" if shape in (None, "small") else f"scan_{shape}"
+    return RESULT.get(name, name) + (size if name in SIZED else "")
+
+
+def summarise(root: Path, device: str, smoke: bool, size: str = "", shape: str | None = None) -> Path:
     d = root / device_name(device)
-    lines = [f"# Benchmark summary — {device_name(device)}{' (SMOKE: no timing claims)' if smoke else ''}", ""]
+    lines = [f"# Benchmark summary — {device_name(device)}{' (SMOKE: no timing claims)' if smoke else ''}{size}", ""]
     for name in BENCHES:
-        path = d / f"{RESULT.get(name, name)}{'_smoke' if smoke else ''}.json"
+        path = d / f"{result_stem(name, smoke, size, shape)}.json"
         if not path.is_file():
             lines += [f"## {name}", "", "not run", ""]
             continue
         r = json.loads(path.read_text())
         lines += [f"## {name}", "", r.get("setup", ""), ""] + [f"- {h}" for h in headline(name, r)] + ["", f"details: {path.with_suffix('.md').name}", ""]
-    out = d / ("SUMMARY_smoke.md" if smoke else "SUMMARY.md")
+    out = d / ("SUMMARY_smoke.md" if smoke else f"SUMMARY{size}.md")
     d.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines))
     return out
@@ -82,6 +92,8 @@ def main(argv=None) -> int:
     p.add_argument("--layers", type=int, default=None, help="model depth for every benchmark (default: each one's own)")
     p.add_argument("--shape", default=None, help="bench_scan's model shape (small | 1b)")
     args = p.parse_args(argv)
+    if (args.d_model is None) != (args.layers is None):
+        p.error("give --d-model and --layers together (a sized run names its results after both)")
     names = args.only.split(",") if args.only else list(BENCHES)
     bad = [n for n in names if n not in BENCHES]
     if bad:
@@ -92,7 +104,8 @@ def main(argv=None) -> int:
         for name in names:
             cmd = [sys.executable, str(HERE / f"bench_{name}.py"), "--device", args.device, "--dtype", args.dtype,
                    "--threads", str(args.threads), "--out", str(root)] + (["--smoke"] if args.smoke else [])
-            cmd += [x for flag, v in (("--d-model", args.d_model), ("--layers", args.layers)) if v is not None for x in (flag, str(v))]
+            if name in SIZED:
+                cmd += [x for flag, v in (("--d-model", args.d_model), ("--layers", args.layers)) if v is not None for x in (flag, str(v))]
             if name == "scan" and args.shape:
                 cmd += ["--shape", args.shape]
             t = time.perf_counter()
@@ -101,7 +114,8 @@ def main(argv=None) -> int:
             if done.returncode != 0:
                 failed.append(name)
                 print(done.stderr[-2000:], file=sys.stderr)
-    print(summarise(root, args.device, args.smoke))
+    size = f"_d{args.d_model}_l{args.layers}" if args.d_model is not None else ""
+    print(summarise(root, args.device, args.smoke, size, args.shape))
     return 1 if failed else 0
 
 
