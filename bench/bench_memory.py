@@ -28,7 +28,7 @@ warnings.filterwarnings("ignore")
 
 from bench_capture import build  # noqa: E402
 from bench_localize import peak_rss_bytes, reset_peak_rss  # noqa: E402
-from harness import device_name, parse_args, result_name, write  # noqa: E402
+from harness import device_name, have, parse_args, result_name, write  # noqa: E402
 
 ARMS = ("plain", "ours_1", "tl_1", "tl_full")
 
@@ -94,16 +94,18 @@ def main(argv=None):
     passthrough = ["--device", args.device, "--dtype", args.dtype, "--d-model", str(args.d_model), "--layers", str(args.layers),
                    "--batch", str(args.batch), "--seq", str(args.seq), "--threads", str(args.threads)] + (["--smoke"] if args.smoke else [])
     repeats = 1 if args.smoke else 3
+    arms = [a for a in ARMS if not a.startswith("tl") or have("transformer_lens")]
     for _ in range(repeats):  # interleaved fresh processes; the median per arm (allocator peaks vary run to run)
-        for arm in ARMS:
+        for arm in arms:
             done = subprocess.run([sys.executable, __file__, "--arm", arm, *passthrough], capture_output=True, text=True, check=True)
             res.setdefault(arm, []).append(json.loads(done.stdout.strip().splitlines()[-1]))
     res = {arm: {**runs[0], "peak_growth_bytes": int(statistics.median(r["peak_growth_bytes"] for r in runs)),
                  "peak_growth_runs": [r["peak_growth_bytes"] for r in runs]} for arm, runs in res.items()}
     mib = lambda b: b / 2**20  # noqa: E731
-    ratios = {"ours_1_over_plain": res["ours_1"]["peak_growth_bytes"] / max(1, res["plain"]["peak_growth_bytes"]),
-              "tl_full_over_ours_1": res["tl_full"]["peak_growth_bytes"] / max(1, res["ours_1"]["peak_growth_bytes"]),
-              "tl_1_over_ours_1": res["tl_1"]["peak_growth_bytes"] / max(1, res["ours_1"]["peak_growth_bytes"])}
+    ratios = {"ours_1_over_plain": res["ours_1"]["peak_growth_bytes"] / max(1, res["plain"]["peak_growth_bytes"])}
+    for arm in ("tl_full", "tl_1"):
+        if arm in res:
+            ratios[f"{arm}_over_ours_1"] = res[arm]["peak_growth_bytes"] / max(1, res["ours_1"]["peak_growth_bytes"])
     setup = (f"GPT-2-shaped {args.layers}L d_model={args.d_model}, batch {args.batch} x {args.seq} tokens, {args.dtype}, "
              f"{device_name(args.device)}, threads {args.threads}; one fresh process per arm and run, median of "
              f"{1 if args.smoke else 3} interleaved runs" + (" (SMOKE: no claims)" if args.smoke else ""))

@@ -52,6 +52,18 @@ def parse_args(argv, *, batch: int, seq: int, rounds: int, smoke_batch: int, ext
     return args
 
 
+def have(module: str) -> bool:
+    """Whether a peer library is importable (a GPU image may lack TransformerLens / nnsight: their
+    arms are then skipped and the results say so).  ``UNLEARNSCOPE_BENCH_WITHOUT=a,b`` pretends
+    those are missing (how the tests check the GPU image's path on a machine that has them)."""
+    import importlib.util
+    import os
+
+    if module in os.environ.get("UNLEARNSCOPE_BENCH_WITHOUT", "").split(","):
+        return False
+    return importlib.util.find_spec(module) is not None
+
+
 def result_name(base: str, args) -> str:
     """``base``, ``base_smoke``, or ``base_d{d_model}_l{layers}`` when the size was given explicitly
     (so a sized run never overwrites the default-size results)."""

@@ -2,6 +2,7 @@
 ratios in bench/, never by timed tests)."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,18 @@ def test_capture_bench_smoke(tmp_path):
     arms = results["arms"]
     assert {"hf_plain", "ours_20", "tl_20", "nnsight_20"} <= set(arms)
     assert all(v["median_ms"] > 0 for v in arms.values())
+
+
+def test_capture_and_memory_benches_run_without_the_peers(tmp_path):
+    """The GPU image has neither TransformerLens nor nnsight: their arms are skipped and named."""
+    env = {**os.environ, "UNLEARNSCOPE_BENCH_WITHOUT": "transformer_lens,nnsight"}
+    for bench in ("bench_capture.py", "bench_memory.py"):
+        subprocess.run([sys.executable, str(ROOT / "bench" / bench), "--smoke", "--out", str(tmp_path)], check=True, capture_output=True, env=env)
+    capture = json.loads(next(tmp_path.glob("*/capture_smoke.json")).read_text())
+    assert set(capture["arms"]) == {"hf_plain", "ours_1", "ours_20", "ours_all"} and capture["peers_missing"] == ["transformer_lens", "nnsight"]
+    assert set(capture["ratios"]) == {"ours_20_over_hf"} and "not measured" in capture["setup"]
+    memory = json.loads(next(tmp_path.glob("*/memory_smoke.json")).read_text())
+    assert set(memory["arms"]) == {"plain", "ours_1"} and set(memory["ratios"]) == {"ours_1_over_plain"}
 
 
 def test_unlearn_bench_smoke(tmp_path):
