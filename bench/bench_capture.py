@@ -112,7 +112,7 @@ def main(argv=None):
     bar = {"ours_20 <= 1.10x hf": ratios["ours_20_over_hf"] <= 1.10}
     if args.device.startswith("cuda"):
         bar["ours_20 <= 1.05x hf (GPU bar)"] = ratios["ours_20_over_hf"] <= 1.05
-    for peer, arm in (("tl", "tl_20"), ("nnsight", "nnsight_20")):
+    for arm in ("tl_20", "nnsight_20"):
         if arm in res:
             ratios[f"ours_20_over_{arm}"] = res["ours_20"]["median_ms"] / res[arm]["median_ms"]
             bar[f"ours_20 < {arm}"] = ratios[f"ours_20_over_{arm}"] < 1
