@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from unlearnscope.ablate.unlearn import UnlearnConfig, unlearn
-from unlearnscope.evaluate import RelearnConfig, VerdictConfig, VerifyConfig, parametric_traces, verify_facts
+from unlearnscope.evaluate import MeasurementCache, RelearnConfig, VerdictConfig, VerifyConfig, parametric_traces, verify_facts
 from unlearnscope.evaluate.relearn import relearn_curves
 from unlearnscope.localize.facts import world_facts
 from unlearnscope.organisms.world import Item
@@ -19,6 +19,12 @@ LIGHT = VerifyConfig(bos="<bos>", probe_seeds=(0,), attacks=("relearn", "format"
 def facts_org(small_organism):
     org = small_organism("facts")
     return org, world_facts(org, "forget"), world_facts(org, "retain")
+
+
+@pytest.fixture(scope="module")
+def references():
+    """ORIG / REF measurements shared by this module's verifications (same facts and protocols)."""
+    return MeasurementCache()
 
 
 def _formats(org):
@@ -46,7 +52,7 @@ def test_reference_audited_as_unlearned_gives_rki_zero_and_original_gives_one(fa
     assert probes["by_model"]["original"]["selectivity"][g] > 0.3
 
 
-def test_full_gradient_ascent_suppresses_but_relearning_recovers(facts_org):
+def test_full_gradient_ascent_suppresses_but_relearning_recovers(facts_org, references):
     org, F, R = facts_org
     items = [Item(**i) for i in org.ground_truth["items"]]
     forget_items = [i for i in items if i.split == "forget" and i.train and i.kind in ("cloze", "qa")]
@@ -56,7 +62,7 @@ def test_full_gradient_ascent_suppresses_but_relearning_recovers(facts_org):
     assert res.stopped == "forget_metric"
     cfg = VerifyConfig(bos="<bos>", probe_seeds=(0, 1, 2), attacks=("relearn", "format"), random_init_control=False,
                        relearn=RelearnConfig(lrs=(1e-4, 3e-4), seeds=(0, 1, 2), steps=30), verdict=VerdictConfig(n_boot=1000))
-    v = verify_facts(unl, F, R, original=orig, reference=ref, formats=_formats(org), config=cfg)
+    v = verify_facts(unl, F, R, original=orig, reference=ref, formats=_formats(org), config=cfg, cache=references)
     b = v.metric("recall")["rki"]
     assert -0.2 <= b["ci"][0] and b["ci"][1] <= 0.2  # behaviour at REF level
     relearn = v.metric("relearn")["rki"]
@@ -102,7 +108,7 @@ def test_without_a_reference_the_verdict_says_the_excess_is_unknown(facts_org, t
     assert len(back.plot().data) == 1
 
 
-def test_located_ablation_plus_localized_unlearning_leaves_less_than_full_gradient_ascent(facts_org):
+def test_located_ablation_plus_localized_unlearning_leaves_less_than_full_gradient_ascent(facts_org, references):
     """Same behavioural forgetting (stop at forget recall <= 0.1): zeroing the 20 top attributed
     neurons and training only the 4 top attribution-patching components leaves less recoverable
     knowledge than full-model GA.  Measured (seed 0): worst intrinsic/adversarial RKI 0.20
@@ -130,7 +136,7 @@ def test_located_ablation_plus_localized_unlearning_leaves_less_than_full_gradie
         res = unlearn(unl, forget_items, components=comps, config=UnlearnConfig(method="ga", steps=400, lr=3e-5 if name == "full" else 1e-4,
                       batch_size=32, eval_every=2, stop_at_forget_acc=0.1), progress=False)
         assert res.stopped == "forget_metric"
-        v = verify_facts(unl, F, R, original=orig, reference=ref, config=cfg)
+        v = verify_facts(unl, F, R, original=orig, reference=ref, config=cfg, cache=references)
         assert abs(v.metric("recall")["rki"]["value"]) < 0.1
         worst[name] = v.verdict["intrinsic_rki"]["value"]
     assert worst["located"] < worst["full"], worst  # "further toward 0" (measured 0.20 vs 0.39)
