@@ -104,6 +104,39 @@ def test_divergence_rolls_back_to_the_last_good_checkpoint():
     del enc
 
 
+@pytest.mark.parametrize("last_step", [7, 10])
+def test_divergence_on_a_step_no_later_step_reads_is_still_caught(last_step):
+    """The weights' finiteness is read with the next step's numbers, before any checkpoint, and
+    after the loop: a step that breaks the weights is never left in place, whichever step it is
+    (7: the run's last step; 10: an evaluation step)."""
+    s = make_subject("gpt2")
+    r_ok = unlearn(s, FORGET, [], config=UnlearnConfig(method="ga", steps=5, lr=1e-3, batch_size=2), progress=False)
+    at5 = state(s.model)
+    r_ok.edits.undo()
+
+    class Boom(torch.optim.AdamW):
+        calls = 0
+
+        def step(self, closure=None):
+            Boom.calls += 1
+            if Boom.calls == last_step:
+                for g in self.param_groups:
+                    g["lr"] = float("inf")
+            return super().step(closure)
+
+    import unlearnscope.ablate.unlearn as U
+
+    real = U.torch.optim.AdamW
+    U.torch.optim.AdamW = Boom
+    try:
+        r = unlearn(s, FORGET, [], config=UnlearnConfig(method="ga", steps=last_step, lr=1e-3, batch_size=2, eval_every=5), progress=False)
+    finally:
+        U.torch.optim.AdamW = real
+    assert r.stopped.startswith(f"diverged at step {last_step}") and "(step 5)" in r.stopped and r.steps == 5
+    assert len(r.forget_loss_curve) == 5 and all(torch.equal(at5[k], v) for k, v in state(s.model).items())
+    r.edits.undo()
+
+
 def test_bad_input():
     s = make_subject("gpt2")
     with pytest.raises(UnlearnscopeError, match="empty forget"):

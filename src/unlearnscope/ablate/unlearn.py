@@ -210,11 +210,13 @@ def unlearn(subject, forget, retain=None, *, components: ComponentSet | None = N
         nan = torch.tensor(float("nan"), device=subject.device)
 
         def weights_diverged(at: int) -> str:
-            """Put back the last good checkpoint; the message for ``stopped``."""
+            """Put back the last good checkpoint and cut the curves to it; the message for ``stopped``."""
             opt.zero_grad(set_to_none=True)
             with torch.no_grad():
                 for n, p in mp.params.items():
                     p.copy_(last_good[n])
+            del f_curve[good_step:], r_curve[good_step:]
+            metric[:] = [m for m in metric if m[0] <= good_step]
             return f"diverged at step {at}: weights became non-finite; restored the last good checkpoint (step {good_step})"
 
         for step in tqdm(range(1, cfg.steps + 1), desc=f"unlearn:{cfg.method}", disable=not progress, leave=False):
@@ -236,8 +238,6 @@ def unlearn(subject, forget, retain=None, *, components: ComponentSet | None = N
                  f_loss.detach().float().to(nan.device), r_loss.detach().float().to(nan.device) if r_loss is not None else nan]).tolist()
             if not prev_ok:  # the previous step made the weights non-finite (its loss was finite)
                 stopped = weights_diverged(step - 1)
-                del f_curve[good_step:], r_curve[good_step:]
-                metric = [m for m in metric if m[0] <= good_step]
                 step = good_step + 1
                 break
             if not math.isfinite(loss_v):
@@ -257,8 +257,6 @@ def unlearn(subject, forget, retain=None, *, components: ComponentSet | None = N
             due = step % cfg.eval_every == 0 or (cfg.checkpoint_every and cfg.checkpoint_dir and step % cfg.checkpoint_every == 0)
             if due and not bool(pending):  # never checkpoint or evaluate non-finite weights
                 stopped = weights_diverged(step)
-                del f_curve[good_step:], r_curve[good_step:]
-                metric = [m for m in metric if m[0] <= good_step]
                 step = good_step + 1
                 break
             if due:
@@ -279,8 +277,6 @@ def unlearn(subject, forget, retain=None, *, components: ComponentSet | None = N
             step = cfg.steps
             if pending is not None and not bool(pending):  # the last steps ran past the last check
                 stopped = weights_diverged(step)
-                del f_curve[good_step:], r_curve[good_step:]
-                metric = [m for m in metric if m[0] <= good_step]
                 step = good_step + 1
         if metric_items and (not metric or metric[-1][0] != step) and not stopped.startswith("diverged"):
             metric.append((step, forget_metric()))
