@@ -69,33 +69,42 @@ def test_rmu_pushes_forget_activations_to_the_control_vector():
     r.edits.undo()
 
 
-def test_divergence_rolls_back_to_the_last_good_checkpoint():
-    s = make_subject("gpt2")
-    enc = s.tokenize(FORGET)
-    # good for 6 steps (checkpoint at step 5), then an infinite learning rate
-    cfg = UnlearnConfig(method="ga", steps=12, lr=1e-3, batch_size=2, eval_every=5)
-    r_ok = unlearn(s, FORGET, [], config=UnlearnConfig(method="ga", steps=5, lr=1e-3, batch_size=2), progress=False)
-    at5 = state(s.model)
-    r_ok.edits.undo()
+def unlearn_with_inf_lr_at(s, step: int, cfg: UnlearnConfig):
+    """`unlearn` with an AdamW whose ``step``-th update uses an infinite learning rate (the weights
+    become non-finite while that step's loss was finite)."""
+    import unlearnscope.ablate.unlearn as U
 
     class Boom(torch.optim.AdamW):
         calls = 0
 
         def step(self, closure=None):
             Boom.calls += 1
-            if Boom.calls == 7:
+            if Boom.calls == step:
                 for g in self.param_groups:
                     g["lr"] = float("inf")
             return super().step(closure)
 
-    import unlearnscope.ablate.unlearn as U
-
     real = U.torch.optim.AdamW
     U.torch.optim.AdamW = Boom
     try:
-        r = unlearn(s, FORGET, [], config=cfg, progress=False)
+        return unlearn(s, FORGET, [], config=cfg, progress=False)
     finally:
         U.torch.optim.AdamW = real
+
+
+def weights_after_5_steps(s):
+    r_ok = unlearn(s, FORGET, [], config=UnlearnConfig(method="ga", steps=5, lr=1e-3, batch_size=2), progress=False)
+    at5 = state(s.model)
+    r_ok.edits.undo()
+    return at5
+
+
+def test_divergence_rolls_back_to_the_last_good_checkpoint():
+    s = make_subject("gpt2")
+    enc = s.tokenize(FORGET)
+    at5 = weights_after_5_steps(s)
+    # good for 6 steps (checkpoint at step 5), then an infinite learning rate
+    r = unlearn_with_inf_lr_at(s, 7, UnlearnConfig(method="ga", steps=12, lr=1e-3, batch_size=2, eval_every=5))
     assert r.stopped.startswith("diverged at step 7") and "step 5" in r.stopped and r.steps == 5 and len(r.forget_loss_curve) == 5
     assert all(torch.equal(at5[k], v) for k, v in state(s.model).items())  # weights = checkpoint of step 5
     assert all(math.isfinite(x) for x in r.forget_loss_curve)
@@ -110,28 +119,8 @@ def test_divergence_on_a_step_no_later_step_reads_is_still_caught(last_step):
     after the loop: a step that breaks the weights is never left in place, whichever step it is
     (7: the run's last step; 10: an evaluation step)."""
     s = make_subject("gpt2")
-    r_ok = unlearn(s, FORGET, [], config=UnlearnConfig(method="ga", steps=5, lr=1e-3, batch_size=2), progress=False)
-    at5 = state(s.model)
-    r_ok.edits.undo()
-
-    class Boom(torch.optim.AdamW):
-        calls = 0
-
-        def step(self, closure=None):
-            Boom.calls += 1
-            if Boom.calls == last_step:
-                for g in self.param_groups:
-                    g["lr"] = float("inf")
-            return super().step(closure)
-
-    import unlearnscope.ablate.unlearn as U
-
-    real = U.torch.optim.AdamW
-    U.torch.optim.AdamW = Boom
-    try:
-        r = unlearn(s, FORGET, [], config=UnlearnConfig(method="ga", steps=last_step, lr=1e-3, batch_size=2, eval_every=5), progress=False)
-    finally:
-        U.torch.optim.AdamW = real
+    at5 = weights_after_5_steps(s)
+    r = unlearn_with_inf_lr_at(s, last_step, UnlearnConfig(method="ga", steps=last_step, lr=1e-3, batch_size=2, eval_every=5))
     assert r.stopped.startswith(f"diverged at step {last_step}") and "(step 5)" in r.stopped and r.steps == 5
     assert len(r.forget_loss_curve) == 5 and all(torch.equal(at5[k], v) for k, v in state(s.model).items())
     r.edits.undo()
