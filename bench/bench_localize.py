@@ -8,7 +8,6 @@ Arms on the same facts: ``fwd_bwd`` (one forward + backward of the batch: the un
 ``attribution`` (every (kind, layer, role) cell from one corrupted forward + backward and one clean
 forward) and ``patching`` (one batched forward per (kind, layer), every role at once).
 Bars: attribution <= 3 forward+backward equivalents and >= 20x faster than the patching sweep.
-`peak_rss_bytes` / `reset_peak_rss` (VmHWM) are shared with the other benchmarks.
 """
 
 from __future__ import annotations
@@ -26,20 +25,6 @@ from harness import device_name, measure, parse_args, result_name, write  # noqa
 
 FIRST = ["Bob", "Alice", "Tom", "Anna", "Paul", "Mary", "John", "Kate", "Mark", "Lisa", "Jack", "Emma", "Sam", "Lucy", "Ben", "Sara"]
 LAST = ["Smith", "Brown", "Green", "White", "Black", "Stone", "Wood", "Hill"]
-
-
-def peak_rss_bytes() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    return -1
-
-
-def reset_peak_rss() -> None:
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
 
 
 def build_facts(args):

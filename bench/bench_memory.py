@@ -27,8 +27,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 warnings.filterwarnings("ignore")
 
 from bench_capture import build  # noqa: E402
-from bench_localize import peak_rss_bytes, reset_peak_rss  # noqa: E402
-from harness import device_name, have, parse_args, result_name, write  # noqa: E402
+from harness import device_name, have, parse_args, peak_growth, result_name, write  # noqa: E402
 
 ARMS = ("plain", "ours_1", "tl_1", "tl_full")
 
@@ -48,14 +47,6 @@ def run_arm(args) -> dict:
         from unlearnscope.model.backends.transformer_lens import to_bridge
 
         bridge = to_bridge(subject)
-    cuda = args.device.startswith("cuda")
-    if cuda:
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-    else:
-        reset_peak_rss()
-        base = peak_rss_bytes()
     def unique_bytes(tensors) -> int:  # a cache may hold views of one storage (aliases): count each storage once
         seen = {}
         for v in tensors:
@@ -64,7 +55,7 @@ def run_arm(args) -> dict:
         return sum(seen.values())
 
     kept = 0
-    with torch.no_grad():
+    with peak_growth(args.device) as peak, torch.no_grad():
         if args.arm == "plain":
             out = model(input_ids=ids)
         elif args.arm == "ours_1":
@@ -74,11 +65,7 @@ def run_arm(args) -> dict:
         else:
             out, cache = bridge.run_with_cache(ids, names_filter=[hook] if args.arm == "tl_1" else None)
             kept = unique_bytes(cache.values())
-    if cuda:
-        torch.cuda.synchronize()
-        growth = torch.cuda.max_memory_allocated() - base
-    else:
-        growth = peak_rss_bytes() - base
+    growth = peak["bytes"]
     logits = out.logits if hasattr(out, "logits") else out
     return {"peak_growth_bytes": int(growth), "kept_bytes": int(kept), "logits_bytes": int(logits.numel() * logits.element_size())}
 

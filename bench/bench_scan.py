@@ -29,7 +29,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 warnings.filterwarnings("ignore")
 
-from harness import device_name, measure, parse_args, write  # noqa: E402
+from harness import device_name, measure, parse_args, peak_growth, write  # noqa: E402
 
 SHAPES = {  # d_model, layers, d_mlp, vocab (Llama-style gated MLP, untied unembedding)
     "small": (768, 12, 3072, 50257),  # GPT-2-small-shaped: 124M-parameter class
@@ -56,22 +56,6 @@ def build_model(args):
     with torch.device(args.device):
         model = LlamaForCausalLM._from_config(cfg, torch_dtype=dtype).eval()
     return us.load(model)
-
-
-def peak_tracker(device: str):
-    """``(reset, growth)`` for peak memory: CUDA allocator peak, or this process's VmHWM on CPU."""
-    if device.startswith("cuda"):
-        def reset():
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-            return torch.cuda.memory_allocated()
-        return reset, lambda base: torch.cuda.max_memory_allocated() - base
-    from bench_localize import peak_rss_bytes, reset_peak_rss
-
-    def reset_cpu():
-        reset_peak_rss()
-        return peak_rss_bytes()
-    return reset_cpu, lambda base: peak_rss_bytes() - base
 
 
 def main(argv=None):
@@ -102,10 +86,9 @@ def main(argv=None):
     proj_rate = 2 * P * d * V / t["projection"]
     scan_equiv = 2 * N * d * V / t["scan"]
     scan_flops = 2 * (N + V) * d * d + 2 * 20 * d * V
-    reset, growth = peak_tracker(args.device)
-    base = reset()
-    scan_concept(subject, lex)
-    grown = growth(base)
+    with peak_growth(args.device) as mem:
+        scan_concept(subject, lex)
+    grown = mem["bytes"]
     weights = sum(p.numel() * p.element_size() for p in subject.model.parameters())
     results = {
         "setup": (f"Llama-shaped {args.shape if not args.smoke else 'smoke'} ({n_params / 1e6:.0f}M parameters: d_model={d}, {a.n_layers}L, d_mlp={a.d_mlp}, "

@@ -12,6 +12,7 @@ import random
 import statistics
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -70,6 +71,42 @@ def result_name(base: str, args) -> str:
     if args.smoke:
         return f"{base}_smoke"
     return f"{base}_d{args.d_model}_l{args.layers}" if args.sized else base
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident set (VmHWM), bytes; -1 where /proc is missing."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return -1
+
+
+def reset_peak_rss() -> None:
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+@contextmanager
+def peak_growth(device: str):
+    """``with peak_growth(dev) as peak: ...`` then ``peak["bytes"]``: how far memory peaked above
+    its level at entry (CUDA: the allocator's peak; CPU: this process's VmHWM after a reset)."""
+    cuda = device.startswith("cuda")
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+    else:
+        reset_peak_rss()
+        base = peak_rss_bytes()
+    out: dict[str, int] = {}
+    yield out
+    if cuda:
+        torch.cuda.synchronize()
+        out["bytes"] = torch.cuda.max_memory_allocated() - base
+    else:
+        out["bytes"] = peak_rss_bytes() - base
 
 
 def measure(arms: dict[str, Callable[[], object]], *, warmup: int, rounds: int, device: str = "cpu") -> dict[str, dict]:
