@@ -66,25 +66,21 @@ class MeasurementCache:
         `verify_facts` calls this on entry and exit, since models may change between calls."""
         self._digests.clear()
 
-    def measure(self, subject, name: str, fn: Callable, *args):
-        key = (self.digest(subject), name, _args_key(args))
+    def _get(self, key: tuple, compute: Callable):
         if key in self._store:
             self.hits += 1
             return self._store[key]
         self.misses += 1
-        value = fn(subject, *args)
-        self._store[key] = value
+        self._store[key] = value = compute()
         return value
+
+    def measure(self, subject, name: str, fn: Callable, *args):
+        """``fn(subject, *args)``, keyed by the subject's weights digest, ``name`` and ``args``."""
+        return self._get((self.digest(subject), name, _args_key(args)), lambda: fn(subject, *args))
 
     def memo(self, name: str, args, fn: Callable):
         """``fn()`` keyed by ``(name, args)`` alone (no model), e.g. a seeded random-init model."""
-        key = (None, name, _args_key(args))
-        if key in self._store:
-            self.hits += 1
-            return self._store[key]
-        self.misses += 1
-        self._store[key] = value = fn()
-        return value
+        return self._get((None, name, _args_key(args)), fn)
 
     def stats(self) -> dict:
         return {"hits": self.hits, "misses": self.misses, "entries": len(self._store)}
