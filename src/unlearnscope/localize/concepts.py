@@ -139,21 +139,19 @@ def concept_scores(subject, concept, *, layers=None, lens: bool = False, max_chu
     if lens and a.final_norm is None:
         raise UnlearnscopeError("logit lens needs a final norm; this model has none (use lens=False)")
     rows = max(1, max_chunk_bytes // (8 * a.d_model))
-    groups, offsets, parts = [], [0], []
+    groups, offsets, parts, n = [], [], [], 0
     for ch in iter_value_vectors(subject, layers, rows):
-        if not groups or groups[-1] != (ch.layer, ch.expert):
+        if ch.start == 0:  # a new (layer, expert) group starts here
             groups.append((ch.layer, ch.expert))
-            if len(groups) > 1:
-                offsets.append(offsets[-1] + a.values(*groups[-2]).shape[0])
+            offsets.append(n)
         v = ch.vectors.to(device=mean.device)
         v = (a.final_norm(v.to(a.unembed.dtype)) if lens else v).float()
         sd = ((v @ cov) * v).sum(-1).clamp_min(1e-24).sqrt()
         parts.append((v @ direction) / sd)
+        n += len(v)
     if not parts:
         raise UnlearnscopeError("no value vectors to scan (no MLP layers selected)")
-    scores = torch.cat(parts)
-    offsets.append(len(scores))
-    return VectorScores(groups, offsets, scores)
+    return VectorScores(groups, offsets + [n], torch.cat(parts))
 
 
 @torch.no_grad()
