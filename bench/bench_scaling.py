@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import sys
 import warnings
-from argparse import Namespace
 from pathlib import Path
 
 import torch
@@ -23,7 +22,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 warnings.filterwarnings("ignore")
 
-from harness import device_name, measure, parse_args, result_name, write  # noqa: E402
+from harness import device_name, measure, parse_args, result_name, with_args, write  # noqa: E402
 
 FULL = {"capture": {"seq": [64, 128, 256, 512], "batch": [1, 4, 16], "layers": [2, 4, 8, 16]},
         "patching": {"layers": [2, 4, 8], "facts": [16, 64]},
@@ -34,9 +33,6 @@ SMOKE = {"capture": {"seq": [16, 32], "batch": [1, 2], "layers": [1, 2]},
 BASE = {"capture": {"seq": 128, "batch": 4, "layers": 8}, "patching": {"layers": 4, "facts": 32}, "routing": {"experts": 8, "seq": 128}}
 SMOKE_BASE = {"capture": {"seq": 16, "batch": 1, "layers": 2}, "patching": {"layers": 2, "facts": 4}, "routing": {"experts": 4, "seq": 16}}
 
-
-def _args(args, **kw) -> Namespace:
-    return Namespace(**{**vars(args), **kw})
 
 
 def capture_point(args, warmup, rounds) -> dict:
@@ -135,11 +131,11 @@ def main(argv=None):
             for v in values:
                 point = {**base[bench], knob: v}
                 if bench == "capture":
-                    r = capture_point(_args(args, seq=point["seq"], batch=point["batch"], layers=point["layers"]), warmup, rounds)
+                    r = capture_point(with_args(args, seq=point["seq"], batch=point["batch"], layers=point["layers"]), warmup, rounds)
                 elif bench == "patching":
-                    r = patching_point(_args(args, layers=point["layers"], batch=point["facts"]), warmup, rounds)
+                    r = patching_point(with_args(args, layers=point["layers"], batch=point["facts"]), warmup, rounds)
                 else:
-                    r = routing_point(_args(args, seq=point["seq"], batch=8 if not args.smoke else 2, layers=2), warmup, rounds, point["experts"])
+                    r = routing_point(with_args(args, seq=point["seq"], batch=8 if not args.smoke else 2, layers=2), warmup, rounds, point["experts"])
                 table.append({"point": point, **r})
                 rows.append((bench, f"{knob}={v}", *(format(r[c[0]], c[2]) for c in COLUMNS[bench][:3])))
                 print(bench, knob, v, json.dumps({k: round(x, 3) if isinstance(x, float) else x for k, x in r.items()}), flush=True)

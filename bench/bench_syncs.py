@@ -25,7 +25,6 @@ from __future__ import annotations
 import sys
 import traceback
 import warnings
-from argparse import Namespace
 from collections import Counter
 from pathlib import Path
 
@@ -35,7 +34,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 sys.path.insert(0, str(Path(__file__).parent))
 warnings.filterwarnings("ignore")
 
-from harness import device_name, parse_args, result_name, write  # noqa: E402
+from harness import device_name, parse_args, result_name, with_args, write  # noqa: E402
 
 KINDS = ("ours", "library", "memcpy")
 ITERATIVE = ("logistic_probes", "unlearn_loop")  # one host read per iteration / step by design
@@ -96,9 +95,6 @@ def count_transfers(fn, device: str) -> dict[str, int]:
     return {"ours": spy.counts["ours"], "library": spy.counts["library"], "memcpy": memcpy}
 
 
-def _ns(args, **kw) -> Namespace:
-    return Namespace(**{**vars(args), **kw})
-
 
 def hot_paths(args) -> dict[str, tuple[str, object, object]]:
     """``name -> (what doubles, run at 1x, run at 2x)``."""
@@ -126,17 +122,17 @@ def hot_paths(args) -> dict[str, tuple[str, object, object]]:
         return run
     paths["capture"] = ("hooks", cap(len(names) // 2), cap(len(names)))
 
-    facts_subject, facts = build_facts(_ns(args, batch=16))
+    facts_subject, facts = build_facts(with_args(args, batch=16))
     enc = encode_facts(facts_subject, facts)
     paths["recall"] = ("batches", lambda: recall(facts_subject, enc, batch_size=8), lambda: recall(facts_subject, enc, batch_size=4))
     paths["attribution_patching"] = ("batches", lambda: attribution_patching(facts_subject, facts, batch_size=8),
                                      lambda: attribution_patching(facts_subject, facts, batch_size=4))
 
-    moe, menc, _ = build_moe(_ns(args, layers=2), n_experts=4, n_batches=4)
+    moe, menc, _ = build_moe(with_args(args, layers=2), n_experts=4, n_batches=4)
     paths["routing_stats"] = ("batches", lambda: routing_stats(moe, menc, batch_size=2 * args.batch),
                               lambda: routing_stats(moe, menc, batch_size=args.batch))
 
-    scan_subject = build_model(_ns(args, shape="small", smoke=True))
+    scan_subject = build_model(with_args(args, shape="small", smoke=True))
     half = list(range(scan_subject.anatomy.n_layers // 2))
     paths["concept_scan"] = ("layers", lambda: scan_concept(scan_subject, list(range(10, 20)), layers=half),
                              lambda: scan_concept(scan_subject, list(range(10, 20))))
@@ -162,7 +158,7 @@ def unlearn_loop(args, n_steps: int):
 
     from unlearnscope.ablate.unlearn import UnlearnConfig, unlearn
 
-    subject, _ = build_facts(_ns(args, batch=4))
+    subject, _ = build_facts(with_args(args, batch=4))
     ids = torch.randint(1, 100, (8, args.seq))
     data = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
     cfg = UnlearnConfig(steps=n_steps, batch_size=4, lr=1e-6, eval_every=4)
@@ -177,7 +173,7 @@ def unlearn_steps(args, n_steps: int):
     from unlearnscope.ablate import losses as L
     from unlearnscope.ablate.masking import MaskedParams
 
-    subject, _ = build_facts(_ns(args, batch=4))
+    subject, _ = build_facts(with_args(args, batch=4))
     ids = torch.randint(1, 100, (args.batch, args.seq), device=args.device)
     mask = torch.ones_like(ids)
     cs = ComponentSet.parse(subject, "blocks.0.mlp blocks.1.attn")

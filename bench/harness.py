@@ -53,6 +53,13 @@ def parse_args(argv, *, batch: int, seq: int, rounds: int, smoke_batch: int, ext
     return args
 
 
+def with_args(args, **changes):
+    """A copy of parsed ``args`` with some values changed (a benchmark point, a smaller model)."""
+    from argparse import Namespace
+
+    return Namespace(**{**vars(args), **changes})
+
+
 def have(module: str) -> bool:
     """Whether a peer library is importable (a GPU image may lack TransformerLens / nnsight: their
     arms are then skipped and the results say so).  ``UNLEARNSCOPE_BENCH_WITHOUT=a,b`` pretends
