@@ -169,8 +169,9 @@ def unlearn_steps(args, n_steps: int):
     """``n_steps`` masked GradAscent steps (forward, backward, AdamW, masked decay, restore)."""
     from bench_localize import build_facts
 
+    from bench_unlearn import masked_ga_step
+
     from unlearnscope.ablate import ComponentSet
-    from unlearnscope.ablate import losses as L
     from unlearnscope.ablate.masking import MaskedParams
 
     subject, _ = build_facts(with_args(args, batch=4))
@@ -182,12 +183,7 @@ def unlearn_steps(args, n_steps: int):
         with MaskedParams(subject, cs) as ctx:
             opt = torch.optim.AdamW(list(ctx.params.values()), lr=1e-5, weight_decay=0.0)
             for _ in range(n_steps):
-                loss = -L.nll(subject.model(input_ids=ids).logits, ids, mask)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                ctx.decay(1e-5, 0.01)
-                ctx.restore_outside()
+                masked_ga_step(subject, ctx, opt, ids, mask)
     return run
 
 

@@ -25,6 +25,19 @@ warnings.filterwarnings("ignore")
 from harness import device_name, parse_args, result_name, write  # noqa: E402
 
 
+def masked_ga_step(subject, ctx, opt, ids, mask) -> None:
+    """One GradAscent step inside ``MaskedParams`` ``ctx``: forward, backward, AdamW, masked
+    decay, restore outside the mask (what the unlearning trainer does per step)."""
+    from unlearnscope.ablate import losses as L
+
+    loss = -L.nll(subject.model(input_ids=ids).logits, ids, mask)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    ctx.decay(1e-5, 0.01)
+    ctx.restore_outside()
+
+
 def main(argv=None):
     args = parse_args(argv, batch=8, seq=64, rounds=15, smoke_batch=2)
 
@@ -32,7 +45,6 @@ def main(argv=None):
 
     import unlearnscope as us
     from unlearnscope.ablate import ComponentSet
-    from unlearnscope.ablate import losses as L
     from unlearnscope.ablate.masking import MaskedParams
     from unlearnscope.model.tiny import tiny_tokenizer
 
@@ -59,13 +71,7 @@ def main(argv=None):
             times = []
             for i in range(n_steps + 1):
                 t = time.perf_counter()
-                out = subject.model(input_ids=ids)
-                loss = -L.nll(out.logits, ids, mask)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                ctx.decay(1e-5, 0.01)
-                ctx.restore_outside()
+                masked_ga_step(subject, ctx, opt, ids, mask)
                 if i:
                     times.append((time.perf_counter() - t) * 1e3)
         return times
