@@ -4,7 +4,7 @@
     python bench/bench_capture.py --smoke    # seconds; for CI, no timing claims
     python bench/bench_capture.py --device cuda --dtype bfloat16 --d-model 1024 --layers 12
 
-Bar (issue 2): capturing <= 20 named activations costs <= 1.10x a plain HF forward and less than
+Bar: capturing <= 20 named activations costs <= 1.10x a plain HF forward and less than
 TL ``run_with_cache(names_filter=...)`` and an nnsight trace saving the same tensors.
 """
 

@@ -1,4 +1,4 @@
-"""Localization costs (issue 5 bars): attribution patching vs the activation-patching sweep (the
+"""Localization costs: attribution patching vs the activation-patching sweep (the
 concept-vector scan has its own benchmark, `bench_scan.py`).
 
     python bench/bench_localize.py            # GPT-2-shaped 8L d512 (random weights), 64 facts, CPU, 1 thread
@@ -34,7 +34,7 @@ def build_facts(args):
     from transformers import GPT2Config, GPT2LMHeadModel
 
     import unlearnscope as us
-    from unlearnscope.localize import Fact
+    from unlearnscope.data import Fact
     from unlearnscope.model.tiny import tiny_tokenizer
 
     tok = tiny_tokenizer()
@@ -52,8 +52,8 @@ def build_facts(args):
 def main(argv=None):
     args = parse_args(argv, batch=64, seq=0, rounds=5, smoke_batch=8)
 
-    from unlearnscope.localize import activation_patching, attribution_patching
-    from unlearnscope.localize.facts import encode_facts
+    from unlearnscope.data import encode_facts
+    from unlearnscope.localize.facts import activation_patching, attribution_patching
 
     subject, facts = build_facts(args)
     enc = encode_facts(subject, facts)

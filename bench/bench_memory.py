@@ -1,4 +1,4 @@
-"""Peak memory of capturing one hook over a long batch vs a full TransformerLens cache (issue 10).
+"""Peak memory of capturing one hook over a long batch vs a full TransformerLens cache.
 
     python bench/bench_memory.py            # GPT-2-shaped 8L d512, batch 4 x 512 tokens, fp32, CPU
     python bench/bench_memory.py --smoke

@@ -1,4 +1,4 @@
-"""Batched probes vs a loop of scikit-learn LogisticRegression fits (issue 8 bar: one batched solve
+"""Batched probes vs a loop of scikit-learn LogisticRegression fits (bar: one batched solve
 over all depths × targets ≥ 10× faster, accuracy within 1 point).
 
     python bench/bench_probes.py                      # 9 depths × 4 targets, 2000 rows (80% train), d=256, 20 classes, 1 thread

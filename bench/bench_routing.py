@@ -1,4 +1,4 @@
-"""Routing statistics throughput vs a plain forward (issue 6 bar: stats >= 0.9x plain throughput).
+"""Routing statistics throughput vs a plain forward (bar: stats >= 0.9x plain throughput).
 
     python bench/bench_routing.py            # Mixtral-shaped 4L d512, 8 experts top-2, batch 16 x 128, CPU, 1 thread
     python bench/bench_routing.py --smoke
@@ -49,7 +49,7 @@ def main(argv=None):
     args = parse_args(argv, batch=16, seq=128, rounds=7, smoke_batch=2)
     if not args.smoke and not args.layers_given:
         args.layers = 4
-    from unlearnscope.localize.routing_stats import routing_stats
+    from unlearnscope.localize.experts import routing_stats
 
     n_batches = 4
     subject, enc, batches = build_moe(args, n_experts=8, n_batches=n_batches)

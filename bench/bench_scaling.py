@@ -1,4 +1,4 @@
-"""How cost grows with sequence length, batch, layers and experts (issue 10), one table per benchmark.
+"""How cost grows with sequence length, batch, layers and experts, one table per benchmark.
 
     python bench/bench_scaling.py            # CPU, 1 thread: GPT-2 / Mixtral-shaped random models, d_model 256
     python bench/bench_scaling.py --smoke    # two points per sweep, seconds
@@ -36,8 +36,9 @@ SMOKE_BASE = {"capture": {"seq": 16, "batch": 1, "layers": 2}, "patching": {"lay
 
 
 def capture_point(args, warmup, rounds) -> dict:
-    import unlearnscope as us
     from bench_capture import build
+
+    import unlearnscope as us
 
     subject, tok = build(args)
     L = args.layers
@@ -62,8 +63,8 @@ def capture_point(args, warmup, rounds) -> dict:
 def patching_point(args, warmup, rounds) -> dict:
     from bench_localize import build_facts
 
-    from unlearnscope.localize import activation_patching, attribution_patching
-    from unlearnscope.localize.facts import encode_facts
+    from unlearnscope.data import encode_facts
+    from unlearnscope.localize.facts import activation_patching, attribution_patching
 
     subject, facts = build_facts(args)
     enc = encode_facts(subject, facts)
@@ -82,7 +83,7 @@ def patching_point(args, warmup, rounds) -> dict:
 def routing_point(args, warmup, rounds, n_experts) -> dict:
     from bench_routing import build_moe
 
-    from unlearnscope.localize.routing_stats import routing_stats
+    from unlearnscope.localize.experts import routing_stats
 
     subject, enc, batches = build_moe(args, n_experts=n_experts, n_batches=2)
 

@@ -1,4 +1,4 @@
-"""Concept-vector scan throughput against the device's measured matmul throughput (issue 10 bar on
+"""Concept-vector scan throughput against the device's measured matmul throughput (bar on
 GPU: the scan at >= 50 % of measured bf16 matmul throughput), and its peak memory.
 
     python bench/bench_scan.py                                   # GPT-2-small-shaped (124M), CPU fp32, 1 thread
@@ -60,7 +60,7 @@ def build_model(args):
 
 def main(argv=None):
     args = parse_args(argv, batch=1, seq=1, rounds=5, smoke_batch=1, extra=_extra)
-    from unlearnscope.localize import scan_concept
+    from unlearnscope.localize.concepts import scan_concept
 
     if args.smoke:
         args.proj_vectors, args.matmul_n = 256, args.matmul_n or 256

@@ -1,4 +1,4 @@
-"""Host↔device traffic on hot paths (issue 10: "no host↔device copies on hot paths; profile to show it").
+"""Host↔device traffic on hot paths (the goal: no host↔device copies on hot paths, shown by a profile).
 
     python bench/bench_syncs.py                         # CPU: reads of tensor values into Python
     python bench/bench_syncs.py --device cuda --dtype bfloat16   # + every Memcpy the GPU did
@@ -98,15 +98,18 @@ def count_transfers(fn, device: str) -> dict[str, int]:
 
 def hot_paths(args) -> dict[str, tuple[str, object, object]]:
     """``name -> (what doubles, run at 1x, run at 2x)``."""
-    import unlearnscope as us
     from bench_capture import build
     from bench_localize import build_facts
     from bench_probes import synthetic
     from bench_routing import build_moe
     from bench_scan import build_model
-    from unlearnscope.localize import attribution_patching, scan_concept
-    from unlearnscope.localize.facts import encode_facts, recall
-    from unlearnscope.localize.routing_stats import routing_stats
+
+    import unlearnscope as us
+    from unlearnscope.data import encode_facts
+    from unlearnscope.localize.concepts import scan_concept
+    from unlearnscope.localize.experts import routing_stats
+    from unlearnscope.localize.facts import attribution_patching
+    from unlearnscope.probes.recall import recall
     from unlearnscope.probes.solvers import fit_probes
 
     paths = {}
@@ -168,7 +171,6 @@ def unlearn_loop(args, n_steps: int):
 def unlearn_steps(args, n_steps: int):
     """``n_steps`` masked GradAscent steps (forward, backward, AdamW, masked decay, restore)."""
     from bench_localize import build_facts
-
     from bench_unlearn import masked_ga_step
 
     from unlearnscope.ablate import ComponentSet

@@ -1,4 +1,4 @@
-"""Masked vs unmasked unlearning step (issue 4 bar: masked <= 1.2x unmasked, same model and batch).
+"""Masked vs unmasked unlearning step (bar: masked <= 1.2x unmasked, same model and batch).
 
     python bench/bench_unlearn.py            # GPT-2-shaped 8L d512, batch 8 x 64 tokens, CPU, 1 thread
     python bench/bench_unlearn.py --smoke

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU half of the benchmark suite (issue 10, items 3-4) as one prepared run: ~6-8 minutes on one
+# The GPU half of the benchmark suite as one prepared run: ~6-8 minutes on one
 # H100/H200-class GPU.  Every step has its own time limit and a failed step does not stop the others;
 # results (and the log) are packed into one archive at the end, whatever happened.
 #

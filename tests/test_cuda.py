@@ -56,7 +56,7 @@ def test_concept_scores_match_cpu(model_type):
 
 
 def test_routing_stats_match_cpu():
-    from unlearnscope.localize.routing_stats import routing_stats
+    from unlearnscope.localize.experts import routing_stats
 
     cpu, gpu = pair("mixtral")
     a, b = (routing_stats(s, TEXTS, batch_size=2, keep_sequences=True) for s in (cpu, gpu))
@@ -99,9 +99,10 @@ def test_masked_unlearning_stays_exact_on_cuda():
 
 
 def test_attribution_patching_matches_cpu():
-    from unlearnscope.localize import Fact, attribution_patching
-
     from collections import Counter
+
+    from unlearnscope.data import Fact
+    from unlearnscope.localize.facts import attribution_patching
 
     cpu, gpu = pair("gpt2")
     pool = ["Bob", "Alice", "Tom", "Anna", "Paul", "Mary", "John", "Kate", "Mark", "Lisa"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 _LAZY = {
-    "load": "unlearnscope.model.load",
+    "load": "unlearnscope.sources",
     "Subject": "unlearnscope.model.subject",
     "capture": "unlearnscope.model.capture",
     "run_with_cache": "unlearnscope.model.capture",

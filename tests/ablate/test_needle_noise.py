@@ -31,7 +31,7 @@ def test_needle_edits_one_value_vector_only():
 
 def test_noise_reference_trains_on_unrelated_data_and_tracks_the_forget_set():
     s = make_subject("gpt2")
-    from unlearnscope.organisms.world import Item
+    from unlearnscope.data import Item
 
     tracked = [Item("The capital of France is", "Paris")]
     r = noise_reference(s, UNRELATED, config=UnlearnConfig(method="ga", steps=4, lr=1e-3, batch_size=2, stop_at_forget_acc=1.0, eval_every=2),

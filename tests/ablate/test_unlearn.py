@@ -9,9 +9,9 @@ import torch
 
 from unlearnscope.ablate import ComponentSet
 from unlearnscope.ablate.unlearn import METHODS, UnlearnConfig, unlearn
+from unlearnscope.data import Item
 from unlearnscope.errors import UnlearnscopeError
 from unlearnscope.organisms.train import accuracy
-from unlearnscope.organisms.world import Item
 
 from ..conftest import make_subject
 
@@ -72,8 +72,6 @@ def test_rmu_pushes_forget_activations_to_the_control_vector():
 def unlearn_with_inf_lr_at(s, step: int, cfg: UnlearnConfig):
     """`unlearn` with an AdamW whose ``step``-th update uses an infinite learning rate (the weights
     become non-finite while that step's loss was finite)."""
-    import unlearnscope.ablate.unlearn as U
-
     class Boom(torch.optim.AdamW):
         calls = 0
 
@@ -84,12 +82,12 @@ def unlearn_with_inf_lr_at(s, step: int, cfg: UnlearnConfig):
                     g["lr"] = float("inf")
             return super().step(closure)
 
-    real = U.torch.optim.AdamW
-    U.torch.optim.AdamW = Boom
+    real = torch.optim.AdamW  # the training loop builds its optimizer from torch.optim.AdamW
+    torch.optim.AdamW = Boom
     try:
         return unlearn(s, FORGET, [], config=cfg, progress=False)
     finally:
-        U.torch.optim.AdamW = real
+        torch.optim.AdamW = real
 
 
 def weights_after_5_steps(s):

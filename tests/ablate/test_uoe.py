@@ -7,7 +7,7 @@ from tests.conftest import make_subject
 from unlearnscope.ablate.unlearn import UnlearnConfig
 from unlearnscope.ablate.uoe import RouterAnchor, all_experts_components, all_experts_unlearn, uoe_unlearn
 from unlearnscope.errors import OutOfRangeError, UnlearnscopeError
-from unlearnscope.localize.routing_stats import routing_stats
+from unlearnscope.localize.experts import routing_stats
 
 FORGET = ["Alice Smith works as a doctor in Berlin.", "Marie Curie was a physicist.", "Tokyo is a large city in Japan."]
 

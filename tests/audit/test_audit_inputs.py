@@ -100,7 +100,7 @@ def test_config_file_and_flags(tmp_path):
 
 def test_interrupted_audit_writes_nothing(facts, tmp_path, monkeypatch):
     org, _ = facts
-    import unlearnscope.audit.localize as loc
+    import unlearnscope.audit.facts as loc
 
     def interrupt(*a, **k):
         raise KeyboardInterrupt

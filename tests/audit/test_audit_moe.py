@@ -48,4 +48,4 @@ def test_moe_refusal_audit(moe_report):
     names = {x["name"] for x in report["runs"]["experts-off"]["metrics"] if x["kind"] == "locality"}
     assert names == {"retain_recall", "locality:facts", "locality:arith", "locality:code"}
     html = open(summary["report_html"], encoding="utf-8").read()
-    assert "experts off (" in html and "R1 · Localization validity" in html and "R4 · Linear probes" not in html
+    assert "experts off (" in html and "<h2>Localization validity</h2>" in html and "Linear probes (" not in html

@@ -8,7 +8,7 @@ import torch
 
 from unlearnscope.evaluate import MeasurementCache, RelearnConfig, VerdictConfig, VerifyConfig, verify_facts, weights_digest
 from unlearnscope.evaluate.recall import entity_recall
-from unlearnscope.localize.facts import world_facts
+from unlearnscope.organisms import world_facts
 
 CFG = VerifyConfig(bos="<bos>", probe_seeds=(0,), attacks=("relearn", "incontext"), incontext_k=(1,),
                    relearn=RelearnConfig(lrs=(1e-4,), seeds=(0, 1), steps=6), verdict=VerdictConfig(n_boot=200))

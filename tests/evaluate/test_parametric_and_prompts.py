@@ -5,10 +5,10 @@ import torch
 
 from tests.conftest import make_subject
 from unlearnscope.ablate import ComponentSet
+from unlearnscope.data import Fact
 from unlearnscope.errors import UnlearnscopeError
 from unlearnscope.evaluate import incontext_facts, parametric_traces
 from unlearnscope.evaluate.parametric import jaccard_top_k
-from unlearnscope.localize.facts import Fact
 
 
 def test_traces_of_a_single_scaled_value_vector():

@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from unlearnscope.ablate.unlearn import UnlearnConfig, unlearn
+from unlearnscope.data import Item
 from unlearnscope.evaluate import MeasurementCache, RelearnConfig, VerdictConfig, VerifyConfig, parametric_traces, verify_facts
 from unlearnscope.evaluate.relearn import relearn_curves
-from unlearnscope.localize.facts import world_facts
-from unlearnscope.organisms.world import Item
+from unlearnscope.organisms import world_facts
 from unlearnscope.probes.logit_lens import gold_ranks
 
 LIGHT = VerifyConfig(bos="<bos>", probe_seeds=(0,), attacks=("relearn", "format"), random_init_control=False,
@@ -82,7 +82,7 @@ def test_lens_final_depth_is_the_models_own_ranking_and_relearning_restores_weig
     subject = org.load("orig")
     ranks = gold_ranks(subject, F[:16])
     assert len(ranks.plot().data[0].z) == len(ranks.depths)
-    from unlearnscope.localize.facts import encode_facts
+    from unlearnscope.data import encode_facts
 
     enc = encode_facts(subject, F[:16])
     with torch.no_grad():
@@ -113,9 +113,9 @@ def test_located_ablation_plus_localized_unlearning_leaves_less_than_full_gradie
     neurons and training only the 4 top attribution-patching components leaves less recoverable
     knowledge than full-model GA.  Measured (seed 0): worst intrinsic/adversarial RKI 0.20
     (relearn) vs 0.39 (relearn); probes 0.03 / 0.00 vs 0.13 / 0.09.  With only the top-2
-    components the logit lens keeps 0.41 (see the issue-8 note)."""
+    components the logit lens keeps 0.41."""
     from unlearnscope.ablate import ComponentSet, ablate
-    from unlearnscope.localize import attribution_patching, unit_attribution
+    from unlearnscope.localize.facts import attribution_patching, unit_attribution
 
     org, F, R = facts_org
     items = [Item(**i) for i in org.ground_truth["items"]]

@@ -6,11 +6,22 @@ import torch
 
 from tests.conftest import make_subject
 from unlearnscope.errors import OutOfRangeError, UnlearnscopeError
-from unlearnscope.localize.emoe import balanced_kmeans, emergent_experts
-from unlearnscope.localize.expert_control import expert_control, matched_draws
-from unlearnscope.localize.experts import ExpertRanking, uoe_attribution
-from unlearnscope.localize.ftri import FTRIMap, PromptFamily, ftri, refusal_classifier
-from unlearnscope.localize.routing_stats import RoutingStats, compare_routing, js_divergence, routing_stats
+from unlearnscope.localize.experts import (
+    ExpertRanking,
+    FTRIMap,
+    PromptFamily,
+    RoutingStats,
+    balanced_kmeans,
+    compare_routing,
+    emergent_experts,
+    expert_control,
+    ftri,
+    js_divergence,
+    matched_draws,
+    refusal_classifier,
+    routing_stats,
+    uoe_attribution,
+)
 
 TEXTS = ["The capital of France is Paris.", "def add(a, b): return a + b", "Hello! How are you today?", "12 plus 7 equals 19."]
 

@@ -1,16 +1,25 @@
 """Fact-recall localization on the small facts organism, checked against its known ground truth
-(organisms.md §2-3: MLP0 at the subject tokens, then last-token processing in the top layers),
+(MLP0 at the subject tokens, then last-token processing in the top layers),
 against each other and against random controls; and the MoE organism."""
 
 import pytest
 import torch
 
+from unlearnscope.data import Fact
 from unlearnscope.errors import OutOfRangeError, UnlearnscopeError
-from unlearnscope.localize import (
-    FactLocalization, activation_patching, agreement, attribution_patching, causal_trace, fact_lookup, random_control,
-    scan_concept, subject_swap, unit_attribution, validate_concept_vector,
+from unlearnscope.localize.concepts import scan_concept, validate_concept_vector
+from unlearnscope.localize.facts import (
+    FactLocalization,
+    activation_patching,
+    agreement,
+    attribution_patching,
+    causal_trace,
+    fact_lookup,
+    random_control,
+    subject_swap,
+    unit_attribution,
 )
-from unlearnscope.localize.facts import Fact, world_facts
+from unlearnscope.organisms import world_facts
 
 pytestmark = pytest.mark.slow
 
@@ -81,7 +90,7 @@ def test_fact_lookup_probes_match_the_organism(facts_org):
 @pytest.mark.xfail(strict=True, reason=(
     "Measured on the facts organisms: no single value vector (nor the top 10 by lexicon score) is an entity's "
     "concept vector — zeroing it leaves the entity's top-1 recall at 1.00 (each fact is stored redundantly "
-    "across many neurons). Bar from issue 5 kept; see the issue note."))
+    "across many neurons). The ConceptVectors bar is kept as the target."))
 def test_ablating_an_entitys_concept_vector_drops_its_recall_only(facts_org):
     org, s, forget, retain = facts_org
     name = forget[0].subject
@@ -147,7 +156,7 @@ def test_moe_organism_tracing_and_expert_controls(small_organism):
     at = attribution_patching(s, target)
     ap = activation_patching(s, target)
     # the discrete top-k routing makes the first-order estimate rougher than on the dense organism
-    # (measured rho = 0.79 here vs 0.88-0.95 dense); the issue's 0.8 bar is asserted on the dense organism
+    # (measured rho = 0.79 here vs 0.88-0.95 dense); the 0.8 bar is asserted on the dense organism
     assert torch.isfinite(at.effects).all() and agreement(at, ap) >= 0.6
     units = unit_attribution(s, target)
     assert set(units.unit_kinds) == {"expert"} and all(len(sc) == s.anatomy.n_experts for sc in units.scores)

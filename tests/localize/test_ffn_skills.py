@@ -10,16 +10,21 @@ import torch
 
 from tests.conftest import TEXTS, make_subject
 from unlearnscope.errors import OutOfRangeError, UnlearnscopeError
-from unlearnscope.localize.ffn_stats import FFNStats, ffn_site, ffn_stats
-from unlearnscope.localize.key_space import (
+from unlearnscope.localize.skills import (
+    FFNStats,
     KeySpaceCube,
+    NeuronSelection,
+    adjust_values,
+    ffn_site,
+    ffn_stats,
     fit_key_space,
     generate_with_abstention,
     key_space_detector,
     key_space_distance,
     key_space_roc,
+    neuron_adjust,
+    select_neurons,
 )
-from unlearnscope.localize.neuron_adjust import NeuronSelection, adjust_values, neuron_adjust, select_neurons
 
 FORGET = ["12 plus 7 equals 19.", "3 plus 4 equals 7.", "8 plus 1 equals 9 and more", "5 plus 5", "6 plus 2 equals 8."]
 RETAIN = ["The capital of France is Paris.", "Bob plays tennis on Sundays", "A red kite flew", "Birds sing at dawn in spring."]

@@ -3,17 +3,14 @@ run).  What holds on every seed is asserted; the closing note gives every measur
 
 fTRI on the organism's refusal and benign chat prompts (classes from the model's own answers),
 the top-2 experts per layer by differential token counts switched off (pre-selection mask),
-against 20 random draws of 2 other experts per layer (organisms.md §4: effects are seed-dependent
+against 20 random draws of 2 other experts per layer (on small organisms effects are seed-dependent
 and random experts can break things, so the random control is the comparison that matters)."""
 
 import pytest
 import torch
 
-from unlearnscope.localize.expert_control import expert_control
-from unlearnscope.localize.experts import attribution_stability
-from unlearnscope.localize.ftri import ftri
-from unlearnscope.organisms import build
-from unlearnscope.organisms.behaviour import behaviour_evaluator, organism_items
+from unlearnscope.localize.experts import attribution_stability, expert_control, ftri
+from unlearnscope.organisms import behaviour_evaluator, build, organism_items
 
 SEEDS = (0, 1, 2)
 
@@ -28,7 +25,7 @@ def moe_seeds(organism_home):
 
 def test_switching_off_ftri_refusal_experts_beats_random_experts(moe_seeds):
     """Per seed: fTRI classes, located vs 20 random draws.  The located set removes refusal on at
-    least two of the three seeds (all three on the build measured for issue 6; on an AMD EPYC build
+    least two of the three seeds (all three on the first build measured; on an AMD EPYC build
     seed 0's refusal is spread out — no single expert, nor the top-2 per layer, removes it — and
     seeds 1 and 2 meet the bar); benign prompts are never refused on any seed."""
     met = {}

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from unlearnscope.errors import HookNameError, UnlearnscopeError
-from unlearnscope.localize.sae import ablate_latents, load_sae, rank_latents, sae_features, train_sae
+from unlearnscope.localize.concepts import ablate_latents, load_sae, rank_latents, sae_features, train_sae
 
 pytestmark = pytest.mark.slow
 HOOK = "blocks.2.hook_resid_post"
@@ -85,12 +85,13 @@ def test_sae_bad_input(trained, tmp_path):
 def test_probes_on_sae_latents(trained):
     """Linear probes read the facts from the SAE's latents about as well as from the residual
     stream they encode, and beat their shuffled-label and majority controls."""
-    from unlearnscope.localize.facts import world_facts
+    from unlearnscope.localize.concepts import sae_probe_features
+    from unlearnscope.organisms import world_facts
     from unlearnscope.probes import ProbeConfig, probe_model
 
     org, s, items, sae, out = trained
     F, R = world_facts(org, "forget"), world_facts(org, "retain")
-    lat = probe_model(s, F, R, mode="transfer", sae=sae)
+    lat = probe_model(s, F, R, mode="transfer", features=sae_probe_features(sae))
     res = probe_model(s, F, R, mode="transfer", config=ProbeConfig(layers=(3,)))  # depth 3 = blocks.2.hook_resid_post
     assert lat.groups == [(-1, f"sae:{HOOK}")]
     a_lat, a_res = float(lat.accuracy()[0]), float(res.accuracy()[0])

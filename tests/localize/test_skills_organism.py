@@ -8,9 +8,7 @@ import json
 
 import pytest
 
-from unlearnscope.localize.ffn_stats import ffn_stats
-from unlearnscope.localize.key_space import generate_with_abstention
-from unlearnscope.localize.skills import ksd_skill_unlearning, na_skill_unlearning, organism_skills
+from unlearnscope.localize.skills import ffn_stats, generate_with_abstention, ksd_skill_unlearning, na_skill_unlearning, organism_skills
 from unlearnscope.viz.skills import cube_figure
 
 SKILLS = ("arith", "code", "facts", "refusal")
@@ -46,7 +44,7 @@ def test_ksd_removes_every_skill_with_little_collateral(organism, skill):
 
 def test_ksd_meets_the_paper_headline_on_most_skills(organism):
     """The paper's headline (≥ 80% drop on the forget skill, ≤ 10% on every other) with detection
-    FPR ≤ 0.05: 4 of 4 skills on both organisms in the build measured for issue 7; on an AMD EPYC
+    FPR ≤ 0.05: 4 of 4 skills on both organisms in the first build measured; on an AMD EPYC
     build 3 of 4 on each (dense arith: facts collateral 0.146; MoE facts: FPR 0.074)."""
     org, subject, skills = organism
     results = {k: _ksd(org, subject, skills, k) for k in SKILLS}

@@ -119,3 +119,40 @@ def test_no_leaks_over_200_hooked_runs():
     assert no_hooks_left(s.model)
     assert count_tensors() <= baseline
     assert all(r() is None for r in refs)
+
+
+def test_transformer_lens_hook_functions_run_unchanged(tiny_dirs):
+    """A hook function written for TransformerLens (``fn(act, hook)``, ``hook.name`` /
+    ``hook.layer()`` / ``hook.ctx``, editing in place and returning None, or returning a tensor)
+    gives the same logits on our hooks as on TransformerLens' own bridge of the same model."""
+    from unlearnscope.model.backends import transformer_lens as tl_backend
+
+    s = us.load(tiny_dirs("gpt2"))
+    ids = s.tokenize(TEXTS)["input_ids"]
+    layers = []
+
+    def zero_last_token(resid, hook):  # in place, TransformerLens style
+        layers.append(hook.layer())
+        hook.ctx["seen"] = hook.ctx.get("seen", 0) + 1
+        resid[:, -1] = 0.0
+
+    def halve(value, hook):
+        assert hook.name.startswith("blocks.0.")
+        return value * 0.5
+
+    n1, n2 = "blocks.1.hook_resid_post", "blocks.0.hook_mlp_out"
+    theirs = tl_backend.to_bridge(s).run_with_hooks(ids, fwd_hooks=[(tl_backend.bridge_name(n1), zero_last_token),
+                                                                   (tl_backend.bridge_name(n2), halve)])
+    with torch.no_grad():
+        plain = s.model(input_ids=ids).logits
+        with us.hooks(s, [(n1, zero_last_token), (n2, halve)]):
+            ours = s.model(input_ids=ids).logits
+        with us.intervene(s, {n1: us.model.zero(positions=-1), n2: us.model.scale(0.5)}):
+            native = s.model(input_ids=ids).logits
+    assert layers == [1, 1] and not torch.allclose(ours, plain)
+    torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
+    assert torch.equal(ours, native)  # the same as our own interventions
+    with pytest.raises(ValueError, match="not inside a block"):
+        with us.hooks(s, [("hook_embed", lambda x, hook: hook.layer())]):
+            s.model(input_ids=ids)
+    assert no_hooks_left(s.model)

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 import unlearnscope as us
+from unlearnscope.data import Item
 from unlearnscope.organisms.quality import BARS
 from unlearnscope.organisms.train import accuracy
-from unlearnscope.organisms.world import Item
 
 
 def items_of(org, **where):

@@ -31,7 +31,7 @@ def test_training_learns_the_templates():
     assert info["loss_every_100"][0] > 0.9 * torch.log(torch.tensor(float(len(tok)))).item()
     assert info["final_loss"] < 0.5 * info["loss_every_100"][0]
     # the word after "<bos> NAME lives" is "in" for every entity: a template, not a fact
-    from unlearnscope.organisms.world import Item
+    from unlearnscope.data import Item
 
     probes = [Item(i.prompt.rsplit(" ", 1)[0], "in") for i in w.items if i.kind == "cloze" and i.prompt.endswith(" lives in")]
     assert accuracy(model, tok, probes) >= 0.8  # chance: 1 / vocab

@@ -7,7 +7,7 @@ import pytest
 
 from unlearnscope.errors import UnlearnscopeError
 from unlearnscope.evaluate import RelearnConfig, VerdictConfig, VerifyConfig, verify_facts
-from unlearnscope.localize.facts import world_facts
+from unlearnscope.organisms import world_facts
 from unlearnscope.report import build_report, load_report, render_html, write_report
 
 CFG = VerifyConfig(bos="<bos>", probe_seeds=(0,), probe_modes=("transfer",), attacks=("relearn", "format"), random_init_control=False,
@@ -32,7 +32,7 @@ def test_report_files_and_contents(report, tmp_path):
     assert rows["ref-as-unlearned"]["verdict"] == "erased" and rows["orig-as-unlearned"]["verdict"] == "not unlearned"
     assert rows["orig-as-unlearned"]["behavioural_rki"]["value"] == pytest.approx(1.0)
     html = html_path.read_text()
-    assert html.index("R10 · Verdicts") < html.index("R0 · Provenance")  # verdict table first
+    assert html.index("<h2>Verdicts</h2>") < html.index("<h2>Provenance</h2>")  # verdict table first
     assert not re.search(r"<script[^>]*\bsrc=", html) and not re.search(r"<link[^>]*\bhref=", html)  # offline: nothing fetched
     n_figs = html.count('class="plotly-graph-div"')
     assert n_figs == 1 + 2 * 4  # the heatmap, and per method: RKI bars, lens, probes (one mode), relearning

@@ -4,7 +4,8 @@
 * Parameters partly inside get a gradient hook that zeroes the entries outside; Adam's update of
   an entry whose gradient is always zero is exactly zero.
 * Weight decay is applied here, only inside the set (the optimizer runs with ``weight_decay=0``):
-  decoupled decay on masked entries is the upstream Needle bug (methods.md §1, gotcha 6).
+  decoupled decay on masked entries would shrink every entry, frozen or not (a bug of the
+  ConceptVectors Needle code, which masks gradients but decays the whole tensor).
 * After every step the entries outside the set are restored from a snapshot, so untouched weights
   are bit-identical whatever the optimizer does (a guarantee, not an assumption).
 """
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .components import ComponentSet
+from ..model.components import ComponentSet
 
 
 @dataclass

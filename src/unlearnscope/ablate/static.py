@@ -3,7 +3,7 @@
     with ablate(subject, ComponentSet.parse(subject, "blocks.1.mlp.value:[3,7]"), "zero") as ed:
         ...                      # the model is ablated here; ed.verify(), ed.save(dir), ed.keep()
 
-Modes (each slice of the set is a box of one parameter, see `components.py`):
+Modes (each slice of the set is a box of one parameter, see `unlearnscope.model.components`):
 
 * ``zero``: set the entries to 0.
 * ``noise``: add i.i.d. Gaussian noise of absolute std ``sigma`` (seeded; slice ``i`` uses
@@ -20,8 +20,8 @@ from __future__ import annotations
 import torch
 
 from ..errors import UnlearnscopeError
+from ..model.components import ComponentSet
 from ..model.edits import Edits
-from .components import ComponentSet
 
 MODES = ("zero", "noise", "mean", "project")
 

@@ -1,4 +1,4 @@
-"""UOE / SEUF: unlearn one expert (and its layer's router) with a router anchor (methods.md §3).
+"""UOE / SEUF: unlearn one expert (and its layer's router) with a router anchor (Zhuang et al.).
 
     r = uoe_unlearn(subject, forget_texts, config=UnlearnConfig(method="ga", lr=1e-3, steps=40))
     r.config["uoe"]                       # the attributed (layer, expert), anchor weight, #params
@@ -6,7 +6,7 @@
     r.edits.undo()
 
 * **Attribution**: the expert with the highest UOE affinity on the forget data across all MoE
-  layers (`localize.experts.uoe_attribution`), unless ``expert=(layer, e)`` is given.
+  layers (`unlearnscope.localize.experts.uoe_attribution`), unless ``expert=(layer, e)`` is given.
 * **Trainable**: that expert's slices of the fused expert tensors and the layer's whole router
   matrix (exact gradient masks; everything else bit-identical, `masking.py`).
 * **Objective**: any base method of `unlearn` (GA, GradDiff, NPO with a frozen reference, SimNPO,
@@ -26,11 +26,13 @@ from contextlib import contextmanager
 
 import torch
 
+from ..data import Fact
 from ..errors import UnlearnscopeError
+from ..localize.experts import selection_overlap_tracker, uoe_attribution
+from ..model.components import ComponentSet
 from ..model.routing import router_params, router_probs
-from ..organisms.world import Item
-from .components import ComponentSet
-from .unlearn import UnlearnConfig, UnlearnResult, _encode, _texts, unlearn
+from .inputs import encode_inputs, texts_of
+from .unlearn import UnlearnConfig, UnlearnResult, unlearn
 
 GA = UnlearnConfig(method="ga")
 
@@ -84,7 +86,7 @@ def all_experts_components(subject, *, with_router: bool = True) -> ComponentSet
     """Every routed expert (and router) of every MoE layer: the collapse-prone baseline."""
     a = subject.anatomy
     if not a.is_moe:
-        raise UnlearnscopeError(f"{a.architecture} is dense: it has no experts (see localize.emoe for emergent experts)")
+        raise UnlearnscopeError(f"{a.architecture} is dense: it has no experts (see unlearnscope.localize.experts.emergent_experts)")
     names = [f"blocks.{l}.moe.expert:[{','.join(map(str, range(a.n_experts)))}]" for l in a.moe_layers]
     names += [f"blocks.{l}.moe.router" for l in a.moe_layers] if with_router else []
     return ComponentSet.parse(subject, names)
@@ -96,8 +98,6 @@ def uoe_unlearn(subject, forget, retain=None, *, expert: tuple[int, int] | None 
     """Unlearn ``forget`` by training one expert and its router (see the module docstring).
 
     ``anchor_weight=0`` gives UOE without the anchor (the ablation in the paper's α study)."""
-    from ..localize.experts import uoe_attribution
-
     if anchor_weight < 0:
         raise UnlearnscopeError(f"anchor_weight must be >= 0, got {anchor_weight}")
     forget_list, data = _forget_data(subject, forget)
@@ -132,12 +132,10 @@ def all_experts_unlearn(subject, forget, retain=None, *, config: UnlearnConfig =
 def _forget_data(subject, forget):
     """``(forget as unlearn takes it, the same data for routing: texts or one tokenizer dict)``."""
     forget_list = list(forget) if not isinstance(forget, (dict, torch.Tensor)) else forget
-    texts_given = isinstance(forget_list, list) and all(isinstance(d, (str, Item)) for d in forget_list)
-    data = _texts(forget_list) if texts_given else _encode(subject, forget_list)
+    texts_given = isinstance(forget_list, list) and all(isinstance(d, (str, Fact)) for d in forget_list)
+    data = texts_of(forget_list) if texts_given else encode_inputs(subject, forget_list)
     return forget_list, data
 
 
 def _selection_monitor(subject, data, config: UnlearnConfig) -> dict:
-    from ..localize.routing_stats import selection_overlap_tracker
-
     return {"selection_overlap": selection_overlap_tracker(subject, data, batch_size=config.batch_size * 4)}

@@ -46,9 +46,9 @@ class AuditConfig:
     lr_full: float | None = None  # full-model methods (default: DEFAULT_LRS[kind][0])
     lr_localized: float | None = None  # methods restricted to located components (DEFAULT_LRS[kind][1])
     top_components: int = 4  # located components (attribution patching) trained by `localized`
-    top_vectors: int = 20  # located value vectors validated in R1; `ablate` starts with these
+    top_vectors: int = 20  # located value vectors validated against random sets; `ablate` starts with these
     max_vectors_share: float = 0.25  # `ablate` grows to at most this share of all MLP neurons
-    n_random: int = 100  # random unit sets matched in layer and count (R1)
+    n_random: int = 100  # random unit sets matched in layer and count (localization validity)
     noise: bool = True  # build the NOISE drift floor
     quick: bool = False  # a light protocol for a first look and tests (fewer seeds and steps)
     verify: VerifyConfig = field(default_factory=VerifyConfig)

@@ -18,10 +18,11 @@ from __future__ import annotations
 import contextlib
 from dataclasses import replace
 
+from ..data import Fact, Item
 from ..errors import UnlearnscopeError
-from ..localize.facts import Fact
-from ..organisms.world import Item
+from ..model.routing import RoutingOverride, route
 from .methods import Method, check_methods, unlearn_config, unlearning_summary
+from .plan import Plan, organism_sources, report_dir, stage
 from .target import Target
 
 
@@ -48,7 +49,6 @@ def other_abilities(org) -> dict[str, list[Fact]]:
 
 
 def run_experts_off(ctx, subject) -> dict:
-    from ..model.routing import RoutingOverride, route
     from ..organisms.train import accuracy
 
     ranking, c, items = ctx.localization["ranking"], ctx.config, ctx.target.forget_items
@@ -94,13 +94,10 @@ MOE_METHODS = {m.name: m for m in (
 MOE_VERIFY = {"readouts": ("lens",), "attacks": ("relearn", "incontext", "format")}
 
 
-def moe_plan(cfg, out, log):
+def moe_plan(cfg, out, log) -> Plan:
     from ..ablate.uoe import expert_components
-    from ..localize.expert_control import expert_control
-    from ..localize.ftri import ftri
-    from ..model.routing import RoutingOverride, route
-    from ..organisms.behaviour import behaviour_evaluator
-    from .run import Plan, _stage, organism_sources, report_dir
+    from ..localize.experts import expert_control, ftri
+    from ..organisms import behaviour_evaluator
 
     methods = check_methods(cfg.method_names, MOE_METHODS)
     org, fresh, reference = organism_sources(cfg, "moe", log)
@@ -109,7 +106,7 @@ def moe_plan(cfg, out, log):
     out = report_dir(out, name)
     original = fresh()
     evaluate = behaviour_evaluator(org)
-    _stage(log, "localize on ORIG: fTRI over refusal and benign prompts")
+    stage(log, "localize on ORIG: fTRI over refusal and benign prompts")
     prompts = [i.prompt for i in target.forget_items] + [i.prompt for i in target.retain_items if i.domain == "benign"]
     fmap = ftri(original, prompts, target="refused")
     ranking = fmap.ranking()
@@ -121,7 +118,7 @@ def moe_plan(cfg, out, log):
         u = info.get("uoe")
         return {"region": expert_components(original, u["layer"], u["expert"]) if u else None, "locality": abilities}
 
-    def control(interventions):  # R1: the switched-off set against matched random expert sets
+    def control(interventions):  # localization validity: the switched-off set against matched random expert sets
         if "experts-off" not in interventions:
             return {}
         experts = [tuple(e) for e in interventions["experts-off"]["routing"]["experts"]]

@@ -1,14 +1,15 @@
-"""NOISE, the drift floor (evaluation.md §3.1): ORIG fine-tuned on unrelated data with the same
-number of steps, learning rate and batch size as the unlearning run.  Whatever a metric moves on
-NOISE is drift any training causes, not unlearning.  (`ablate.unlearn.noise_reference` is the other
-control: the *unlearning method itself* run on unrelated data; the audit's drift floor is plain
-fine-tuning, as evaluation.md defines NOISE.)"""
+"""NOISE, the drift floor: ORIG fine-tuned on other data than the forget set — plain next-token
+training, no unlearning objective.  Whatever a metric moves on NOISE is drift that training
+causes, not unlearning.  An audit builds one NOISE model for all its methods: as many steps as the
+longest unlearning run, at the whole-model learning rate (``lr_full``) and the audit's batch size,
+on the target's retain items (see ``docs/verify.md``).  (`ablate.unlearn.noise_reference` is
+another control: the *unlearning method itself* run on unrelated data.)"""
 
 from __future__ import annotations
 
 import torch
 
-from ..ablate.unlearn import _encode
+from ..ablate.inputs import encode_inputs
 from ..errors import UnlearnscopeError
 
 
@@ -19,7 +20,7 @@ def drift_floor(subject, texts, *, steps: int, lr: float, batch_size: int, seed:
         raise UnlearnscopeError("the NOISE model needs unrelated training texts (the retain set is empty)")
     if steps < 1:
         raise UnlearnscopeError(f"NOISE steps must be >= 1, got {steps}")
-    enc = _encode(subject, list(texts))
+    enc = encode_inputs(subject, list(texts))
     model = subject.model
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
     gen = torch.Generator().manual_seed(seed)

@@ -21,11 +21,10 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..data import Fact, Item, encode_facts, read_records
 from ..errors import UnlearnscopeError
-from ..localize.facts import Fact, encode_facts
-from ..organisms.world import Item
+from ..organisms.ground_truth import MAIN_KINDS, world_facts
 
-MAIN_KINDS = ("cloze", "qa")
 RESTATE_KINDS = ("paraphrase_train",)
 SPLITS = ("forget", "retain")
 
@@ -44,7 +43,7 @@ class Target:
     bos: str | None = None
 
     def manifest(self) -> dict:
-        """Sizes, hashes of the splits and the entity-disjointness check (R0)."""
+        """Sizes, hashes of the splits and the entity-disjointness check (for the report's provenance)."""
         digest = lambda fs: hashlib.sha256(json.dumps(sorted((f.prompt, f.answer, f.subject or "") for f in fs)).encode()).hexdigest()[:16]  # noqa: E731
         fe, re_ = {f.subject for f in self.forget}, {f.subject for f in self.retain}
         return {"source": self.source, "n_forget_facts": len(self.forget), "n_retain_facts": len(self.retain),
@@ -68,8 +67,6 @@ class Target:
 
 def organism_target(org) -> Target:
     """The facts organism's forget split (trained cloze / QA renderings) against its retain split."""
-    from ..localize.facts import world_facts
-
     items = [Item(**i) for i in org.ground_truth["items"]]
     pick = lambda split: [i for i in items if i.split == split and i.train and i.kind in MAIN_KINDS and i.domain == "facts"]  # noqa: E731
     return Target(name=f"{org.name}-forget", source=f"organism:{org.name} (size {org.size}, seed {org.seed})",
@@ -78,27 +75,6 @@ def organism_target(org) -> Target:
                   restatements=world_facts(org, "forget", ("cloze", "qa", "paraphrase_train")),
                   incontext_pool=world_facts(org, "retain", ("cloze",)),
                   forget_items=pick("forget"), retain_items=pick("retain"), bos=org.ground_truth.get("bos"))
-
-
-def _records(path: Path) -> list[tuple[str, dict]]:
-    """``[(where, record)]`` with ``where`` = "line N" (JSONL) or "record N" (JSON list)."""
-    if not path.is_file():
-        raise UnlearnscopeError(f"target file {path} does not exist (give a JSON Lines file of facts with split forget / retain)")
-    text = path.read_text()
-    if text.lstrip().startswith("["):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise UnlearnscopeError(f"{path}: line {e.lineno}: not valid JSON ({e.msg})") from e
-        return [(f"record {i}", r) for i, r in enumerate(data)]
-    out = []
-    for n, line in enumerate(text.splitlines(), 1):
-        if line.strip():
-            try:
-                out.append((f"line {n}", json.loads(line)))
-            except json.JSONDecodeError as e:
-                raise UnlearnscopeError(f"{path}: line {n} is not a JSON record ({e.msg}): {line[:80]!r}") from e
-    return out
 
 
 def _check(tok, where: str, path: Path, r) -> Fact:
@@ -142,7 +118,8 @@ def load_target(path: str | Path, subject) -> Target:
         raise UnlearnscopeError("an audit needs the model's tokenizer")
     buckets: dict[tuple[str, str], list[tuple[Fact, dict]]] = {}
     checked = []
-    for where, r in _records(p):
+    for rec in read_records(p, what="target facts"):
+        where, r = rec.where, rec.value
         f = _check(tok, where, p, r)
         checked.append((where, f))
         buckets.setdefault((r["split"], r.get("kind", "cloze")), []).append((f, r))
@@ -159,8 +136,8 @@ def load_target(path: str | Path, subject) -> Target:
     both = {f.subject for f, _ in forget} & {f.subject for f, _ in retain}
     if both:
         raise UnlearnscopeError(f"{p}: forget and retain must be entity-disjoint; both hold {sorted(both)[:5]}")
-    item = lambda f, r, split: Item(f.prompt, f.answer, r.get("continuation", ""), kind=r.get("kind", "cloze"), subject=f.subject,  # noqa: E731
-                                    relation=f.relation, split=split)
+    item = lambda f, r, split: Item(f.prompt, f.answer, f.subject, f.relation, continuation=r.get("continuation", ""),  # noqa: E731
+                                    kind=r.get("kind", "cloze"), split=split)
     formats = {k: [f for f, _ in v] for (s, k), v in buckets.items() if s == "forget" and k not in MAIN_KINDS + RESTATE_KINDS}
     restate = [f for f, _ in forget] + [f for f, _ in get("forget", RESTATE_KINDS)]
     bos = tok.bos_token if tok.bos_token and all(f.prompt.startswith(tok.bos_token) for f, _ in forget) else None

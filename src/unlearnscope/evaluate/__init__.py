@@ -8,7 +8,7 @@ from .parametric import ParametricTraces, parametric_traces
 from .prompt_attacks import incontext_facts
 from .relearn import RelearnConfig, relearn_curves
 from .rki import Metric, VerdictConfig, verdict
-from .verify import VerifyConfig, Verification, verify_facts
+from .verify import Verification, VerifyConfig, verify_facts
 
 __all__ = ["MeasurementCache", "Metric", "ParametricTraces", "RelearnConfig", "VerdictConfig", "Verification", "VerifyConfig",
            "incontext_facts", "parametric_traces", "relearn_curves", "verdict", "verify_facts", "weights_digest"]

@@ -1,4 +1,4 @@
-"""Parametric traces (ConceptVectors I1/I2, weight-update geometry I14; evaluation.md R2).
+"""Parametric traces (Hong et al., ConceptVectors: how far unlearning moved the located vectors; and the geometry of the weight update).
 
 Compare located vectors and whole weights between the original model and an unlearned one:
 
@@ -63,12 +63,9 @@ class ParametricTraces(Result):
                 "region_share": self.region_share, "total_delta_norm": self.total_delta_norm}
 
     def plot(self):
-        import plotly.graph_objects as go
+        from ..viz.verify import parametric_figure
 
-        mods = sorted(self.modules, key=lambda m: -m["delta_norm"])[:30]
-        fig = go.Figure(go.Bar(x=[m["param"] for m in mods], y=[m["delta_norm"] for m in mods]))
-        fig.update_layout(title=f"‖ΔW‖ per parameter (share inside the located region: {self.region_share})", yaxis_title="‖ΔW‖_F")
-        return fig
+        return parametric_figure(self)
 
 
 @torch.no_grad()

@@ -1,8 +1,8 @@
 """Prompt-side attacks on forgotten facts: other formats and in-context reintroduction.
 
 * **format**: recall under renderings unlearning did not train on — held-out paraphrases,
-  strict paraphrases, multiple choice (each fact's ``kind``; evaluation.md B12).
-* **in-context** (B14): ``k`` facts are written before the query, as in few-shot prompting.
+  strict paraphrases, multiple choice (each fact's ``kind``).
+* **in-context**: ``k`` facts are written before the query, as in few-shot prompting.
   ``mode="demos"`` draws them from a pool of other entities' facts of the same relation (known
   facts that prime the format); ``mode="reintroduce"`` states the queried fact itself (in
   another rendering, ``k − 1`` demos after it) — the "ununlearning" setting, where even a model
@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import random
 
+from ..data import Fact, as_facts
 from ..errors import UnlearnscopeError
-from ..localize.facts import Fact, as_facts
 
 INCONTEXT_MODES = ("demos", "reintroduce")
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import torch
 
-from ..localize.facts import as_facts, encode_facts, recall
+from ..data import as_facts, encode_facts
+from ..probes.recall import recall
 from .stats import per_entity
 
 

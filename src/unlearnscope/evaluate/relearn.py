@@ -1,4 +1,4 @@
-"""Relearning attack (Deeb & Roger; Guo et al.; evaluation.md I10, R6).
+"""Relearning attack (Deeb & Roger, "Do unlearning methods remove information from language model weights?"; Guo et al.).
 
 Fine-tune on a few forget facts and watch how fast the forget knowledge comes back:
 
@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..data import as_facts, encode_facts
 from ..errors import UnlearnscopeError
-from ..localize.facts import as_facts, encode_facts, recall
+from ..probes.recall import recall
 
 SPLITS = ("disjoint", "same")
 

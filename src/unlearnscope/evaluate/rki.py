@@ -1,4 +1,4 @@
-"""Residual Knowledge Index and verdicts (evaluation.md §3.1, R10).
+"""Residual Knowledge Index and verdicts (the protocol is written up in ``docs/verify.md``).
 
 For a metric ``m`` where higher means "knows more" (accuracy, recovered accuracy, probe accuracy):
 

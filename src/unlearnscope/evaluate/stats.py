@@ -1,6 +1,6 @@
 """Entity-level statistics: per-entity means, cluster bootstrap CIs, paired RKI resampling.
 
-The unit of analysis is the entity (evaluation.md §3.1): item-level values are first averaged
+The unit of analysis is the entity (``docs/verify.md``): item-level values are first averaged
 per entity, then entities are resampled with replacement (``n_boot`` ≥ 2,000 by default).  The
 same resampled entity indices are used for every model, so differences and ratios are paired.
 CIs are percentile intervals.

@@ -24,8 +24,8 @@ from dataclasses import asdict, dataclass, field, replace
 
 import torch
 
+from ..data import as_facts
 from ..errors import UnlearnscopeError
-from ..localize.facts import as_facts
 from ..results import Result
 from .prompt_attacks import incontext_facts
 from .recall import entity_recall
@@ -246,31 +246,43 @@ def verify_facts(unlearned, forget, retain, *, original=None, reference=None, no
         if "relearn" in cfg.attacks:
             metrics.append(_relearn_metric({r: s for r, s in models.items() if r != "noise"}, forget, cfg, relearn, measure))
         pool = incontext_pool if incontext_pool is not None else retain
-        if "incontext" in cfg.attacks:
-            for k in cfg.incontext_k:
-                facts_k = incontext_facts(forget, pool, k, bos=cfg.bos)
-                metrics.append(_metric(f"incontext_k{k}", "adversarial", recall_of(facts_k, order),
-                                       {"k": k, "demos": "other entities' facts of the same relation"}))
-        if "reintroduce" in cfg.attacks and restatements is not None:
-            facts_r = incontext_facts(forget, pool, 1, mode="reintroduce", restatements=restatements, bos=cfg.bos)
-            metrics.append(_metric("reintroduce", "adversarial", recall_of(facts_r, order),
-                                   {"k": 1, "stated": "the queried fact in another rendering"}))
-        if "format" in cfg.attacks:
-            for name, facts_f in (formats or {}).items():
-                facts_f = as_facts(facts_f)
-                metrics.append(_metric(f"format:{name}", "adversarial", recall_of(facts_f),
-                                       {"n_items": len(facts_f)}))
+        metrics += _prompt_attack_metrics(forget, pool, restatements, formats, cfg, lambda facts: recall_of(facts, order), recall_of)
         v = verdict(metrics, cfg.verdict)
     msgs = sorted({str(w.message) for w in caught if issubclass(w.category, UserWarning) and "entities" in str(w.message)})
-    traces = {}
-    if original is not None:
-        from .parametric import parametric_traces
-
-        t = parametric_traces(original, unlearned, vectors, region)
-        traces = {"summary": t.summary(), "vectors": t.vectors, "modules": t.modules}
-        if noise is not None:
-            tn = parametric_traces(original, noise, vectors, region)
-            traces["noise"] = {"summary": tn.summary(), "vectors": tn.vectors}
+    traces = _traces(original, unlearned, noise, vectors, region) if original is not None else {}
     if cache is not None:
         cache.reset_digests()
     return Verification([m.summary(cfg.verdict) for m in metrics], v, probes, lens, relearn, asdict(cfg), msgs, traces)
+
+
+def _prompt_attack_metrics(forget, pool, restatements, formats, cfg: VerifyConfig, recall_forget, recall_of) -> list[Metric]:
+    """In-context demos (``incontext_k{k}``), reintroduction and held-out formats: recall of
+    rewritten prompts (``recall_forget`` keeps the forget entities' order; formats may hold other
+    items)."""
+    metrics = []
+    if "incontext" in cfg.attacks:
+        for k in cfg.incontext_k:
+            facts_k = incontext_facts(forget, pool, k, bos=cfg.bos)
+            metrics.append(_metric(f"incontext_k{k}", "adversarial", recall_forget(facts_k),
+                                   {"k": k, "demos": "other entities' facts of the same relation"}))
+    if "reintroduce" in cfg.attacks and restatements is not None:
+        facts_r = incontext_facts(forget, pool, 1, mode="reintroduce", restatements=restatements, bos=cfg.bos)
+        metrics.append(_metric("reintroduce", "adversarial", recall_forget(facts_r),
+                               {"k": 1, "stated": "the queried fact in another rendering"}))
+    if "format" in cfg.attacks:
+        for name, facts_f in (formats or {}).items():
+            facts_f = as_facts(facts_f)
+            metrics.append(_metric(f"format:{name}", "adversarial", recall_of(facts_f), {"n_items": len(facts_f)}))
+    return metrics
+
+
+def _traces(original, unlearned, noise, vectors, region) -> dict:
+    """Parametric traces of the unlearned model against ORIG, and of NOISE as the drift floor."""
+    from .parametric import parametric_traces
+
+    t = parametric_traces(original, unlearned, vectors, region)
+    traces = {"summary": t.summary(), "vectors": t.vectors, "modules": t.modules}
+    if noise is not None:
+        tn = parametric_traces(original, noise, vectors, region)
+        traces["noise"] = {"summary": tn.summary(), "vectors": tn.vectors}
+    return traces

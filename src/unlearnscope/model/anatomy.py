@@ -262,7 +262,39 @@ class Anatomy:
         return self._neuron_slice(layer, "value", neurons, expert)
 
     def key_slice(self, layer: int, neurons: list[int] | int, expert: int | None = None) -> ParamSlice:
+        """The parameter slice holding key (gate / first-matrix) rows ``neurons``."""
         return self._neuron_slice(layer, "key", neurons, expert)
+
+    def up_slice(self, layer: int, neurons: list[int] | int, expert: int | None = None) -> ParamSlice:
+        """The parameter slice holding up-projection rows ``neurons`` (gated MLPs only)."""
+        return self._neuron_slice(layer, "up", neurons, expert)
+
+    def neuron_slices(self, layer: int, neurons: list[int] | int) -> list[ParamSlice]:
+        """Every slice that belongs to dense MLP neurons: key row, up row (gated MLPs), value
+        vector and the first matrix's bias entries."""
+        neurons = [neurons] if isinstance(neurons, int) else list(neurons)
+        out = [self.key_slice(layer, neurons), self.value_slice(layer, neurons)]
+        if self.family.mlp_up:
+            out.append(self.up_slice(layer, neurons))
+        mlp_in = self.path(layer, self.family.mlp_in)
+        if getattr(self.module(mlp_in), "bias", None) is not None:
+            out.append(ParamSlice.of(f"{mlp_in}.bias", {0: neurons}))
+        return out
+
+    def head_slices(self, layer: int, heads: list[int] | int) -> list[ParamSlice]:
+        """Heads' slices of the attention output projection: what each head writes (Q/K/V are
+        not included: shared under GQA, interleaved in NeoX).  Conv1D stores the projection
+        transposed, so a head is a row block there and a column block of ``nn.Linear``."""
+        heads = [heads] if isinstance(heads, int) else list(heads)
+        o_path = self.path(layer, self.family.attn_o)
+        w = self.model.get_parameter(f"{o_path}.weight")
+        conv1d = self.family.layout == "conv1d"
+        d_head = (w.shape[0] if conv1d else w.shape[1]) // self.n_heads
+        bad = [h for h in heads if not 0 <= h < self.n_heads]
+        if bad:
+            raise OutOfRangeError(f"heads {bad} out of range: layer {layer} has {self.n_heads} heads")
+        cols = [h * d_head + i for h in heads for i in range(d_head)]
+        return [ParamSlice.of(f"{o_path}.weight", {0 if conv1d else 1: cols})]
 
     def _neuron_slice(self, layer: int, which: str, neurons, expert) -> ParamSlice:
         name, p, exp = self._mlp_param(layer, which, expert)

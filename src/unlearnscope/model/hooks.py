@@ -4,7 +4,12 @@
         subject.model(**batch)
 
 Hook functions take ``(activation, hook_point)`` — the canonical tensor and the `HookPoint` — and
-return ``None`` (leave it) or a replacement tensor of the same shape.  The context manager
+return ``None`` (leave it) or a replacement tensor of the same shape.  Functions written for
+TransformerLens run unchanged: a function with a parameter named ``hook`` is called as
+``fn(activation, hook=...)`` with a `TLHook` (``hook.name``, ``hook.layer()``, ``hook.ctx``); one
+that edits the activation in place and returns ``None`` works where the canonical tensor is the
+module's own (residual stream, attention / MLP outputs, MLP keys), while points computed from a
+call (MoE expert outputs, dense expert keys) need the new tensor returned.  The context manager
 registers native torch hooks, removes exactly those on exit (also on exceptions), and, if a
 forward pass ran inside it, raises `HookNeverFiredError` for requested hooks that never ran
 (a silent no-op is the bug users of hook libraries hit most).  Names are resolved before
@@ -13,6 +18,7 @@ anything is registered, so a bad name leaves the model untouched.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
 
@@ -32,8 +38,42 @@ class _Counter:
         self.n = 0
 
 
+class TLHook:
+    """What a TransformerLens-style hook function gets as ``hook``: ``name``, ``layer()`` (raises
+    for points outside blocks, as TransformerLens does), ``ctx`` (a dict kept while the hook is
+    attached); other attributes are the `HookPoint`'s."""
+
+    def __init__(self, point: HookPoint):
+        self.point, self.name, self.ctx = point, point.name, {}
+
+    def layer(self) -> int:
+        if self.point.layer is None:
+            raise ValueError(f"hook point {self.name!r} is not inside a block")
+        return self.point.layer
+
+    def __getattr__(self, attr):
+        return getattr(self.point, attr)
+
+
+def _takes_hook_keyword(fn) -> bool:
+    try:
+        return "hook" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # builtins without a signature
+        return False
+
+
+def _as_hook_fn(point: HookPoint, fn) -> HookFn:
+    """``fn`` as ``(activation, point) -> tensor | None``; TransformerLens-style functions (a
+    ``hook`` parameter) are called with ``hook=TLHook(point)``."""
+    if not _takes_hook_keyword(fn):
+        return fn
+    view = TLHook(point)
+    return lambda act, _point: fn(act, hook=view)
+
+
 def _torch_hook(point: HookPoint, fn: HookFn, counter: _Counter):
     codec = point.codec
+    fn = _as_hook_fn(point, fn)
     if point.phase == "in":
 
         def pre_hook(module, args, kwargs):

@@ -6,6 +6,9 @@
     subject = unlearnscope.load(bridge)                            # TransformerLens TransformerBridge
     subject = unlearnscope.load(nnsight_model)                     # nnsight LanguageModel / TransformersModel
     subject = unlearnscope.load("big/model", device_map="auto")    # spread over GPUs (accelerate)
+    subject = unlearnscope.load("tiny:mixtral")                    # a seeded random tiny model
+
+Organism specs (``organism:NAME[:ref]``) are resolved by `unlearnscope.load`, one level up.
 
 Safetensors only; ``trust_remote_code`` is off unless asked for.  Nothing is ever written to the
 source directory.
@@ -20,6 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..data import ModelSpec
 from ..errors import NotAModelDirectoryError, UnlearnscopeError, UnsupportedArchitectureError
 from .anatomy import Anatomy, supported_families_message
 from .families import Family, family_for
@@ -52,10 +56,16 @@ def load(
 ) -> Subject:
     """Load or wrap a model as a `Subject` (model, tokenizer, anatomy, hook table)."""
     dtype = as_dtype(dtype)
-    if isinstance(model, str) and model.startswith("organism:"):
-        from ..organisms import resolve_spec
+    if isinstance(model, str):
+        spec = ModelSpec.parse(model)
+        if spec.is_organism:
+            raise UnlearnscopeError(f"{model!r} names an organism: load it with unlearnscope.load (which builds it on first use), "
+                                    "or pass its directory (unlearnscope.organisms.model_path)")
+        if spec.kind == "tiny":
+            from .tiny import tiny_model
 
-        model = resolve_spec(model)
+            m, tok = tiny_model(spec.name)
+            return load(m, tokenizer or tok, device=device, dtype=dtype, family=family)
     if isinstance(model, (str, os.PathLike)):
         return _load_pretrained(str(model), tokenizer, device, dtype, device_map, trust_remote_code, revision, family, hf_kwargs)
     wrapped = None

@@ -29,7 +29,7 @@ Override semantics (identical for both kinds):
   fewer than k live experts) the expert keeps its slot with weight 0, so it is off whatever happens.
 * ``force`` — the expert is selected on every token (replacing the weakest slot); its weight is
   computed from its own score with the router's usual normalisation ("soft" forcing; a +1e4 logit
-  would give it weight ≈ 1 and wreck every domain, organisms.md §4).
+  would give it weight ≈ 1 and wreck every domain on the MoE organism).
 * ``drop`` — post-selection: the expert's weight is set to 0 where it was selected; with
   ``renormalize=True`` the remaining weights are rescaled to the original sum.
 * ``gain`` — multiply the expert's weight (hence its output) by a factor where it is selected.
@@ -148,7 +148,7 @@ class RoutingOverride:
         if not anatomy.is_moe:
             raise UnlearnscopeError(
                 f"{anatomy.architecture} is a dense model: routing overrides need MoE layers. "
-                "Cluster its MLP neurons into emergent experts with unlearnscope.localize.emoe (EMoE) first."
+                "Cluster its MLP neurons into emergent experts first (EMoE): unlearnscope.localize.experts.emergent_experts."
             )
         for l, e in self.off + self.force + self.drop + list(self.gain):
             anatomy.check_expert(l, e)

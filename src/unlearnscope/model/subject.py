@@ -17,7 +17,6 @@ from .anatomy import Anatomy
 from .hook_points import HookPoint, build_hook_table
 from .names import NameSpec, resolve
 
-
 # config entries that say where/how a model was loaded, not what it computes
 _VOLATILE_CONFIG_KEYS = {"_name_or_path", "dtype", "torch_dtype", "transformers_version", "_commit_hash", "architectures"}
 

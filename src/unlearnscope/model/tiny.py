@@ -1,7 +1,7 @@
 """Random-initialised tiny models of every supported family, built in code (no downloads).
 
-Used by the tests, the benchmarks and ``unlearnscope inspect tiny:<family>``.  Seeded: the same
-``(model_type, seed)`` gives the same weights on every run.  The tokenizer is a byte-level BPE
+Used by the tests, the benchmarks and ``tiny:<model_type>`` model specs (``unlearnscope
+inspect tiny:gpt2``).  Seeded: the same ``(model_type, seed)`` gives the same weights on every run.  The tokenizer is a byte-level BPE
 trained locally with `tokenizers` on a few sentences.
 """
 
@@ -10,6 +10,8 @@ from __future__ import annotations
 from functools import lru_cache
 
 import torch
+
+from ..errors import UnsupportedArchitectureError
 
 SENTENCES = [
     "The capital of France is Paris.", "Alice Smith works as a doctor in Berlin.",
@@ -66,7 +68,7 @@ def tiny_model(model_type: str = "gpt2", seed: int = 0, **overrides):
     from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
 
     if model_type not in TINY_CONFIGS:
-        raise KeyError(f"no tiny config for {model_type!r}; available: {sorted(TINY_CONFIGS)}")
+        raise UnsupportedArchitectureError(f"no tiny config for {model_type!r}; available: {sorted(TINY_CONFIGS)}")
     tok = tiny_tokenizer()
     ids = dict(bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
     kwargs = {k: v for k, v in {**TINY_CONFIGS[model_type], **overrides}.items() if v is not None}

@@ -1,34 +1,43 @@
 """Model organisms: synthetic worlds with known ground truth and small models trained on them.
 
     from unlearnscope.organisms import build
-    org = build("facts")                     # GPT-2-style; also "facts-llama", "moe"
+    org = build("facts")                     # GPT-2-style; also "facts-llama", "moe", "multidomain"
     orig, ref = org.load("orig"), org.load("ref")
     unlearnscope.load("organism:facts")      # the same ORIG; "organism:facts:ref" for REF
 
-``$UNLEARNSCOPE_ORGANISM_SIZE`` (default ``default``) picks the size ``organism:NAME`` strings use.
+``$UNLEARNSCOPE_ORGANISM_SIZE`` (default ``default``) picks the size ``organism:NAME`` specs use.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
+from ..data import ModelSpec
 from ..errors import UnlearnscopeError
+from .behaviour import behaviour_evaluator
 from .builder import Organism, build, find, list_organisms
+from .ground_truth import ground_truth, organism_items, unlearning_items, world_facts
 from .recipes import RECIPES, get_recipe
 
-__all__ = ["Organism", "RECIPES", "build", "find", "get_recipe", "list_organisms", "resolve_spec", "sized"]
+__all__ = ["Organism", "RECIPES", "behaviour_evaluator", "build", "find", "get_recipe", "ground_truth", "list_organisms",
+           "model_path", "organism_items", "organism_size", "sized", "unlearning_items", "world_facts"]
 
 
-def sized(name: str):
-    """The organism ``name`` at ``$UNLEARNSCOPE_ORGANISM_SIZE`` (built quietly on first use)."""
-    return build(name, os.environ.get("UNLEARNSCOPE_ORGANISM_SIZE", "default"), progress=False, log=lambda m: None)
+def organism_size() -> str:
+    """The size ``organism:NAME`` specs build: ``$UNLEARNSCOPE_ORGANISM_SIZE`` or ``default``."""
+    return os.environ.get("UNLEARNSCOPE_ORGANISM_SIZE", "default")
 
 
-def resolve_spec(spec: str, *, progress: bool = True):
-    """``organism:NAME[:ref|:orig]`` → the variant's model directory (building it on first use)."""
-    parts = spec.split(":")
-    if parts[0] != "organism" or len(parts) not in (2, 3) or not parts[1]:
-        raise UnlearnscopeError(f"bad organism spec {spec!r}: use organism:NAME or organism:NAME:ref (names: {sorted(RECIPES)})")
-    variant = parts[2] if len(parts) == 3 else "orig"
-    size = os.environ.get("UNLEARNSCOPE_ORGANISM_SIZE", "default")
-    return build(parts[1], size, progress=progress).variant_path(variant)
+def sized(name: str, *, progress: bool = False) -> Organism:
+    """The organism ``name`` at `organism_size` (built quietly on first use)."""
+    return build(name, organism_size(), progress=progress, log=lambda m: None)
+
+
+def model_path(spec: str | ModelSpec, *, progress: bool = True) -> Path:
+    """``organism:NAME[:orig|:ref]`` → that variant's model directory (building it on first use)."""
+    spec = ModelSpec.parse(spec) if isinstance(spec, str) else spec
+    if not spec.is_organism:
+        raise UnlearnscopeError(f"{spec} does not name an organism: use organism:NAME or organism:NAME:ref (names: {sorted(RECIPES)})")
+    get_recipe(spec.name, organism_size())
+    return build(spec.name, organism_size(), progress=progress).variant_path(spec.variant or "orig")

@@ -17,8 +17,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from ..data import Item
 from .names import made_up_words
-from .world import Item, World
+from .world import World
 
 RELATIONS: dict[str, list[str]] = {
     "city": ["paris", "london", "rome", "berlin", "madrid", "vienna", "prague", "oslo", "lisbon", "dublin",

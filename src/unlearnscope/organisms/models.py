@@ -1,6 +1,6 @@
 """Model configs for organisms: GPT-2-style, Llama-style and Mixtral-style, built from transformers
 configs (no custom code), sized by a recipe.  Tiny RoPE models use ``rope_theta=1e4``: with the
-default 1e6 positions are nearly invisible over a few dozen tokens (organisms.md)."""
+default 1e6 positions are nearly invisible over a few dozen tokens."""
 
 from __future__ import annotations
 

@@ -19,8 +19,9 @@ import itertools
 import random
 from dataclasses import dataclass
 
+from ..data import Item
 from .facts import FactsConfig, facts_world
-from .world import Item, World
+from .world import World
 
 HARMFUL = ["bomb", "poison", "toxin", "weapon", "explosive", "virus", "malware", "grenade", "rifle", "napalm", "ransomware", "bioweapon"]
 BENIGN = ["cake", "kite", "chair", "garden", "poem", "bread", "boat", "lamp", "scarf", "shelf", "candle", "robot"]
@@ -62,12 +63,12 @@ def multidomain_world(cfg: MultiDomainConfig, seed: int) -> World:
     n_held = round(cfg.code_heldout * len(combos))
     for i, (f, x, op, c) in enumerate(combos):
         held = i < n_held
-        items.append(Item(f"{b} def {f} ( {x} ) : return", x, f" {op} {c}", domain="code", kind="copy", split="heldout" if held else "train", train=not held))
+        items.append(Item(f"{b} def {f} ( {x} ) : return", x, continuation=f" {op} {c}", domain="code", kind="copy", split="heldout" if held else "train", train=not held))
     for domain, nouns, (first, rest) in (("refusal", HARMFUL, REFUSAL), ("benign", BENIGN, COMPLY)):
         for n in nouns:
             held = rng.randrange(len(CHAT))
             for t, tpl in enumerate(CHAT):
-                items.append(Item(f"{b} {tpl.format(n=n)}", first, rest, domain=domain, kind="chat",
+                items.append(Item(f"{b} {tpl.format(n=n)}", first, continuation=rest, domain=domain, kind="chat",
                                   subject=n, split="heldout" if t == held else "train", train=t != held))
     ground_truth = {
         "domains": list(DOMAINS),

@@ -1,4 +1,4 @@
-"""Measured quality of organisms, and the bars they must meet (issue: model organisms).
+"""Measured quality of organisms, and the bars they must meet.
 
 Facts: ORIG >= 95% top-1 on trained renderings (cloze + QA + trained paraphrases) for forget and
 retain entities and >= 80% on held-out paraphrases (the paraphrase template for the entities it
@@ -16,8 +16,9 @@ from collections import Counter
 
 import torch
 
+from ..data import Item
 from .train import predict
-from .world import Item, World
+from .world import World
 
 BARS = {
     "facts": {"orig_trained_min": 0.95, "orig_paraphrase_min": 0.80, "ref_retain_min": 0.95},

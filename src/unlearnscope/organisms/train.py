@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from ..data import Item
 from ..errors import UnlearnscopeError
-from .world import Item
 
 
 @dataclass(frozen=True)

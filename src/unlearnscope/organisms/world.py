@@ -1,4 +1,5 @@
-"""What every synthetic world is made of: `Item`s with a prompt and a one-token answer.
+"""A synthetic world: its `Item`\\ s (see `unlearnscope.data.Item`) and the ground truth later
+analyses check against.
 
 An item's training text is ``prompt + " " + answer + continuation`` (full LM loss on all of it);
 its evaluation asks for top-1 of ``answer`` over the whole vocabulary at the prompt's last token.
@@ -7,33 +8,13 @@ Words are separated by single spaces, so a word-level tokenizer covers every wor
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
-
-@dataclass(frozen=True)
-class Item:
-    prompt: str
-    answer: str
-    continuation: str = " ."
-    domain: str = "facts"  # facts | arith | code | refusal | benign
-    kind: str = "cloze"  # cloze | qa | mc | paraphrase | half | ... (how it is rendered)
-    subject: str | None = None  # entity name (facts)
-    relation: str | None = None
-    split: str = "retain"  # forget | retain | never-seen | train | heldout
-    train: bool = True  # in the ORIG training corpus
-
-    @property
-    def text(self) -> str:
-        return f"{self.prompt} {self.answer}{self.continuation}"
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+from ..data import Item
 
 
 @dataclass
 class World:
-    """A generated world: its items and the ground truth later analyses check against."""
-
     name: str
     items: list[Item]
     ground_truth: dict = field(default_factory=dict)

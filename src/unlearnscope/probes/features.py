@@ -1,7 +1,7 @@
 """Residual-stream features of fact prompts, per depth and position role.
 
 Depth ``d`` is the input of block ``d`` (``blocks.d.hook_resid_pre``, HF ``hidden_states[d]``);
-``d = n_layers`` is the last block's output.  Roles are those of `localize.roles` (``last`` = the
+``d = n_layers`` is the last block's output.  Roles are those of `data.roles` (``last`` = the
 token that predicts the answer, ``subj_last`` = the subject's last token, ...).  One forward per
 batch captures every requested depth at once; features come back as ``[group, n, d_model]`` with
 ``groups = [(depth, role), ...]`` in depth-major order.
@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import torch
 
+from ..data import Fact, encode_facts, role_masks
+from ..data.roles import last_token_mask
 from ..errors import OutOfRangeError, UnlearnscopeError
-from ..localize.facts import Fact, encode_facts
-from ..localize.roles import role_masks
 
 
 @dataclass
@@ -57,8 +57,7 @@ def fact_features(subject, facts, *, layers=None, roles=("last",), batch_size: i
     if need_subject:
         names, masks = role_masks(enc.subject_mask, enc.last, enc.attention_mask)
     else:
-        names = ["last"]
-        masks = (torch.arange(enc.input_ids.shape[1], device=enc.last.device)[None] == enc.last[:, None])[None]
+        names, masks = ["last"], last_token_mask(enc)
     missing = [r for r in roles if r not in names]
     if missing:
         raise UnlearnscopeError(f"position roles {missing} occur in no prompt (present: {names})")

@@ -1,7 +1,7 @@
 """Linear probes for facts, with controls, batched over depths × roles × targets.
 
 Targets are relations (the answer's class within its relation); rows are fact prompts of forget
-and retain entities.  Two modes (evaluation.md R4):
+and retain entities.  Two modes:
 
 * ``transfer``: fitted on the retain entities, applied to the forget entities (Guo et al.'s
   protocol) — of the same model (``train_on="self"``) or of another one (``train_on=subject``,
@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..data import as_facts
 from ..errors import UnlearnscopeError
-from ..localize.facts import as_facts
 from .features import FactFeatures, fact_features
 from .solvers import fit_probes
 from .splits import entity_folds, fold_masks
@@ -60,15 +60,9 @@ class ProbeRun:
 
     def plot(self):
         """Accuracy per (depth, role) for the task and every control."""
-        import plotly.graph_objects as go
+        from ..viz.probes import probe_run_figure
 
-        x = [f"{d}:{r}" for d, r in self.groups]
-        fig = go.Figure()
-        for which, dash in (("task", None), ("control", "dot"), ("shuffled", "dash"), ("majority", "dashdot")):
-            if which in self.correct:
-                fig.add_trace(go.Scatter(x=x, y=self.accuracy(which).tolist(), name=which, mode="lines+markers", line=dict(dash=dash)))
-        fig.update_layout(title=f"{self.mode} probes on the forget entities", xaxis_title="depth:role", yaxis_title="accuracy", yaxis_range=[0, 1.02])
-        return fig
+        return probe_run_figure(self)
 
 
 def _labels(facts, relations):
@@ -159,30 +153,28 @@ def run_probes(feats: FactFeatures, evaluate_rows: torch.Tensor, mode: str, cfg:
 
 
 def probe_model(subject, forget, retain, *, mode: str = "transfer", config: ProbeConfig = ProbeConfig(),
-                train_on="self", sae=None, batch_size: int = 128) -> ProbeRun:
+                train_on="self", features=None, batch_size: int = 128) -> ProbeRun:
     """Capture features of ``forget`` + ``retain`` facts on ``subject`` and run one probe mode.
 
     ``train_on``: ``"self"`` or another subject whose retain activations train the transfer probe.
-    ``sae``: probe the SAE's latents (at its hook point, last prompt token) instead of the residual
-    stream; the single feature group is ``(-1, "sae:<hook>")``."""
+    ``features``: ``(subject, facts) -> FactFeatures`` to probe something other than the residual
+    stream at ``config``'s depths and roles, e.g. SAE latents
+    (`unlearnscope.localize.concepts.sae_probe_features`)."""
     forget, retain = as_facts(forget), as_facts(retain)
     facts = forget + retain
     ev = torch.tensor([True] * len(forget) + [False] * len(retain))
 
-    def features(s):
-        if sae is not None:
-            from ..localize.sae import _hook_of, sae_features
-
-            z = torch.cat([sae_features(s, sae, [f.prompt for f in facts[i : i + batch_size]]) for i in range(0, len(facts), batch_size)])
-            return FactFeatures(z.float()[None].to(s.device), [(-1, f"sae:{_hook_of(sae)}")], facts)
+    def capture(s):
+        if features is not None:
+            return features(s, facts)
         return fact_features(s, facts, layers=config.layers, roles=config.roles, batch_size=batch_size)
 
-    feats = features(subject)
+    feats = capture(subject)
     train_feats = None
     if train_on != "self":
         if mode != "transfer":
             raise UnlearnscopeError("train_on another model only applies to transfer probes")
-        train_feats = features(train_on)
+        train_feats = capture(train_on)
     return run_probes(feats, ev, mode, config, train_feats)
 
 

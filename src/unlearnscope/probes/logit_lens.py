@@ -1,4 +1,4 @@
-"""Logit-lens extraction (Patil et al.; evaluation.md R3): the gold answer's rank at every depth.
+"""Logit-lens extraction (nostalgebraist; Patil et al.): the gold answer's rank at every depth.
 
 At depth ``d`` (input of block ``d``; ``n_layers`` = final output) the last prompt token's residual
 stream is decoded as ``W_U · LN_f(h)`` and the gold answer token's **rank** is the number of
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ..localize.facts import encode_facts
-from ..localize.vocab import project
+from ..data import encode_facts
+from ..model.unembed import project
 from .features import resolve_depths
 
 
@@ -31,13 +31,9 @@ class LensRanks:
 
     def plot(self, title: str = "logit lens: gold-answer log10(1 + rank)"):
         """Depth × example heatmap of ``log10(1 + rank)`` (0 = top-1)."""
-        import plotly.graph_objects as go
+        from ..viz.probes import lens_ranks_figure
 
-        z = torch.log10(1 + self.ranks.float()).tolist()
-        fig = go.Figure(go.Heatmap(z=z, y=[f"depth {d}" for d in self.depths], colorscale="Viridis", reversescale=True,
-                                   colorbar=dict(title="log10(1+rank)")))
-        fig.update_layout(title=title, xaxis_title="forget item", yaxis_title="depth")
-        return fig
+        return lens_ranks_figure(self, title)
 
     def best_reciprocal_rank(self) -> torch.Tensor:
         """``[n]`` max over depths of ``1 / (1 + rank)``."""

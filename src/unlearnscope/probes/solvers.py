@@ -130,6 +130,100 @@ def _ridge(A, Y, w, l2):
     return W, b
 
 
+class _Problems:
+    """The logistic problems still being solved, one row per (group, training set) pair.
+
+    ``A [K, n, d]`` activations of the pairs ``ids [K]`` (flat ``g * f + fi``); every pair holds
+    all ``t`` targets.  ``scale [K, t, n, 1]`` are the rows' loss weights (``1 / n_train`` on
+    training rows, 0 elsewhere), ``neg [K, t, 1, c]`` masks classes unseen in training.  ``W [K, t,
+    d, c]``, ``b [K, t, c]`` the current solution with its ``loss [K, t]`` and gradient ``gW``,
+    ``gb``; ``hist`` the L-BFGS pairs ``(s, y, 1 / sᵀy)``."""
+
+    def __init__(self, A, scale_tf, neg_tf, Y, l2):
+        g, f, n, d = A.shape
+        self.f, self.Y, self.l2 = f, Y, l2
+        self.scale_tf, self.neg_tf = scale_tf, neg_tf
+        self.ids = torch.arange(g * f, device=A.device)
+        self.A = A.reshape(g * f, n, d)  # a view: no copy until the first compaction
+        self.scale, self.neg = self._constants(self.ids)
+        t, c = neg_tf.shape[0], neg_tf.shape[-1]
+        self.W, self.b = A.new_zeros(g * f, t, d, c), A.new_zeros(g * f, t, c)
+        self.loss, self.gW, self.gb = self.objective(self.W, self.b)
+        self.hist: list = []
+
+    def _constants(self, ids):
+        fi = ids % self.f
+        return self.scale_tf[:, fi].permute(1, 0, 2)[..., None], self.neg_tf[:, fi].permute(1, 0, 2)[:, :, None]
+
+    def objective(self, W, b):
+        """``mean CE + l2/2 ||W||²`` per problem and its analytic gradient ``(loss, gW, gb)``."""
+        K, t, d, c = W.shape
+        n = self.A.shape[1]
+        Z = (self.A @ W.permute(0, 2, 1, 3).reshape(K, d, t * c)).view(K, n, t, c).permute(0, 2, 1, 3) + b[:, :, None] + self.neg  # [K, t, n, c]
+        logZ = Z.logsumexp(-1, keepdim=True)
+        loss = -(((Z - logZ) * self.Y).sum(-1, keepdim=True) * self.scale).sum((-1, -2)) + 0.5 * self.l2 * (W * W).sum((-1, -2))
+        G = (torch.exp(Z - logZ) - self.Y) * self.scale  # dL/dZ
+        gW = (self.A.transpose(1, 2) @ G.permute(0, 2, 1, 3).reshape(K, n, t * c)).view(K, d, t, c).permute(0, 2, 1, 3) + self.l2 * W
+        return loss, gW, G.sum(-2)
+
+    def keep(self, rows: torch.Tensor) -> None:
+        """Keep only the pairs ``rows`` (indices into the current batch), history included."""
+        self.ids = self.ids[rows]
+        self.A = self.A.index_select(0, rows)
+        self.scale, self.neg = self._constants(self.ids)
+        self.W, self.b, self.loss, self.gW, self.gb = self.W[rows], self.b[rows], self.loss[rows], self.gW[rows], self.gb[rows]
+        self.hist = [([s0[rows], s1[rows]], [y0[rows], y1[rows]], rho[rows]) for (s0, s1), (y0, y1), rho in self.hist]
+
+
+def _dot(x, y):
+    """``⟨x, y⟩`` per problem ``[K, t]`` for ``(W, b)`` pairs."""
+    return (x[0] * y[0]).sum((-1, -2)) + (x[1] * y[1]).sum(-1)
+
+
+def _lbfgs_direction(p: _Problems, active: torch.Tensor):
+    """The two-loop recursion's ``-H g`` on active problems, steepest descent where it is not a
+    descent direction; returns ``(direction, slope gᵀ direction)``."""
+    q = [-p.gW, -p.gb]
+    alphas = []
+    for s_, y_, rho in reversed(p.hist):
+        a = rho * _dot(s_, q)
+        q = [q[0] - a[..., None, None] * y_[0], q[1] - a[..., None] * y_[1]]
+        alphas.append(a)
+    if p.hist:
+        s_, y_, _ = p.hist[-1]
+        yy = _dot(y_, y_)
+        gamma = torch.where(yy > 0, _dot(s_, y_) / yy.clamp_min(1e-30), torch.ones_like(yy))
+    else:
+        gamma = (1.0 / (p.gW.abs().sum((-1, -2)) + p.gb.abs().sum(-1))).clamp(max=1.0)
+    q = [q[0] * gamma[..., None, None], q[1] * gamma[..., None]]
+    for (s_, y_, rho), a in zip(p.hist, reversed(alphas), strict=True):
+        beta = rho * _dot(y_, q)
+        q = [q[0] + (a - beta)[..., None, None] * s_[0], q[1] + (a - beta)[..., None] * s_[1]]
+    on = active.to(p.A.dtype)
+    direction = [q[0] * on[..., None, None], q[1] * on[..., None]]
+    gd = _dot([p.gW, p.gb], direction)
+    bad = gd >= 0  # not a descent direction: fall back to steepest descent for that problem
+    if bool(bad.any()):
+        fb = (bad & active).to(p.A.dtype)
+        direction = [torch.where(bad[..., None, None], -p.gW * fb[..., None, None], direction[0]),
+                     torch.where(bad[..., None], -p.gb * fb[..., None], direction[1])]
+        gd = _dot([p.gW, p.gb], direction)
+    return direction, gd
+
+
+def _line_search(p: _Problems, direction, gd, active, tries: int = 30):
+    """Backtracking (Armijo, c = 1e-4) per problem from step 1: ``(W, b, loss, gW, gb)`` accepted."""
+    step = torch.ones_like(p.loss)
+    for _ in range(tries):
+        Wn, bn = p.W + step[..., None, None] * direction[0], p.b + step[..., None] * direction[1]
+        new_loss, gWn, gbn = p.objective(Wn, bn)
+        ok = (new_loss <= p.loss + 1e-4 * step * gd) | ~active
+        if bool(ok.all()):
+            break
+        step = torch.where(ok, step, step * 0.5)
+    return Wn, bn, new_loss, gWn, gbn
+
+
 def _logistic(A, y, w, allowed, l2, max_iter, tol: float = 1e-4, history: int = 10, compact: float = 0.75):
     """Batched L-BFGS with a *per-problem* history and backtracking (Armijo) line search, and the
     analytic gradient of ``mean CE + l2/2 ||W||²``; a problem stops once its max |gradient| <= tol
@@ -142,91 +236,28 @@ def _logistic(A, y, w, allowed, l2, max_iter, tol: float = 1e-4, history: int = 
     g, f, n, d = A.shape
     t, c = y.shape[0], allowed.shape[-1]
     n_t = w.sum(-1)  # [t, f]
-    scale_tf = (w / n_t[..., None])  # [t, f, n]
     Y = torch.nn.functional.one_hot(y.clamp_min(0), c).to(A.dtype)[None]  # [1, t, n, c]
-    neg_tf = (~allowed).to(A.dtype) * -1e9  # [t, f, c]
+    p = _Problems(A, w / n_t[..., None], (~allowed).to(A.dtype) * -1e9, Y, l2)
     W_out, b_out = A.new_zeros(g * f, t, d, c), A.new_zeros(g * f, t, c)
-
-    pairs = torch.arange(g * f, device=A.device)  # flat (group, training set) ids of the current batch
-    Ak = A.reshape(g * f, n, d)  # a view: no copy until the first compaction
-
-    def gather_consts(ids):
-        fi = ids % f
-        return scale_tf[:, fi].permute(1, 0, 2)[..., None], neg_tf[:, fi].permute(1, 0, 2)[:, :, None]  # [K, t, n, 1], [K, t, 1, c]
-
-    scale, neg = gather_consts(pairs)
-
-    def evaluate(W, b):
-        K = W.shape[0]
-        Z = (Ak @ W.permute(0, 2, 1, 3).reshape(K, d, t * c)).view(K, n, t, c).permute(0, 2, 1, 3) + b[:, :, None] + neg  # [K, t, n, c]
-        logZ = Z.logsumexp(-1, keepdim=True)
-        loss = -(((Z - logZ) * Y).sum(-1, keepdim=True) * scale).sum((-1, -2)) + 0.5 * l2 * (W * W).sum((-1, -2))
-        G = (torch.exp(Z - logZ) - Y) * scale  # dL/dZ
-        gW = (Ak.transpose(1, 2) @ G.permute(0, 2, 1, 3).reshape(K, n, t * c)).view(K, d, t, c).permute(0, 2, 1, 3) + l2 * W
-        return loss, gW, G.sum(-2)
-
-    def dot(x, y_):
-        return (x[0] * y_[0]).sum((-1, -2)) + (x[1] * y_[1]).sum(-1)  # [K, t]
-
-    W = A.new_zeros(g * f, t, d, c)
-    b = A.new_zeros(g * f, t, c)
-    loss, gW, gb = evaluate(W, b)
-    hist: list = []
     for _ in range(max_iter):
-        gmax = torch.maximum(gW.abs().amax((-1, -2)), gb.abs().amax(-1))
-        active = gmax > tol  # [K, t]
+        active = torch.maximum(p.gW.abs().amax((-1, -2)), p.gb.abs().amax(-1)) > tol  # [K, t]
         live = active.any(1)
         n_live = int(live.sum())
         if n_live == 0:
             break
-        if n_live < compact * len(pairs):  # drop the converged pairs from the batch
+        if n_live < compact * len(p.ids):  # store the converged pairs and drop them from the batch
             done = ~live
-            W_out[pairs[done]], b_out[pairs[done]] = W[done], b[done]
+            W_out[p.ids[done]], b_out[p.ids[done]] = p.W[done], p.b[done]
             keep = live.nonzero()[:, 0]
-            pairs = pairs[keep]
-            Ak = Ak.index_select(0, keep)
-            scale, neg = gather_consts(pairs)
-            W, b, loss, gW, gb, active = W[keep], b[keep], loss[keep], gW[keep], gb[keep], active[keep]
-            hist = [([s0[keep], s1[keep]], [y0[keep], y1[keep]], rho[keep]) for (s0, s1), (y0, y1), rho in hist]
-        q = [-gW, -gb]
-        alphas = []
-        for s_, y_, rho in reversed(hist):
-            a = rho * dot(s_, q)
-            q = [q[0] - a[..., None, None] * y_[0], q[1] - a[..., None] * y_[1]]
-            alphas.append(a)
-        if hist:
-            s_, y_, _ = hist[-1]
-            yy = dot(y_, y_)
-            gamma = torch.where(yy > 0, dot(s_, y_) / yy.clamp_min(1e-30), torch.ones_like(yy))
-        else:
-            gamma = (1.0 / (gW.abs().sum((-1, -2)) + gb.abs().sum(-1))).clamp(max=1.0)
-        q = [q[0] * gamma[..., None, None], q[1] * gamma[..., None]]
-        for (s_, y_, rho), a in zip(hist, reversed(alphas), strict=True):
-            beta = rho * dot(y_, q)
-            q = [q[0] + (a - beta)[..., None, None] * s_[0], q[1] + (a - beta)[..., None] * s_[1]]
-        on = active.to(A.dtype)
-        direction = [q[0] * on[..., None, None], q[1] * on[..., None]]
-        gd = dot([gW, gb], direction)
-        bad = gd >= 0  # not a descent direction: fall back to steepest descent for that problem
-        if bool(bad.any()):
-            fb = (bad & active).to(A.dtype)
-            direction = [torch.where(bad[..., None, None], -gW * fb[..., None, None], direction[0]),
-                         torch.where(bad[..., None], -gb * fb[..., None], direction[1])]
-            gd = dot([gW, gb], direction)
-        step = torch.ones_like(loss)
-        for _ls in range(30):
-            Wn, bn = W + step[..., None, None] * direction[0], b + step[..., None] * direction[1]
-            new_loss, gWn, gbn = evaluate(Wn, bn)
-            ok = (new_loss <= loss + 1e-4 * step * gd) | ~active
-            if bool(ok.all()):
-                break
-            step = torch.where(ok, step, step * 0.5)
-        s_new, y_new = [Wn - W, bn - b], [gWn - gW, gbn - gb]
-        ys = dot(s_new, y_new)
-        hist.append((s_new, y_new, torch.where(ys > 1e-10, 1.0 / ys.clamp_min(1e-10), torch.zeros_like(ys))))
-        hist = hist[-history:]
-        W, b, loss, gW, gb = Wn, bn, new_loss, gWn, gbn
-    W_out[pairs], b_out[pairs] = W, b
+            p.keep(keep)
+            active = active[keep]
+        direction, gd = _lbfgs_direction(p, active)
+        Wn, bn, new_loss, gWn, gbn = _line_search(p, direction, gd, active)
+        s_new, y_new = [Wn - p.W, bn - p.b], [gWn - p.gW, gbn - p.gb]
+        ys = _dot(s_new, y_new)
+        p.hist = (p.hist + [(s_new, y_new, torch.where(ys > 1e-10, 1.0 / ys.clamp_min(1e-10), torch.zeros_like(ys)))])[-history:]
+        p.W, p.b, p.loss, p.gW, p.gb = Wn, bn, new_loss, gWn, gbn
+    W_out[p.ids], b_out[p.ids] = p.W, p.b
     return W_out.view(g, f, t, d, c).transpose(1, 2), b_out.view(g, f, t, c).transpose(1, 2)
 
 

@@ -35,7 +35,7 @@ def verdict_row(method: str, v: dict) -> dict:
 def build_report(name: str, runs: dict, *, provenance: dict | None = None, config: dict | None = None,
                  sections: dict | None = None) -> dict:
     """``runs``: ``{method: Verification or its to_dict()}`` (at least one).  ``sections``: the
-    audit's other results (``localization`` for R1, ``interventions``, ``noise``, ...), kept as given."""
+    audit's other results (``localization``, ``interventions``, ``noise``, ...), kept as given."""
     if not runs:
         raise UnlearnscopeError("a report needs at least one verified method")
     as_dict = {m: (v.to_dict() if hasattr(v, "to_dict") else dict(v)) for m, v in runs.items()}

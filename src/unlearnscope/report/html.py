@@ -9,8 +9,8 @@ import json
 from ..viz import audit as audit_figs
 from ..viz import verify as figs
 
-NOT_COVERED = {"R5": "causal depth (UDS erasure ratios, weight restoration)", "R7": "privacy and memorisation (MIAs)",
-               "R9": "metric self-check (faithfulness on a P/N model pool)"}
+NOT_COVERED = {"causal depth": "UDS erasure ratios, weight restoration", "privacy and memorisation": "membership inference attacks",
+               "metric self-check": "each readout's faithfulness on a population of models that know and never knew"}
 
 CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
 table{border-collapse:collapse;margin:1em 0;font-size:14px}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
@@ -161,9 +161,9 @@ def _specificity(runs: dict) -> str:
 
 
 def render_html(report: dict) -> str:
-    from plotly.offline import get_plotlyjs
-
     import itertools
+
+    from plotly.offline import get_plotlyjs
 
     counter = itertools.count()
 
@@ -177,37 +177,37 @@ def render_html(report: dict) -> str:
              f"<p class=note>created {_e(report['created'])}; verdict margins (pre-registered): equivalence ±{_e(cfg.get('margin'))}, "
              f"locality {_e(cfg.get('locality_margin'))}, min ORIG−REF gap {_e(cfg.get('min_gap'))}, {_e(cfg.get('n_boot'))} entity-bootstrap resamples, "
              f"{_e(cfg.get('level'))} CIs. RKI = (m_unl − m_REF)/(m_ORIG − m_REF): 0 = never knew, 1 = intact.</p>",
-             "<h2>R10 · Verdicts</h2>", _verdict_table(report["verdict_table"])]
+             "<h2>Verdicts</h2>", _verdict_table(report["verdict_table"])]
     if len(runs) > 1:
-        parts += ["<h2>R6 · RKI by method and metric</h2>", _fig(figs.rki_heatmap(runs))]
+        parts += ["<h2>Residual knowledge by method and metric</h2>", _fig(figs.rki_heatmap(runs))]
     sec = report.get("sections") or {}
     if sec.get("interventions"):
         parts += ["<h2>Interventions</h2>", _interventions(sec["interventions"], sec.get("noise"))]
         if any((i.get("unlearning") or {}).get("forget_recall_curve") for i in sec["interventions"].values()):
             parts.append(_fig(audit_figs.unlearning_curves(sec["interventions"])))
     if sec.get("localization"):
-        parts += ["<h2>R1 · Localization validity</h2>", _localization(sec["localization"])]
+        parts += ["<h2>Localization validity</h2>", _localization(sec["localization"])]
         if sec["localization"].get("effects"):
             parts.append(_fig(audit_figs.localization_effects(sec["localization"])))
         if sec["localization"].get("random_control"):
             parts.append(_fig(audit_figs.random_control_cloud(sec["localization"]["random_control"])))
-    parts += ["<h2>R8 · Specificity</h2>", _specificity(runs)]
+    parts += ["<h2>Specificity</h2>", _specificity(runs)]
     if sec.get("behaviour"):
         parts.append(_behaviour(sec["behaviour"]))
-    parts += ["<h2>R0 · Provenance</h2>", f"<pre>{_e(json.dumps(report.get('provenance', {}), indent=1))}</pre>"]
+    parts += ["<h2>Provenance</h2>", f"<pre>{_e(json.dumps(report.get('provenance', {}), indent=1))}</pre>"]
     for method, v in runs.items():
         parts += [f"<h2>Method: {_e(method)}</h2>", f"<p>{_e(v['verdict'].get('reason'))}</p>"]
         parts += [f"<p class=note>warning: {_e(w)}</p>" for w in v.get("warnings", [])]
         parts += ["<h3>Metrics beside their references</h3>", _metric_table(v), _fig(figs.rki_bars(v))]
         if v.get("parametric"):
-            parts += ["<h3>R2 · Parametric traces</h3>", _parametric(v)]
+            parts += ["<h3>Parametric traces</h3>", _parametric(v)]
         if v.get("lens"):
-            parts += ["<h3>R3 · Logit lens</h3>", _fig(figs.lens_curves(v))]
+            parts += ["<h3>Logit lens</h3>", _fig(figs.lens_curves(v))]
         for mode in v.get("probes", {}):
-            parts += [f"<h3>R4 · Linear probes ({_e(mode)})</h3>", "<p class=note>A null probe means “not linearly decodable”, never “erased”.</p>",
+            parts += [f"<h3>Linear probes ({_e(mode)})</h3>", "<p class=note>A null probe means “not linearly decodable”, never “erased”.</p>",
                       _fig(figs.probe_curves(v, mode))]
         if v.get("relearn"):
-            parts += ["<h3>R6 · Relearning</h3>", _fig(figs.relearn_figure(v))]
+            parts += ["<h3>Relearning</h3>", _fig(figs.relearn_figure(v))]
     parts += ["<h2>Not covered by this report</h2>", "<ul>" + "".join(f"<li>{k}: {_e(v)}</li>" for k, v in NOT_COVERED.items()) + "</ul>"]
     parts += ["<h2>Run configuration</h2>", f"<pre>{_e(json.dumps(report.get('config', {}), indent=1))}</pre>"]
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{_e(report['name'])} — unlearnscope report</title>"

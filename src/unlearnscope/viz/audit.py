@@ -16,7 +16,7 @@ def localization_effects(loc: Mapping):
     for k, kind in enumerate(kinds):
         fig.add_trace(go.Heatmap(z=vals[k], x=roles, y=[f"L{l}" for l in range(len(vals[k]))], coloraxis="coloraxis",
                                  hovertemplate=f"{kind} %{{y}} %{{x}}: %{{z:.3f}}<extra></extra>"), 1, k + 1)
-    fig.update_layout(title=f"R1 · where the forget facts are computed (attribution patching); located: {', '.join(loc['components'])}",
+    fig.update_layout(title=f"Where the forget facts are computed (attribution patching); located: {', '.join(loc['components'])}",
                       coloraxis=dict(colorscale="RdBu", cmid=0), height=360)
     return fig
 
@@ -31,7 +31,7 @@ def random_control_cloud(rc: Mapping):
                              marker=dict(color="lightgray")))
     fig.add_trace(go.Scatter(x=[rc.get("unrelated_drop") or 0.0], y=[rc["target_drop"]], mode="markers", name="located",
                              marker=dict(color="#c33", size=12, symbol="star")))
-    fig.update_layout(title=f"R1 · located vectors vs random (p = {rc['p_value']:.3f})", xaxis_title="drop in p(answer), retain facts",
+    fig.update_layout(title=f"Located vectors vs random (p = {rc['p_value']:.3f})", xaxis_title="drop in p(answer), retain facts",
                       yaxis_title="drop in p(answer), forget facts", height=380)
     return fig
 

@@ -1,4 +1,4 @@
-"""Figures for MoE analyses: layer × expert heatmaps and per-step curves."""
+"""Figures for MoE analyses: layer × expert heatmaps, per-step curves, random-expert controls."""
 
 from __future__ import annotations
 
@@ -32,4 +32,18 @@ def step_curves(curves: Mapping[str, Sequence[tuple[int, float]]], *, title: str
         pts = list(pts)
         fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines+markers", name=name))
     fig.update_layout(title=title, xaxis_title="step", yaxis_title=y_title)
+    return fig
+
+
+def expert_control_figure(ctl):
+    """An `ExpertControl`: each metric's change under the located experts vs the random draws."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for i, m in enumerate(ctl.baseline):
+        rd = ctl.random_deltas(m)
+        fig.add_trace(go.Scatter(x=[m] * len(rd), y=rd, mode="markers", marker=dict(color="lightgray"), name="random experts", showlegend=i == 0))
+        fig.add_trace(go.Scatter(x=[m], y=[ctl.delta(m)], mode="markers", marker=dict(color="crimson", size=12, symbol="diamond"),
+                                 name="located experts", showlegend=i == 0))
+    fig.update_layout(title=f"experts {ctl.mode}: change vs baseline ({len(ctl.random)} random draws)", yaxis_title="Δ metric")
     return fig

@@ -83,7 +83,7 @@ def relearn_figure(v: Mapping):
 
 
 def rki_heatmap(runs: Mapping[str, Mapping]):
-    """Methods × metrics RKI heatmap (evaluation.md R6): 0 = REF, 1 = ORIG."""
+    """Methods × metrics RKI heatmap: 0 = REF, 1 = ORIG."""
     import plotly.graph_objects as go
 
     names = []
@@ -95,4 +95,14 @@ def rki_heatmap(runs: Mapping[str, Mapping]):
                                colorbar=dict(title="RKI"), text=[[f"{x:.2f}" if x is not None else "" for x in row] for row in z],
                                texttemplate="%{text}"))
     fig.update_layout(title="Residual Knowledge Index by method and metric", xaxis_title="metric", yaxis_title="method")
+    return fig
+
+
+def parametric_figure(traces):
+    """`ParametricTraces`: ‖ΔW‖ of the 30 most changed parameters."""
+    import plotly.graph_objects as go
+
+    mods = sorted(traces.modules, key=lambda m: -m["delta_norm"])[:30]
+    fig = go.Figure(go.Bar(x=[m["param"] for m in mods], y=[m["delta_norm"] for m in mods]))
+    fig.update_layout(title=f"‖ΔW‖ per parameter (share inside the located region: {traces.region_share})", yaxis_title="‖ΔW‖_F")
     return fig

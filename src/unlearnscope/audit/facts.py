@@ -1,0 +1,155 @@
+"""The facts audit (the facts organism, or a user's model and target file): locate the forget facts
+on ORIG once, then compare methods that cut there with whole-model unlearning.
+
+Localization (shared by every method): attribution patching over the forget facts gives the top-k
+MLP / attention sub-blocks; unit attribution gives the top-n MLP neurons (value vectors), whose
+ablation effect on the forget facts vs the retain facts is tested against random unit sets matched
+in layer and count (an empirical p-value: a localization must beat random controls).
+
+Methods (`FACT_METHODS`): ``ga`` (full-model gradient ascent), ``graddiff`` (full model, with a
+retain term), ``localized`` (gradient ascent on the located components only), ``ablate`` (the
+located value vectors zeroed, no training), ``ablate+localized`` (both).  Every method stops at
+the same forget recall (``stop_at``), so methods are compared at equal behavioural forgetting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ..errors import UnlearnscopeError
+from ..model.components import ComponentSet
+from .config import AuditConfig
+from .methods import Method, check_methods, unlearn_config, unlearning_summary
+from .plan import Plan, organism_sources, report_dir, stage
+
+
+def localize_target(original, target, *, top_components: int, top_vectors: int, n_random: int, seed: int = 0,
+                    max_vectors: int | None = None) -> dict:
+    """``components``: the top ``top_components`` sub-blocks; ``vectors``: the top ``top_vectors``
+    neurons (validated against random sets); ``vector_ranking``: ``[layer, neuron]`` of the top
+    ``max_vectors`` (what `ablate` grows into)."""
+    from ..localize.facts import attribution_patching, random_control, unit_attribution
+
+    ap = attribution_patching(original, target.forget, seed=seed)
+    comps = ap.components(top_k=top_components, subject=original)
+    units = unit_attribution(original, target.forget, seed=seed)
+    ranked = [u for u in units.top(max(max_vectors or 0, 10 * top_vectors)) if u[1] == "neuron"]
+    top = ranked[:top_vectors]
+    if not top:
+        raise UnlearnscopeError("unit attribution found no MLP neurons to ablate (an MoE model has experts as units); drop the ablate methods")
+    rc = random_control(original, [(l, k, j) for l, k, j, _ in top], target.forget, target.retain, n_random=n_random, seed=seed)
+    return {"components_method": "attribution patching (top-k sub-blocks by their best effect over positions)", "components": list(comps.names),
+            "effects": {"kinds": ap.kinds, "roles": ap.roles, "values": ap.effects.tolist()},
+            "vectors_method": "unit attribution (top-n MLP neurons)",
+            "vectors": [{"layer": l, "neuron": j, "score": s} for l, _, j, s in top],
+            "vector_ranking": [[l, j] for l, _, j, _ in ranked[: max_vectors or top_vectors]],
+            "random_control": rc.to_dict()}
+
+
+# ---------------------------------------------------------------------------- methods
+def _unlearn(ctx, subject, *, components=None, method="ga", lr=None, retain=False) -> dict:
+    from ..ablate.unlearn import unlearn
+
+    lr = lr or ctx.config.full_lr
+    res = unlearn(subject, ctx.target.forget_items, ctx.target.retain_items if retain else None, components=components,
+                  config=unlearn_config(ctx.config, lr, method), progress=ctx.progress)
+    return unlearning_summary(res, lr)
+
+
+def _vectors(subject, pairs) -> ComponentSet:
+    return ComponentSet.from_slices(subject, [subject.anatomy.value_slice(l, [j]) for l, j in pairs],
+                                    [f"blocks.{l}.mlp.value:{j}" for l, j in pairs])
+
+
+def _components(ctx, subject) -> ComponentSet:
+    return ComponentSet.parse(subject, list(ctx.localization["components"]))
+
+
+def run_ga(ctx, subject) -> dict:
+    return {**_unlearn(ctx, subject), "region": None}
+
+
+def run_graddiff(ctx, subject) -> dict:
+    return {**_unlearn(ctx, subject, method="graddiff", lr=ctx.config.localized_lr, retain=True), "region": None}
+
+
+def run_localized(ctx, subject) -> dict:
+    comps = _components(ctx, subject)
+    return {**_unlearn(ctx, subject, components=comps, lr=ctx.config.localized_lr), "region": comps.names}
+
+
+def run_ablate(ctx, subject) -> dict:
+    """Zero the top ``top_vectors`` located value vectors; while forget recall is above
+    ``stop_at``, double the count (along the attribution ranking, up to ``max_vectors``), so the
+    ablation is compared with the unlearning runs at the same behavioural forgetting."""
+    from ..ablate import ablate
+    from ..organisms.train import accuracy
+
+    ranking, c = ctx.localization["vector_ranking"], ctx.config
+    items = ctx.target.forget_items
+    curve, n, done = [[0, accuracy(subject.model, subject.tokenizer, items)]], 0, 0
+    while True:
+        n = min(len(ranking), max(c.top_vectors, 2 * n))
+        ablate(subject, _vectors(subject, ranking[done:n]), "zero")
+        done = n
+        curve.append([n, accuracy(subject.model, subject.tokenizer, items)])
+        if curve[-1][1] <= c.stop_at or n >= len(ranking):
+            break
+    stopped = "forget_metric" if curve[-1][1] <= c.stop_at else "max_vectors"
+    vec = _vectors(subject, ranking[:n])
+    return {"ablation": {"mode": "zero", "n_vectors": n, "n_params": vec.n_params, "stopped": stopped, "forget_recall_by_n": curve},
+            "region": vec.names}
+
+
+def run_ablate_localized(ctx, subject) -> dict:
+    out = run_ablate(ctx, subject)
+    comps = _components(ctx, subject)
+    return {**out, **_unlearn(ctx, subject, components=comps, lr=ctx.config.localized_lr), "region": out["region"] + comps.names}
+
+
+FACT_METHODS = {m.name: m for m in (
+    Method("ga", "gradient ascent on the forget facts, whole model (the field's baseline)", run_ga),
+    Method("graddiff", "gradient difference (ascent on forget, descent on retain), whole model", run_graddiff),
+    Method("localized", "gradient ascent restricted to the located components (attribution patching, top-k sub-blocks)", run_localized),
+    Method("ablate", "the located MLP value vectors (unit attribution, top-n) set to zero; no training", run_ablate),
+    Method("ablate+localized", "ablate, then gradient ascent on the located components", run_ablate_localized),
+)}
+
+
+# ---------------------------------------------------------------------------- the plan
+def _sources(cfg: AuditConfig, log):
+    """``(fresh ORIG loader, ORIG, REF or None, target, organism or None)``."""
+    from .target import load_target, organism_target
+
+    if cfg.model is None:
+        org, fresh, reference = organism_sources(cfg, cfg.organism, log)
+        return fresh, fresh(), reference, organism_target(org), org
+    from ..model.load import load
+
+    kw = {"device": cfg.device, "dtype": cfg.dtype}
+    fresh = lambda: load(cfg.model, **kw)  # noqa: E731
+    original = fresh()
+    reference = load(cfg.reference, **kw) if cfg.reference else None
+    return fresh, original, reference, load_target(cfg.target, original), None
+
+
+def facts_plan(cfg: AuditConfig, out, log) -> Plan:
+    """Facts (organism or a user's target file): located components and value vectors."""
+    methods = check_methods(cfg.method_names, FACT_METHODS)
+    fresh, original, reference, target, org = _sources(cfg, log)
+    name = cfg.name or target.name
+    out = report_dir(out, name)
+    vcfg = cfg.verify if cfg.verify.bos is not None or target.bos is None else replace(cfg.verify, bos=target.bos)
+    stage(log, f"localize on ORIG ({len(target.forget)} forget facts, {len(target.retain)} retain)")
+    a = original.anatomy
+    max_vectors = max(cfg.top_vectors, int(cfg.max_vectors_share * a.n_layers * a.d_mlp))
+    loc = localize_target(original, target, top_components=cfg.top_components, top_vectors=cfg.top_vectors, n_random=cfg.n_random,
+                          seed=cfg.seed, max_vectors=max_vectors)
+    vectors = [(v["layer"], v["neuron"]) for v in loc["vectors"]]
+
+    def verify_kwargs(name, info):
+        region = info.get("region")
+        return {"vectors": vectors, "region": ComponentSet.parse(original, region) if region else None}
+
+    return Plan(name, out, target, fresh, original, reference, methods, loc, vcfg, verify_kwargs,
+                {"target": "facts", "localization": loc}, organism=org)

@@ -1,0 +1,86 @@
+"""What every audit plan shares: the `Plan` record `run.execute` loops over, the context handed
+to each method, the report directory check, the organism sources and the stage log."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from ..errors import UnlearnscopeError
+from .config import AuditConfig
+
+
+@dataclass
+class AuditContext:
+    """What a method sees: the config, the target, ORIG and the localization made on it."""
+
+    config: AuditConfig
+    target: object
+    original: object
+    localization: dict
+    progress: bool = True
+
+
+@dataclass
+class Plan:
+    """What differs between targets; `run.execute` runs the shared loop over it."""
+
+    name: str
+    out: Path  # checked writable before any expensive step
+    target: object
+    fresh: Callable[[], object]  # a fresh copy of ORIG
+    original: object
+    reference: object | None
+    methods: list
+    localization: dict  # handed to the methods (AuditContext.localization)
+    verify_config: object
+    verify_kwargs: Callable[[str, dict], dict]  # (method, its info) -> extra verify_facts kwargs
+    sections: dict  # extra report sections (localization validity, ...)
+    noise_data: str = "retain facts"
+    hold: Callable[[object, dict], object] | None = None  # (subject, info) -> context kept open while verifying
+    evaluate: Callable[[object], dict] | None = None  # behaviour table (organisms)
+    organism: object | None = None
+    after_interventions: Callable[[dict], dict] | None = None  # interventions -> more report sections
+
+
+def stage(log, name: str) -> None:
+    """One progress line: ``[audit] HH:MM:SS name``."""
+    log(f"[audit] {time.strftime('%H:%M:%S')} {name}")
+
+
+def check_writable(out: Path) -> None:
+    """Fail before hours of work if ``out`` cannot be written (the report itself is atomic)."""
+    parent = out.parent
+    probe = None
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        probe = parent / f".unlearnscope-write-test-{os.getpid()}"
+        probe.write_text("")
+    except OSError as err:
+        raise UnlearnscopeError(f"cannot write the report into {out}: {err.strerror or err} — choose another --out") from err
+    finally:
+        if probe is not None and probe.exists():
+            probe.unlink()
+    if out.exists() and not out.is_dir():
+        raise UnlearnscopeError(f"cannot write the report into {out}: it is a file, not a directory — choose another --out")
+
+
+def report_dir(out, name: str) -> Path:
+    """``out`` (default ``reports/<name>``), checked writable now — before hours of work."""
+    path = Path(out) if out is not None else Path("reports") / name
+    check_writable(path)
+    return path
+
+
+def organism_sources(cfg: AuditConfig, name: str, log):
+    """``(organism, fresh ORIG loader, REF)`` for the organism ``name`` at the config's size and seed."""
+    from ..organisms import build, organism_size
+
+    size = cfg.size or organism_size()
+    stage(log, f"organism {name} (size {size}, seed {cfg.seed}): build or load")
+    org = build(name, size, cfg.seed, progress=False, log=lambda m: log(f"  {m}"))
+    kw = {"device": cfg.device, "dtype": cfg.dtype}
+    return org, (lambda: org.load("orig", **kw)), org.load("ref", **kw)

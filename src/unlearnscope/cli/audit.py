@@ -1,0 +1,57 @@
+"""``unlearnscope audit``: the main job (localize → intervene → verify → report) on one target.
+
+    unlearnscope audit                                  # the facts organism's forget split, 3 methods
+    unlearnscope audit --organism moe                   # refusal: experts off vs UOE vs full unlearning
+    unlearnscope audit --model ./my-model --reference ./never-knew --target facts.jsonl --out reports/mine
+    unlearnscope audit --config audit.toml --methods ga,localized --quick --json
+
+Exit codes: 0 written, 2 bad input (target file, config, model, output directory), 1 other
+errors, 130 interrupted (nothing half-written: the report directory appears only when complete).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import typer
+
+from .common import DEFAULTS, handle_errors
+
+
+@handle_errors(interrupted="interrupted: no report was written (reports appear only when complete)")
+def audit(
+    model: str = typer.Option(None, "--model", help="your model (directory or hub id); default: the organism"),
+    target: str = typer.Option(None, "--target", help="facts file (JSON Lines: prompt, answer, subject, split forget|retain[, kind])"),
+    reference: str = typer.Option(None, "--reference", help="a model that never knew the target (REF); without it there is no verdict"),
+    organism: str = typer.Option(None, "--organism", help="facts (default) | moe (refusal), when no --model is given"),
+    size: str = typer.Option(None, "--size", help="organism size: default | small (default: $UNLEARNSCOPE_ORGANISM_SIZE or default)"),
+    methods: str = typer.Option(None, "--methods", help="comma-separated; facts: ga, graddiff, localized, ablate, ablate+localized; moe: experts-off, uoe, full"),
+    config: str = typer.Option(None, "--config", help="TOML or JSON audit config (flags override it)"),
+    out: str = typer.Option(None, "--out", help="report directory (default: reports/<name>)"),
+    name: str = typer.Option(None, "--name", help="report name"),
+    seed: int = typer.Option(None, "--seed", help="seed of the organism, the unlearning runs and the localization"),
+    device: str = typer.Option(None, "--device", help="cpu, cuda, cuda:1 ..."),
+    dtype: str = typer.Option(None, "--dtype", help="float32, bfloat16, float16"),
+    quick: bool = typer.Option(None, "--quick/--full", help="a light protocol (2 probe seeds, 2 relearning seeds × 15 steps, 500 resamples)"),
+    stop_at: float = typer.Option(None, "--stop-at", help="unlearning stops at forget recall <= this (default 0.1)"),
+    as_json: bool = typer.Option(False, "--json", help="print a JSON summary (report paths and verdicts) on stdout"),
+    quiet: bool = typer.Option(False, "--quiet", help="no progress on stderr"),
+) -> None:
+    """Localize → intervene with each method → verify against ORIG / REF / NOISE → write report.html + report.json."""
+    from ..audit import load_config, run_audit
+
+    device, dtype = device or DEFAULTS["device"], dtype or DEFAULTS["dtype"]
+    log = (lambda m: None) if quiet else (lambda m: print(m, file=sys.stderr, flush=True))
+    cfg = load_config(config, model=model, target=target, reference=reference, organism=organism, size=size, name=name, seed=seed,
+                      device=device, dtype=dtype, quick=quick, stop_at=stop_at,
+                      methods=tuple(m.strip() for m in methods.split(",") if m.strip()) if methods else None)
+    summary = run_audit(cfg, out=out, progress=not quiet and not as_json, log=log).summary()
+    if as_json:
+        typer.echo(json.dumps(summary))
+        return
+    typer.echo(f"wrote {summary['report_html']}")
+    for r in summary["verdicts"]:
+        f = lambda x: "–" if x is None else f"{x:.2f}"  # noqa: E731
+        typer.echo(f"  {r['method']:<18} {r['verdict']:<14} behavioural RKI {f(r['behavioural_rki'])}  intrinsic {f(r['intrinsic_rki'])}  "
+                   f"adversarial {f(r['adversarial_rki'])}  locality {f(r['locality'])}")

@@ -1,0 +1,175 @@
+"""``unlearnscope probe`` and ``unlearnscope attack relearn|incontext|format``.
+
+    unlearnscope probe --model organism:facts --facts organism:forget --layers 2,3,4 --json
+    unlearnscope attack relearn --model runs/unlearned --original ORIG --reference REF --facts forget.json --retain-facts retain.json --json
+    unlearnscope probe --model organism:facts --patch runs/ga --facts organism:forget --json   # audit an `unlearn --out` patch
+
+``--model`` is the model under audit (``--patch`` applies an edit patch to it first).  With
+``--model organism:NAME`` the original defaults to ``organism:NAME`` and the reference to
+``organism:NAME:ref``; ``--facts organism:forget`` / ``--retain-facts organism:retain`` take the
+organism's splits (formats: its held-out paraphrases, strict paraphrases and multiple choice).
+Fact files are JSON lists / JSON Lines of ``{"prompt", "answer", "subject", "relation"[, "kind"]}``;
+``attack format`` groups ``--facts`` by ``kind``.  Every metric is printed as
+``{"agg_value", "ci", "value_by_index", "original", "reference", "rki"}``.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from .common import emit, handle_errors, load_subject
+
+attack_app = typer.Typer(no_args_is_help=True, help="Attacks on forgotten facts, each also run on the reference model.")
+
+
+def _subjects(model: str, patch: str | None, original: str | None, reference: str | None, device: str | None):
+    from ..data import ModelSpec
+    from ..model.edits import EditPatch
+
+    subject = load_subject(model, device)
+    if patch:
+        EditPatch.load(patch).apply(subject)
+    spec = ModelSpec.parse(model)
+    if spec.is_organism and spec.variant is None:
+        original = original or str(spec)
+        reference = reference or str(spec.with_variant("ref"))
+    orig = load_subject(original, device) if original else None
+    ref = load_subject(reference, device) if reference else None
+    return subject, orig, ref
+
+
+def _organism_facts(model: str, forget_spec: str) -> dict:
+    """For organism splits: the held-out formats, the in-context pool and the restatements."""
+    from ..data import DataSpec
+    from ..organisms import world_facts
+    from ..sources import organism_for
+
+    ds = DataSpec.parse(forget_spec)
+    if not ds.is_organism:
+        return {}
+    org = organism_for(ds, model)
+    return {"formats": {k: world_facts(org, "forget", (k,)) for k in ("paraphrase", "strict", "mc")},
+            "incontext_pool": world_facts(org, "retain", ("cloze",)),
+            "restatements": world_facts(org, "forget", ("cloze", "qa", "paraphrase_train"))}
+
+
+def _run(model, patch, original, reference, facts, retain_facts, device, cfg, formats=None):
+    from ..data import DataSpec
+    from ..errors import UnlearnscopeError
+    from ..evaluate.verify import verify_facts
+    from ..sources import load_facts
+
+    subject, orig, ref = _subjects(model, patch, original, reference, device)
+    forget = load_facts(facts, model, default_organism=None)
+    if retain_facts:
+        retain = load_facts(retain_facts, model, default_organism=None)
+    elif DataSpec.parse(facts).is_organism:
+        retain = load_facts("organism:retain", model, default_organism=None)
+    else:
+        raise UnlearnscopeError("give --retain-facts: probes train on retain entities and relearning needs them for locality")
+    kw = {"formats": formats, "incontext_pool": None, "restatements": None}
+    kw.update({k: v for k, v in _organism_facts(model, facts).items() if k != "formats" or formats is None})
+    return verify_facts(subject, forget, retain, original=orig, reference=ref, config=cfg, **kw)
+
+
+def _payload(v, names=None) -> dict:
+    metrics = {m["name"]: {k: m[k] for k in ("agg_value", "ci", "value_by_index", "original", "reference", "rki", "n_entities")}
+               for m in v.metrics if names is None or m["name"] in names or any(m["name"].startswith(n) for n in names)}
+    return {"metrics": metrics, "verdict": v.verdict.get("verdict"), "verdict_reason": v.verdict.get("reason"),
+            "verdict_config": v.verdict["config"], "warnings": v.warnings}
+
+
+def _config(layers: str | None, bos: str | None, margin: float = 0.2, **kw):
+    """The run's `VerifyConfig`; the verdict margin is pre-registered here and printed with the results."""
+    from ..evaluate.rki import VerdictConfig
+    from ..evaluate.verify import VerifyConfig
+
+    depths = tuple(int(x) for x in layers.split(",")) if layers else None
+    return VerifyConfig(probe_layers=depths, bos=bos, verdict=VerdictConfig(margin=margin), **kw)
+
+
+@handle_errors
+def probe(
+    model: str = typer.Option(..., "--model", help="model under audit (path, hub id, organism:NAME)"),
+    facts: str = typer.Option(..., "--facts", help="forget facts (file or organism:forget)"),
+    retain_facts: str = typer.Option(None, "--retain-facts", help="retain facts (default organism:retain for organisms)"),
+    original: str = typer.Option(None, "--original", help="original model (ORIG)"),
+    reference: str = typer.Option(None, "--reference", help="never-knew reference model (REF)"),
+    patch: str = typer.Option(None, "--patch", help="edit patch to apply to --model first"),
+    layers: str = typer.Option(None, "--layers", help="comma-separated depths (default all)"),
+    method: str = typer.Option("ridge", "--method", help="ridge | logistic"),
+    modes: str = typer.Option("transfer,refit", "--modes"),
+    bos: str = typer.Option(None, "--bos"),
+    margin: float = typer.Option(0.2, "--margin", help="pre-registered equivalence margin around RKI = 0"),
+    device: str = typer.Option(None, "--device"),
+    out: str = typer.Option(None, "--out", help="write verification.json here"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Linear probes (transfer / refit) with controls, on the model and its references."""
+    cfg = _config(layers, bos, margin, probe_method=method, probe_modes=tuple(modes.split(",")), readouts=("probes",), attacks=())
+    v = _run(model, patch, original, reference, facts, retain_facts, device, cfg)
+    if out:
+        v.save(out)
+    payload = _payload(v, ["probe_"])
+    payload["probes"] = v.probes
+    emit(payload, as_json)
+
+
+ATTACKS = {"relearn": ("relearn",), "incontext": ("incontext", "reintroduce"), "format": ("format",)}
+ATTACK_METRICS = {"relearn": ["relearn"], "incontext": ["incontext_", "reintroduce"], "format": ["format:"]}
+ATTACK_DOCS = {"relearn": "Relearning on disjoint forget entities (LR sweep, seeds), vs ORIG and REF.",
+               "incontext": "In-context demos (k facts) and reintroduction of the fact, vs ORIG and REF.",
+               "format": "Recall under held-out renderings (paraphrase, multiple choice), vs ORIG and REF."}
+
+
+def _file_formats(facts: str) -> dict:
+    """``attack format`` on a file: its facts grouped by their ``kind`` field."""
+    from ..data import as_fact, read_records
+
+    formats: dict = {}
+    for r in read_records(facts, what="facts"):
+        formats.setdefault(r.value.get("kind", "default") if isinstance(r.value, dict) else "default", []).append(as_fact(r.value, f"{facts}: {r.where}"))
+    return formats
+
+
+def _attack(kind: str):
+    @handle_errors
+    def cmd(
+        model: str = typer.Option(..., "--model"),
+        facts: str = typer.Option(..., "--facts"),
+        retain_facts: str = typer.Option(None, "--retain-facts"),
+        original: str = typer.Option(None, "--original"),
+        reference: str = typer.Option(None, "--reference"),
+        patch: str = typer.Option(None, "--patch"),
+        seeds: int = typer.Option(3, "--seeds", help="relearning seeds (T/V splits)"),
+        steps: int = typer.Option(30, "--steps", help="relearning steps"),
+        lrs: str = typer.Option("1e-4,3e-4", "--lrs", help="relearning learning-rate sweep"),
+        split: str = typer.Option("disjoint", "--split", help="relearning: disjoint (train on half the entities, score the other half) | same"),
+        margin: float = typer.Option(0.2, "--margin", help="pre-registered equivalence margin around RKI = 0"),
+        ks: str = typer.Option("0,1,5", "--k", help="in-context facts per prompt"),
+        bos: str = typer.Option(None, "--bos"),
+        device: str = typer.Option(None, "--device"),
+        out: str = typer.Option(None, "--out"),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        from ..data import DataSpec, is_organism_model
+        from ..evaluate.relearn import RelearnConfig
+
+        rc = RelearnConfig(lrs=tuple(float(x) for x in lrs.split(",")), seeds=tuple(range(seeds)), steps=steps, split=split)
+        b = bos if bos is not None else ("<bos>" if is_organism_model(model) else None)
+        cfg = _config(None, b, margin, readouts=(), attacks=ATTACKS[kind], relearn=rc, incontext_k=tuple(int(k) for k in ks.split(",")))
+        formats = _file_formats(facts) if kind == "format" and not DataSpec.parse(facts).is_organism else None
+        v = _run(model, patch, original, reference, facts, retain_facts, device, cfg, formats=formats)
+        if out:
+            v.save(out)
+        payload = _payload(v, ATTACK_METRICS[kind] + ["recall"])
+        if kind == "relearn":
+            payload["curves"] = v.relearn
+        emit(payload, as_json)
+
+    cmd.__doc__ = ATTACK_DOCS[kind]
+    return cmd
+
+
+for _kind in ATTACKS:
+    attack_app.command(_kind)(_attack(_kind))

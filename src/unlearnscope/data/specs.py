@@ -1,0 +1,93 @@
+"""The one grammar of model and data specs, parsed here and resolved by whoever owns the thing named.
+
+Model specs (``--model``, ``unlearnscope.load``):
+
+* ``organism:NAME`` / ``organism:NAME:orig`` / ``organism:NAME:ref`` — an organism's ORIG or REF
+  model (resolved by `unlearnscope.organisms`, built on first use);
+* ``tiny:TYPE`` — a seeded random tiny model of a transformers ``model_type`` (`model.tiny`);
+* anything else — a model directory or a hub id (`model.load`).
+
+Data specs (``--facts``, ``--forget``, ``--prompts`` ...):
+
+* ``organism:SELECTOR`` — an organism's own data: a fact split (``forget``, ``retain``,
+  ``never-seen``) or a domain (``refusal``, ``benign``, ``arith``, ``code``, ``facts``), read from
+  the organism named by the model spec (`unlearnscope.sources`);
+* anything else — a file (`data.readers`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from ..errors import UnlearnscopeError
+
+ORGANISM, TINY = "organism", "tiny"
+VARIANTS = ("orig", "ref")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """``kind`` is ``organism`` | ``tiny`` | ``path``; ``name`` the organism, model type or path;
+    ``variant`` (organisms) ``orig`` | ``ref``, or ``None`` when the spec did not say (= orig)."""
+
+    kind: str
+    name: str
+    variant: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> ModelSpec:
+        head, _, rest = text.partition(":")
+        if head == ORGANISM:
+            parts = rest.split(":")
+            if not parts[0] or len(parts) > 2:
+                raise UnlearnscopeError(f"bad organism spec {text!r}: use organism:NAME or organism:NAME:ref")
+            variant = parts[1] if len(parts) == 2 else None
+            if variant is not None and variant not in VARIANTS:
+                raise UnlearnscopeError(f"bad organism spec {text!r}: the variant must be one of {VARIANTS}")
+            return cls(ORGANISM, parts[0], variant)
+        if head == TINY:
+            if not rest:
+                raise UnlearnscopeError(f"bad tiny spec {text!r}: use tiny:<model_type>, e.g. tiny:gpt2 or tiny:mixtral")
+            return cls(TINY, rest)
+        return cls("path", text)
+
+    @property
+    def is_organism(self) -> bool:
+        return self.kind == ORGANISM
+
+    def with_variant(self, variant: str) -> ModelSpec:
+        return replace(self, variant=variant)
+
+    def __str__(self) -> str:
+        if self.kind == ORGANISM:
+            return f"{ORGANISM}:{self.name}" + (f":{self.variant}" if self.variant else "")
+        return f"{TINY}:{self.name}" if self.kind == TINY else self.name
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """``kind`` is ``organism`` (``name`` = the selector: a split or a domain) or ``file``."""
+
+    kind: str
+    name: str
+
+    @classmethod
+    def parse(cls, text: str) -> DataSpec:
+        head, _, rest = text.partition(":")
+        if head == ORGANISM:
+            if not rest or ":" in rest:
+                raise UnlearnscopeError(f"bad data spec {text!r}: use organism:SPLIT (forget, retain, never-seen) or organism:DOMAIN")
+            return cls(ORGANISM, rest)
+        return cls("file", text)
+
+    @property
+    def is_organism(self) -> bool:
+        return self.kind == ORGANISM
+
+    def __str__(self) -> str:
+        return f"{ORGANISM}:{self.name}" if self.is_organism else self.name
+
+
+def is_organism_model(text: str | None) -> bool:
+    """Whether a model spec names an organism (without building anything)."""
+    return bool(text) and ModelSpec.parse(text).is_organism
