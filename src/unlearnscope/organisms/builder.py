@@ -26,6 +26,7 @@ from ..errors import UnlearnscopeError
 from .cache import MANIFEST, check_entry, file_table, organisms_dir, read_manifest
 from .facts import facts_world
 from .facts import ref_filter as facts_ref_filter
+from .ground_truth import ground_truth
 from .models import make_model
 from .multidomain import multidomain_world
 from .multidomain import ref_filter as moe_ref_filter
@@ -54,7 +55,7 @@ class Organism:
 
     @property
     def ground_truth(self) -> dict:
-        return json.loads((self.path / "ground_truth.json").read_text())
+        return ground_truth(self)
 
     def load(self, variant: str = "orig", **kwargs):
         from ..model.load import load
