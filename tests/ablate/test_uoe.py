@@ -7,7 +7,7 @@ from tests.conftest import make_subject
 from unlearnscope.ablate.unlearn import UnlearnConfig
 from unlearnscope.ablate.uoe import RouterAnchor, all_experts_components, all_experts_unlearn, uoe_unlearn
 from unlearnscope.errors import OutOfRangeError, UnlearnscopeError
-from unlearnscope.localize.experts import routing_stats
+from unlearnscope.localize.experts import compare_routing, routing_stats
 
 FORGET = ["Alice Smith works as a doctor in Berlin.", "Marie Curie was a physicist.", "Tokyo is a large city in Japan."]
 
@@ -46,7 +46,9 @@ def test_uoe_trains_one_expert_and_its_router_and_the_anchor_holds_the_expert():
             others = [i for i in range(p.shape[0]) if i != e]
             assert torch.equal(p[others], before[n][others]), "only expert e*'s slice of the fused tensor may change"
         curve = r.monitor_curves["selection_overlap"]
-        assert curve[0] == (0, 1.0) and curve[-1][0] == r.steps and len(curve) == 4
+        assert curve[-1][0] == r.steps and len(curve) == 4
+        # the tracker's last point is the top-k overlap between the original routing and the final one
+        assert curve[-1][1] == pytest.approx(compare_routing(make_subject("mixtral"), s, FORGET).mean_overlap, abs=1e-4) and curve[-1][1] < 1
         assert r.n_params_trained == r.config["uoe"]["n_params"] < all_experts_components(s).n_params / 3
         freq = routing_stats(s, FORGET).prob_mean[l, e].item()
         runs[alpha] = (freq, r)

@@ -28,7 +28,14 @@ def test_localize_experts_on_the_moe_organism(small_organism, tmp_path):
     res = runner.invoke(app, ["localize", "experts", "--model", "organism:moe", "--prompts", "organism:refusal", "--method", "affinity", "--json"])
     assert res.exit_code == 0, res.output
     aff = json.loads(res.stdout)["ranked_experts"]
-    assert 0 < aff[0]["score"] <= 1
+    from unlearnscope import load
+    from unlearnscope.localize.experts import routing_stats
+    from unlearnscope.sources import load_prompts
+
+    stats = routing_stats(load("organism:moe"), load_prompts("organism:refusal", "organism:moe", full_text=True))
+    top = stats.affinity.flatten().topk(2)
+    assert [r["score"] for r in aff[:2]] == pytest.approx(top.values.tolist(), abs=1e-5)  # the UOE affinity, recomputed
+    assert [(r["layer"], r["expert"]) for r in aff[:2]] == [divmod(int(i), stats.affinity.shape[1]) for i in top.indices]
     res = runner.invoke(app, ["localize", "experts", "--model", "organism:moe", "--prompts", "organism:benign", "--method", "ftri", "--json"])
     assert res.exit_code == 2 and "has no prompts" in res.output  # no benign prompt is refused
 

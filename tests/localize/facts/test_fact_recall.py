@@ -84,7 +84,8 @@ def test_fact_lookup_probes_match_the_organism(facts_org):
     # ... the last token does once the top blocks have run
     assert acc[-1, last] > chance + 0.3
     assert int(lk.effects[0, :, last].argmax()) >= 1
-    assert "blocks." in lk.components(top_k=1, subject=s, kinds=("mlp",)).names[0]
+    best = int(lk.effects[0].max(-1).values.argmax())  # the block whose gain is largest at any role
+    assert lk.components(top_k=1, subject=s, kinds=("mlp",)).names == [f"blocks.{best}.mlp"]
 
 
 @pytest.mark.xfail(strict=True, reason=(
@@ -105,9 +106,13 @@ def test_ablating_an_entitys_concept_vector_drops_its_recall_only(facts_org):
 def test_concept_validation_measures_and_restores(facts_org):
     org, s, forget, retain = facts_org
     before = s.fingerprint()
+    # a negligible perturbation leaves every generation and score exactly as it was
+    same = validate_concept_vector(s, "blocks.3.mlp.value:7", target=forget[:12], unrelated=retain[:24], mode="noise", sigma=1e-9)
+    assert (same.target_bleu, same.target_rouge_l, same.unrelated_bleu, same.unrelated_rouge_l) == (1.0, 1.0, 1.0, 1.0)
+    assert same.target_acc_drop == 0 and abs(same.target_logp_drop) < 1e-4 and same.n_target == 12
     v = validate_concept_vector(s, "blocks.3.mlp.value:7", target=forget[:12], unrelated=retain[:24], mode="noise", sigma=5.0)
     assert s.fingerprint() == before  # undone
-    assert 0 <= v.target_bleu <= 1 and 0 <= v.unrelated_rouge_l <= 1 and v.n_target == 12
+    assert v.target_logp_drop > 0.01  # noise of std 5 on a value vector costs the answers log-probability
     assert v.to_dict()["target_acc_drop"] == pytest.approx(v.target_acc_before - v.target_acc_after)
 
 
@@ -157,11 +162,14 @@ def test_moe_organism_tracing_and_expert_controls(small_organism):
     ap = activation_patching(s, target)
     # the discrete top-k routing makes the first-order estimate rougher than on the dense organism
     # (measured rho = 0.79 here vs 0.88-0.95 dense); the 0.8 bar is asserted on the dense organism
-    assert torch.isfinite(at.effects).all() and agreement(at, ap) >= 0.6
+    assert agreement(at, ap) >= 0.6
+    # restoring the final residual stream at the last token recovers the clean run exactly
+    assert ap.effects[ap.kinds.index("resid"), s.anatomy.n_layers - 1, ap.roles.index("last")] == pytest.approx(1.0, abs=1e-4)
     units = unit_attribution(s, target)
     assert set(units.unit_kinds) == {"expert"} and all(len(sc) == s.anatomy.n_experts for sc in units.scores)
     top = [(l, k, j) for l, k, j, _ in units.top(1, layers=[1])]
     rc = random_control(s, top, target, other, n_random=20, seed=0)
-    assert len(rc.random_target_drops) == 20 and 0 < rc.p_value <= 1
+    assert len(rc.random_target_drops) == 20
+    assert rc.p_value == (1 + sum(d >= rc.target_drop for d in rc.random_target_drops)) / 21  # the empirical p-value, by hand
     with pytest.raises(UnlearnscopeError, match="has expert units"):
         random_control(s, [(0, "neuron", 0)], target)
