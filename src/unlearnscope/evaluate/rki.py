@@ -1,25 +1,36 @@
-"""Residual Knowledge Index and verdicts (the protocol is written up in ``docs/verify.md``).
+"""Residual Knowledge Index, verdicts and per-readout findings (the protocol: ``docs/verify.md``).
 
 For a metric ``m`` where higher means "knows more" (accuracy, recovered accuracy, probe accuracy):
 
     RKI = (m_unl − m_REF) / (m_ORIG − m_REF)
 
-0 = at the never-knew reference, 1 = as the original, < 0 = over-unlearned.  ``m`` is the mean
-over entities; the CI comes from a paired cluster bootstrap over entities (the same resampled
-entities for the three models).  RKI is undefined (``None``) when ``|m_ORIG − m_REF|`` is below
-``min_gap``: the metric does not separate a model that knows from one that never knew.
+0 = at the never-knew level, 1 = as the original, < 0 = below the never-knew level (over-unlearned).
+``m`` is the mean over entities (and over models where a role has several: unlearning seeds,
+never-knew references of several weight seeds); the CI comes from a paired bootstrap over entities
+and models (`stats.Resamples`).  RKI is undefined when ``|m_ORIG − m_REF|`` is below ``min_gap``:
+the metric does not separate a model that knows from one that never knew.
 
-Verdict per target from the behavioural RKI ``b`` and the intrinsic / adversarial RKIs ``i``
-(margins in `VerdictConfig`, pre-registered and printed with the results):
+Residual knowledge is one-sided: a readout *shows no residual knowledge* when its RKI's CI upper
+bound is at most ``margin``; it *shows residual knowledge* when the CI lower bound is above 0 and
+the point estimate above ``margin``; it is *over-unlearned* (below the never-knew level: damage to
+that ability, not knowledge) when the CI upper bound is below 0 and the point estimate below
+``−margin``.  Knowledge verdict, from the behavioural RKI ``b`` and the intrinsic and adversarial
+readouts (margins in `VerdictConfig`, pre-registered and printed with the results):
 
-* ``erased``: ``b`` and every ``i`` have their CI inside ``[-margin, margin]``;
-* ``suppressed``: ``b``'s CI inside the margin, some ``i`` *clearly above 0* (CI lower bound > 0
-  and point estimate > margin);
-* ``not unlearned``: ``b`` and some ``i`` clearly above 0;
-* ``damaged``: locality (retain accuracy relative to ORIG) has its CI upper bound below
-  ``1 − locality_margin`` — reported first, with the knowledge verdict beside it;
+* ``erased``: ``b`` shows no residual knowledge, at least one intrinsic readout and at least one
+  relearning attack are defined, and no defined intrinsic or adversarial readout shows any;
+  with a family missing or undefined the verdict is ``inconclusive`` and says which and why;
+* ``suppressed``: ``b`` shows none, some intrinsic / adversarial readout shows residual knowledge;
+* ``not unlearned``: ``b`` and some intrinsic / adversarial readout show residual knowledge;
 * ``inconclusive``: none of the above (e.g. CIs too wide, partial forgetting);
 * ``no reference``: without REF the excess over a never-knew model cannot be computed.
+
+Then damage: ``damaged`` (the knowledge verdict beside it) when a locality metric dropped beyond
+NOISE's own drop — the paired CI of ``(m_unl − m_NOISE) / m_ORIG`` lies below ``−locality_margin``
+(without NOISE: the retained share ``m_unl / m_ORIG`` below ``1 − locality_margin``).  Forget
+readouts below the never-knew level are listed as over-unlearned (``over_unlearned``, and in the
+reason): damage to that ability, not residual knowledge.  Every verdict lists the readouts that
+were asked for but not used (``missing_readouts``: not run, or not separating ORIG from REF) and why.
 """
 
 from __future__ import annotations
@@ -29,17 +40,18 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from ..errors import UnlearnscopeError
-from .stats import bootstrap_indices, mean_ci, percentile_ci, rki_samples, warn_few_entities
+from .stats import Resamples, mean_ci, percentile_ci, warn_few_entities
 
 KINDS = ("behavioural", "intrinsic", "adversarial", "locality")
+ROLES = ("unlearned", "original", "reference", "noise")
 
 
 @dataclass(frozen=True)
 class VerdictConfig:
     """Pre-registered margins and statistics settings (printed with every verdict)."""
 
-    margin: float = 0.2  # equivalence margin around RKI = 0
-    locality_margin: float = 0.1  # damaged if locality's CI upper bound < 1 − this
+    margin: float = 0.2  # residual knowledge: RKI CI upper bound <= margin means none
+    locality_margin: float = 0.1  # damaged if the drop beyond NOISE (or the retained share) is CI-below this
     min_gap: float = 0.05  # |m_ORIG − m_REF| below this: RKI undefined
     n_boot: int = 2000
     level: float = 0.95
@@ -53,12 +65,24 @@ class VerdictConfig:
             raise UnlearnscopeError(f"n_boot must be >= 100 and level in (0.5, 1): {asdict(self)}")
 
 
+def _rows(v: torch.Tensor | None, role: str, n: int) -> torch.Tensor | None:
+    """Per-entity values as ``[n_models, n_entities]``."""
+    if v is None:
+        return None
+    v = v[None] if v.ndim == 1 else v
+    if v.ndim != 2 or v.shape[1] != n or v.shape[0] < 1:
+        raise UnlearnscopeError(f"{role} has shape {tuple(v.shape)}, expected [{n}] or [n_models, {n}] (one value per entity)")
+    return v
+
+
 @dataclass
 class Metric:
-    """One metric on the forget entities for the unlearned model and its references.
+    """One metric on the forget (or, for locality, retained) entities for every model.
 
-    ``unlearned`` / ``original`` / ``reference`` are per-entity values ``[n_entities]`` (entity
-    order ``entities``); ``original`` / ``reference`` may be ``None`` when not given."""
+    Each role holds per-entity values ``[n_entities]`` or ``[n_models, n_entities]`` (entity order
+    ``entities``): several unlearned models are unlearning seeds, several references never-knew
+    models of different weight seeds, several NOISE models drift floors; ``original`` /
+    ``reference`` / ``noise`` may be ``None`` when not given."""
 
     name: str
     kind: str  # behavioural | intrinsic | adversarial | locality
@@ -72,24 +96,43 @@ class Metric:
     def __post_init__(self):
         if self.kind not in KINDS:
             raise UnlearnscopeError(f"metric kind must be one of {KINDS}, got {self.kind!r}")
-        for role in ("unlearned", "original", "reference", "noise"):
-            v = getattr(self, role)
-            if v is not None and v.shape != (len(self.entities),):
-                raise UnlearnscopeError(f"metric {self.name}: {role} has shape {tuple(v.shape)}, expected [{len(self.entities)}] (one value per entity)")
+        for role in ROLES:
+            try:
+                setattr(self, role, _rows(getattr(self, role), role, len(self.entities)))
+            except UnlearnscopeError as err:
+                raise UnlearnscopeError(f"metric {self.name}: {err}") from err
+
+    @property
+    def n_seeds(self) -> int:
+        return self.unlearned.shape[0]
+
+    def seed(self, s: int) -> Metric:
+        """The metric with unlearned model ``s`` alone (for per-seed verdicts); a metric measured
+        on one unlearned model is the same for every seed."""
+        if self.n_seeds == 1:
+            return self
+        return Metric(self.name, self.kind, self.entities, self.unlearned[s : s + 1], self.original, self.reference, self.detail, self.noise)
+
+    def _resamples(self, cfg: VerdictConfig) -> Resamples:
+        n = {r: getattr(self, r).shape[0] for r in ROLES if getattr(self, r) is not None}
+        return Resamples.draw(len(self.entities), n, cfg.n_boot, cfg.seed)
 
     def summary(self, cfg: VerdictConfig = VerdictConfig()) -> dict:
-        """``{"agg_value", "ci", "value_by_index", "original", "reference", "noise", "rki", "n_entities"}``."""
-        kw = dict(n_boot=cfg.n_boot, seed=cfg.seed, level=cfg.level)
-        m, lo, hi = mean_ci(self.unlearned, **kw)
-        out = {"name": self.name, "kind": self.kind, "agg_value": m, "ci": [lo, hi], "n_entities": len(self.entities),
-               "value_by_index": dict(zip(self.entities, [round(x, 6) for x in self.unlearned.tolist()], strict=True))}
+        """``{"agg_value", "ci", "by_seed", "value_by_index", "original", "reference", "noise",
+        "rki", "n_entities"}`` (+ ``locality`` for locality metrics)."""
+        rs = self._resamples(cfg)
+        u = self.unlearned.double()
+        lo, hi = percentile_ci(rs.means("unlearned", u), cfg.level)
+        out = {"name": self.name, "kind": self.kind, "agg_value": float(u.mean()), "ci": [lo, hi], "n_entities": len(self.entities),
+               "by_seed": [float(x) for x in u.mean(1)],
+               "value_by_index": dict(zip(self.entities, [round(x, 6) for x in u.mean(0).tolist()], strict=True))}
         for role in ("original", "reference", "noise"):
             v = getattr(self, role)
-            if v is not None:
-                rm, rlo, rhi = mean_ci(v, **kw)
-                out[role] = {"agg_value": rm, "ci": [rlo, rhi]}
-            else:
+            if v is None:
                 out[role] = None
+                continue
+            rlo, rhi = percentile_ci(rs.means(role, v), cfg.level)
+            out[role] = {"agg_value": float(v.double().mean()), "ci": [rlo, rhi], "n_models": v.shape[0]}
         out["rki"] = self.rki(cfg) if self.kind != "locality" else None
         if self.kind == "locality" and self.original is not None:
             out["locality"] = self.locality(cfg)
@@ -103,36 +146,107 @@ class Metric:
             missing = [r for r in ("original", "reference") if getattr(self, r) is None]
             return {"value": None, "ci": [None, None], "defined": False,
                     "why": f"no {' / '.join(missing)} model: the excess over the never-knew reference could not be computed"}
-        o, u, r = (x.double().cpu() for x in (self.original, self.unlearned, self.reference))
-        gap = float(o.mean() - r.mean())
+        o, u, r = (x.double().mean() for x in (self.original, self.unlearned, self.reference))
+        gap = float(o - r)
         if abs(gap) < cfg.min_gap:
             return {"value": None, "ci": [None, None], "defined": False,
-                    "why": f"ORIG and REF differ by {gap:+.3f} (< {cfg.min_gap}): this metric does not separate knowing from never knowing"}
-        value = float((u.mean() - r.mean()) / gap)
-        idx = bootstrap_indices(len(o), cfg.n_boot, cfg.seed)
-        lo, hi = percentile_ci(rki_samples(o, u, r, idx, cfg.min_gap), cfg.level)
-        return {"value": value, "ci": [lo, hi], "defined": True, "why": None}
+                    "why": f"ORIG and REF differ by {gap:+.3f} (< {cfg.min_gap}): does not separate knowing from never knowing"}
+        rs = self._resamples(cfg)
+        ob, ub, rb = rs.means("original", self.original), rs.means("unlearned", self.unlearned), rs.means("reference", self.reference)
+        den = ob - rb
+        samples = torch.where(den.abs() >= cfg.min_gap, (ub - rb) / den, torch.full_like(den, float("nan")))
+        lo, hi = percentile_ci(samples, cfg.level)
+        return {"value": float((u - r) / gap), "ci": [lo, hi], "defined": True, "why": None}
 
     def locality(self, cfg: VerdictConfig = VerdictConfig()) -> dict:
-        """Retained share ``m_unl / m_ORIG`` on retain entities, with a paired bootstrap CI."""
-        o, u = self.original.double().cpu(), self.unlearned.double().cpu()
+        """Retained share ``m_unl / m_ORIG`` and, with NOISE, the drop beyond NOISE's
+        ``(m_unl − m_NOISE) / m_ORIG``, each with a paired bootstrap CI."""
+        o = self.original.double()
         if float(o.mean()) <= 0:
-            return {"value": None, "ci": [None, None]}
-        idx = bootstrap_indices(len(o), cfg.n_boot, cfg.seed)
-        lo, hi = percentile_ci(u[idx].mean(1) / o[idx].mean(1).clamp_min(1e-12), cfg.level)
-        return {"value": float(u.mean() / o.mean()), "ci": [lo, hi]}
+            return {"value": None, "ci": [None, None], "beyond_noise": None}
+        rs = self._resamples(cfg)
+        ob, ub = rs.means("original", o).clamp_min(1e-12), rs.means("unlearned", self.unlearned)
+        out = {"value": float(self.unlearned.double().mean() / o.mean()), "ci": list(percentile_ci(ub / ob, cfg.level)), "beyond_noise": None}
+        if self.noise is not None:
+            nb = rs.means("noise", self.noise)
+            out["beyond_noise"] = {"value": float((self.unlearned.double().mean() - self.noise.double().mean()) / o.mean()),
+                                   "ci": list(percentile_ci((ub - nb) / ob, cfg.level))}
+        return out
 
 
-def _near0(r: dict, m: float) -> bool:
-    return r["defined"] and r["ci"][0] is not None and r["ci"][0] >= -m and r["ci"][1] <= m
+# ---------------------------------------------------------------------------- the rules
+def shows_none(r: dict, m: float) -> bool:
+    """No residual knowledge: the RKI's CI upper bound is at most ``m`` (one-sided)."""
+    return r["defined"] and r["ci"][1] is not None and r["ci"][1] <= m
 
 
-def _above(r: dict, m: float) -> bool:
+def shows_knowledge(r: dict, m: float) -> bool:
+    """Residual knowledge: CI lower bound above 0 and the point estimate above ``m``."""
     return r["defined"] and r["ci"][0] is not None and r["ci"][0] > 0 and r["value"] > m
 
 
-def verdict(metrics: list[Metric], cfg: VerdictConfig = VerdictConfig()) -> dict:
-    """The verdict for one target (see module doc) with the RKIs it rests on."""
+def over_unlearned(r: dict, m: float) -> bool:
+    """Below the never-knew level: CI upper bound below 0 and the point estimate below ``−m``."""
+    return r["defined"] and r["ci"][1] is not None and r["ci"][1] < 0 and r["value"] < -m
+
+
+def is_relearning(name: str) -> bool:
+    return name == "relearn" or name.startswith("relearn:")
+
+
+def _worst(rows: list[tuple[str, dict]]):
+    w = max(rows, key=lambda x: x[1]["value"], default=None)
+    return {"metric": w[0], **w[1]} if w else None
+
+
+def _damage(metrics: list[Metric], rk: dict, cfg: VerdictConfig) -> tuple[dict, list[str], list[str]]:
+    """``(locality results, damaged locality metrics, over-unlearned forget readouts)``."""
+    loc = {m.name: m.locality(cfg) for m in metrics if m.kind == "locality" and m.original is not None}
+    damaged = []
+    for name, v in loc.items():
+        test = v["beyond_noise"] if v["beyond_noise"] is not None else None
+        if test is not None:
+            if test["ci"][1] is not None and test["ci"][1] < -cfg.locality_margin:
+                damaged.append(f"{name} (−{-test['value']:.2f} beyond NOISE)")
+        elif v["ci"][1] is not None and v["ci"][1] < 1 - cfg.locality_margin:
+            damaged.append(f"{name} (retained {v['value']:.2f}; no NOISE control)")
+    over = [k for k, r in rk.items() if over_unlearned(r, cfg.margin)]
+    return loc, damaged, over
+
+
+def _knowledge(rk: dict, kinds: dict, cfg: VerdictConfig, missing: dict) -> tuple[str, str]:
+    """The knowledge verdict and its reason (see module doc)."""
+    m = cfg.margin
+    beh = [(k, rk[k]) for k, kind in kinds.items() if kind == "behavioural" and rk[k]["defined"]]
+    b = max(beh, key=lambda x: x[1]["value"], default=None)
+    if b is None:
+        whys = [f"{k}: {missing[k]}" for k, kind in kinds.items() if kind == "behavioural" and k in missing]
+        return "inconclusive", "no behavioural readout separates ORIG from REF (" + "; ".join(whys) + ")"
+    b = b[1]
+    inner = [(k, rk[k]) for k, kind in kinds.items() if kind in ("intrinsic", "adversarial") and rk[k]["defined"]]
+    present = [k for k, r in inner if shows_knowledge(r, m)]
+    if shows_none(b, m) and present:
+        return "suppressed", f"behaviour at or below the never-knew level (RKI CI ≤ {m}) but {', '.join(present)} show residual knowledge"
+    if shows_knowledge(b, m) and present:
+        return "not unlearned", f"behaviour and {', '.join(present)} show residual knowledge"
+    if shows_none(b, m) and all(shows_none(r, m) for _, r in inner):
+        families = {"intrinsic": [k for k, _ in inner if kinds[k] == "intrinsic"],
+                    "relearning": [k for k, _ in inner if is_relearning(k)]}
+        gaps = [f for f, got in families.items() if not got]
+        if not gaps:
+            return "erased", (f"behaviour, {len(families['intrinsic'])} intrinsic and {sum(kinds[k] == 'adversarial' for k, _ in inner)} "
+                              f"adversarial readouts (relearning included) show no residual knowledge (RKI CIs ≤ {m})")
+        whys = {"intrinsic": [f"{k}: {w}" for k, w in missing.items() if kinds.get(k) == "intrinsic" or k.startswith("probe") or k == "logit_lens"],
+                "relearning": [f"{k}: {w}" for k, w in missing.items() if is_relearning(k)]}
+        parts = [f"no defined {f} readout ({'; '.join(whys[f]) or 'none was asked for'})" for f in gaps]
+        return "inconclusive", "nothing shows residual knowledge, but erasure needs every family: " + "; ".join(parts)
+    return "inconclusive", f"no rule applies at margin {m} (CIs too wide or forgetting partial)"
+
+
+def verdict(metrics: list[Metric], cfg: VerdictConfig = VerdictConfig(), *, not_run: dict | None = None) -> dict:
+    """The verdict for one target (see module doc) with the RKIs it rests on.  ``not_run``:
+    ``{readout: why}`` for readouts asked for that could not be run (listed in
+    ``missing_readouts`` beside the undefined ones)."""
     cfg.validate()
     if not metrics:
         raise UnlearnscopeError("a verdict needs at least one metric")
@@ -141,40 +255,88 @@ def verdict(metrics: list[Metric], cfg: VerdictConfig = VerdictConfig()) -> dict
         raise UnlearnscopeError("a verdict needs a behavioural metric (e.g. forget-set recall)")
     n = min(len(m.entities) for m in behavioural)
     warning = warn_few_entities("verdict (forget entities)", n, cfg.min_entities)
+    kinds = {m.name: m.kind for m in metrics if m.kind != "locality"}
     rk = {m.name: m.rki(cfg) for m in metrics if m.kind != "locality"}
-    undefined = {k: v["why"] for k, v in rk.items() if not v["defined"]}
-    out = {"config": asdict(cfg), "rki": rk, "undefined": undefined, "warning": warning}
+    missing = {**{k: v["why"] for k, v in rk.items() if not v["defined"]}, **(not_run or {})}
+    out = {"config": asdict(cfg), "rki": rk, "missing_readouts": [{"name": k, "why": w} for k, w in missing.items()], "warning": warning}
     if any(m.reference is None for m in metrics if m.kind != "locality"):
-        out.update(verdict="no reference", reason="no never-knew reference (REF) model: the excess over REF could not be computed, so no verdict")
+        out.update(verdict="no reference", knowledge_verdict="no reference",
+                   reason="no never-knew reference (REF) model: the excess over REF could not be computed, so no verdict")
         return out
-    b = max((rk[m.name] for m in behavioural if rk[m.name]["defined"]), key=lambda r: r["value"], default=None)
-    inner = [(m.name, rk[m.name]) for m in metrics if m.kind in ("intrinsic", "adversarial") and rk[m.name]["defined"]]
-    out["behavioural_rki"] = b
-    witness = max(inner, key=lambda x: x[1]["value"], default=None)
-    out["intrinsic_rki"] = {"metric": witness[0], **witness[1]} if witness else None
-    adv = [(m.name, rk[m.name]) for m in metrics if m.kind == "adversarial" and rk[m.name]["defined"]]
-    worst = max(adv, key=lambda x: x[1]["value"], default=None)
-    out["adversarial_rki"] = {"metric": worst[0], **worst[1]} if worst else None
-    loc = [m for m in metrics if m.kind == "locality" and m.original is not None]
-    out["locality"] = {m.name: m.locality(cfg) for m in loc}
-    damaged = [k for k, v in out["locality"].items() if v["ci"][1] is not None and v["ci"][1] < 1 - cfg.locality_margin]
-    m = cfg.margin
-    if b is None:
-        knowledge, reason = "inconclusive", "the behavioural metric does not separate ORIG from REF"
-    elif not inner:
-        knowledge, reason = "inconclusive", "no intrinsic or adversarial metric separates ORIG from REF"
-    elif _near0(b, m) and all(_near0(r, m) for _, r in inner):
-        knowledge, reason = "erased", f"behavioural and all {len(inner)} intrinsic/adversarial RKIs have CIs inside ±{m}"
-    elif _near0(b, m) and any(_above(r, m) for _, r in inner):
-        names = [k for k, r in inner if _above(r, m)]
-        knowledge, reason = "suppressed", f"behaviour at REF level (RKI CI inside ±{m}) but {', '.join(names)} clearly above 0"
-    elif _above(b, m) and any(_above(r, m) for _, r in inner):
-        knowledge, reason = "not unlearned", "behavioural and intrinsic RKIs clearly above 0"
-    else:
-        knowledge, reason = "inconclusive", f"no rule applies at margin {m} (CIs too wide or forgetting partial)"
+    if min(m.reference.shape[0] for m in metrics if m.kind != "locality") < 2:
+        out["warning"] = "; ".join(w for w in (warning, "one never-knew model: its seed-to-seed spread is not in the CIs") if w)
+    beh = [(m.name, rk[m.name]) for m in behavioural if rk[m.name]["defined"]]
+    out["behavioural_rki"] = max((r for _, r in beh), key=lambda r: r["value"], default=None)
+    out["intrinsic_rki"] = _worst([(k, r) for k, r in rk.items() if kinds[k] == "intrinsic" and r["defined"]])
+    out["adversarial_rki"] = _worst([(k, r) for k, r in rk.items() if kinds[k] == "adversarial" and r["defined"]])
+    knowledge, reason = _knowledge(rk, kinds, cfg, missing)
+    out["locality"], damaged, over = _damage(metrics, rk, cfg)
+    out["over_unlearned"] = over
     out["knowledge_verdict"] = knowledge
+    if over:
+        reason += f"; over-unlearned (below the never-knew level, damage to that ability, not residual knowledge): {', '.join(over)}"
     if damaged:
-        out.update(verdict="damaged", reason=f"locality dropped ({', '.join(damaged)} CI below {1 - cfg.locality_margin:.2f}); knowledge verdict: {knowledge} ({reason})")
+        out.update(verdict="damaged", reason=f"locality dropped ({', '.join(damaged)}); knowledge verdict: {knowledge} ({reason})")
     else:
         out.update(verdict=knowledge, reason=reason)
     return out
+
+
+def seed_verdicts(metrics: list[Metric], cfg: VerdictConfig, pooled: dict, *, not_run: dict | None = None, adjust=None,
+                  labels=None) -> dict:
+    """Per unlearning seed, the verdict on that seed's model alone (passed through ``adjust``,
+    as the pooled one was); ``pooled`` becomes ``unstable`` (its own verdict kept as
+    ``pooled_verdict``) when the seeds disagree.  ``labels``: the seeds' names in the ``seeds``
+    rows (default 0, 1, …, the unlearned models' order)."""
+    n = max(m.n_seeds for m in metrics)
+    labels = list(labels) if labels is not None else list(range(n))
+    if len(labels) != n:
+        raise UnlearnscopeError(f"{len(labels)} seed labels for {n} unlearned models; give one label per model")
+    if n < 2:
+        one = [{"seed": labels[0], "verdict": pooled["verdict"], "knowledge_verdict": pooled.get("knowledge_verdict")}]
+        return {**pooled, "seeds": one, "stability": "single seed"}
+    adjust = adjust or (lambda v: v)
+    rows = [adjust(verdict([m.seed(s) for m in metrics], cfg, not_run=not_run)) for s in range(n)]
+    seeds = [{"seed": lab, "verdict": r["verdict"], "knowledge_verdict": r.get("knowledge_verdict")} for lab, r in zip(labels, rows, strict=True)]
+    if len({r["verdict"] for r in rows}) == 1:
+        return {**pooled, "seeds": seeds, "stability": "stable"}
+    listed = ", ".join(f"seed {s['seed']}: {s['verdict']}" for s in seeds)
+    return {**pooled, "seeds": seeds, "stability": "unstable", "pooled_verdict": pooled["verdict"], "verdict": "unstable",
+            "reason": f"the seeds disagree ({listed}); pooled over seeds: {pooled['verdict']} ({pooled['reason']})"}
+
+
+# ---------------------------------------------------------------------------- findings (subset commands)
+FINDINGS = {  # kind -> (shows residual knowledge, shows none)
+    "behavioural": ("recalls", "does not recall at margin {m}"),
+    "intrinsic": ("decodable", "not linearly decodable at margin {m}"),
+    "adversarial": ("recovers", "does not recover at margin {m}"),
+}
+
+
+def findings(metrics: list[Metric], cfg: VerdictConfig = VerdictConfig()) -> list[dict]:
+    """Per readout, what it shows — never a knowledge verdict (that needs every family):
+    ``{"name", "kind", "rki", "finding"}``; probes read "decodable" / "not linearly decodable at
+    margin m", attacks "recovers" / "does not recover at margin m"."""
+    out = []
+    for m in metrics:
+        if m.kind == "locality":
+            continue
+        r = m.rki(cfg)
+        yes, no = FINDINGS[m.kind]
+        if not r["defined"]:
+            f = f"undefined: {r['why']}"
+        elif over_unlearned(r, cfg.margin):
+            f = "below the never-knew level (over-unlearned)"
+        elif shows_knowledge(r, cfg.margin):
+            f = yes
+        elif shows_none(r, cfg.margin):
+            f = no.format(m=cfg.margin)
+        else:
+            f = "undecided (the CI straddles the margin)"
+        out.append({"name": m.name, "kind": m.kind, "rki": r, "finding": f})
+    return out
+
+
+def mean_and_ci(values: torch.Tensor, cfg: VerdictConfig) -> tuple[float, float | None, float | None]:
+    """Entity-bootstrap mean and CI of one model's per-entity values (probe tables)."""
+    return mean_ci(values, n_boot=cfg.n_boot, seed=cfg.seed, level=cfg.level)

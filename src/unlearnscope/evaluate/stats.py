@@ -1,15 +1,18 @@
-"""Entity-level statistics: per-entity means, cluster bootstrap CIs, paired RKI resampling.
+"""Entity-level statistics: per-entity means, cluster bootstrap CIs, paired resampling.
 
 The unit of analysis is the entity (``docs/verify.md``): item-level values are first averaged
 per entity, then entities are resampled with replacement (``n_boot`` ≥ 2,000 by default).  The
 same resampled entity indices are used for every model, so differences and ratios are paired.
-CIs are percentile intervals.
+Where a role has several models — unlearning seeds, never-knew references of several weight
+seeds, NOISE models — the models are resampled too (`Resamples`), so the CIs hold the
+seed-to-seed spread as well as the entities'.  CIs are percentile intervals.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass
 
 import torch
 
@@ -64,12 +67,30 @@ def mean_ci(values: torch.Tensor, *, n_boot: int = 2000, seed: int = 0, level: f
     return float(v.mean()), lo, hi
 
 
-def rki_samples(orig: torch.Tensor, unl: torch.Tensor, ref: torch.Tensor, idx: torch.Tensor, min_gap: float) -> torch.Tensor:
-    """RKI of each bootstrap resample ``[n_boot]`` (NaN where ``|ORIG − REF| < min_gap``)."""
-    o, u, r = (x.double().cpu()[idx].mean(1) for x in (orig, unl, ref))
-    den = o - r
-    out = (u - r) / den
-    return torch.where(den.abs() >= min_gap, out, torch.full_like(out, float("nan")))
+@dataclass(frozen=True)
+class Resamples:
+    """Paired bootstrap draws: ``entities [n_boot, n_entities]`` shared by every model and role,
+    and per role ``models[role] [n_boot, n_models]`` (that role's models drawn with replacement).
+    The entity draws are those of `bootstrap_indices` with the same seed, so one model per role
+    gives the plain entity bootstrap."""
+
+    entities: torch.Tensor
+    models: dict
+
+    @classmethod
+    def draw(cls, n_entities: int, n_models: dict[str, int], n_boot: int = 2000, seed: int = 0) -> Resamples:
+        ents = bootstrap_indices(n_entities, n_boot, seed)
+        models = {}
+        for i, (role, n) in enumerate(sorted(n_models.items())):
+            g = torch.Generator().manual_seed(seed + 1 + i)
+            models[role] = torch.zeros(n_boot, 1, dtype=torch.long) if n == 1 else torch.randint(n, (n_boot, n), generator=g)
+        return cls(ents, models)
+
+    def means(self, role: str, values: torch.Tensor) -> torch.Tensor:
+        """``[n_boot]``: each resample's mean of ``values [n_models, n_entities]`` over its drawn
+        models and entities."""
+        per_model = values.double().cpu()[:, self.entities].mean(-1)  # [n_models, n_boot]
+        return per_model.T.gather(1, self.models[role]).mean(1)
 
 
 def entities_needed(n: int, halfwidth: float, target: float) -> int:
