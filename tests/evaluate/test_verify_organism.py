@@ -1,5 +1,17 @@
-"""Verification on the facts organism (small, seed 0): sanity of the references, and the field's
-central finding — full-model GradAscent suppresses recall while relearning brings it back."""
+"""Verification on the facts organism (small, seed 0: 20 forget entities) against ground truth.
+
+* a third never-knew model (REF's data and recipe, another weight seed), verified against ORIG and
+  the never-knew population {REF, ref1}, reads "erased"; ORIG reads "not unlearned";
+* ORIG with an output-only suppression (the answers' logits pushed down at the unembedding, the
+  knowledge left in the residual stream) reads "suppressed", and the knowledge is "held in the
+  weights" once the inference-time intervention is removed;
+* a probes-only run never reads "erased";
+* probe depth selection is unbiased: REF plus small weight noise reads RKI ≈ 0, ORIG exactly 1;
+* the field's central finding: full-model gradient ascent suppresses recall while relearning
+  brings it back.
+"""
+
+from contextlib import contextmanager
 
 import pytest
 import torch
@@ -8,11 +20,13 @@ from unlearnscope.ablate.unlearn import UnlearnConfig, unlearn
 from unlearnscope.data import Item
 from unlearnscope.evaluate import MeasurementCache, RelearnConfig, VerdictConfig, VerifyConfig, parametric_traces, verify_facts
 from unlearnscope.evaluate.relearn import relearn_curves
+from unlearnscope.model.load import load
 from unlearnscope.organisms import world_facts
 from unlearnscope.probes.logit_lens import gold_ranks
 
-LIGHT = VerifyConfig(bos="<bos>", probe_seeds=(0,), attacks=("relearn", "format"), random_init_control=False,
-                     relearn=RelearnConfig(lrs=(1e-4,), seeds=(0, 1), steps=10), verdict=VerdictConfig(n_boot=500))
+# every family, at a light budget: probes (2 seeds), lens, relearning (2 LRs x 2 seeds), in-context, reintroduction, formats
+LIGHT = VerifyConfig(bos="<bos>", probe_seeds=(0, 1), random_init_control=False, incontext_k=(1,),
+                     relearn=RelearnConfig(seeds=(0, 1), steps=20), verdict=VerdictConfig(n_boot=500))
 
 
 @pytest.fixture(scope="module")
@@ -22,59 +36,141 @@ def facts_org(small_organism):
 
 
 @pytest.fixture(scope="module")
-def references():
-    """ORIG / REF measurements shared by this module's verifications (same facts and protocols)."""
-    return MeasurementCache()
+def refs(facts_org):
+    """ORIG, the never-knew population {REF, ref1}, and the measurements they share."""
+    org = facts_org[0]
+    return org.load("orig"), [load(org.variant_path(v)) for v in ("ref", "ref1")], MeasurementCache()
 
 
-def _formats(org):
-    return {k: world_facts(org, "forget", (k,)) for k in ("paraphrase", "mc")}
+def _data(org):
+    return {"formats": {k: world_facts(org, "forget", (k,)) for k in ("paraphrase", "mc")},
+            "restatements": world_facts(org, "forget", ("cloze", "qa", "paraphrase_train")),
+            "incontext_pool": world_facts(org, "retain", ("cloze",))}
 
 
-def test_reference_audited_as_unlearned_gives_rki_zero_and_original_gives_one(facts_org):
+def _verify(model, facts_org, refs, config=LIGHT, **kw):
     org, F, R = facts_org
-    orig, ref = org.load("orig"), org.load("ref")
-    as_ref = verify_facts(org.load("ref"), F, R, original=orig, reference=ref, formats=_formats(org), config=LIGHT)
-    as_orig = verify_facts(org.load("orig"), F, R, original=orig, reference=ref, formats=_formats(org), config=LIGHT)
+    orig, references, cache = refs
+    return verify_facts(model, F, R, original=orig, reference=references, config=config, cache=cache, **{**_data(org), **kw})
+
+
+def test_a_third_never_knew_model_reads_erased_and_orig_not_unlearned(facts_org, refs):
+    org = facts_org[0]
+    as_ref = _verify(load(org.variant_path("ref2")), facts_org, refs)
+    assert as_ref.verdict["verdict"] == "erased", as_ref.verdict["reason"]
     defined = [m for m in as_ref.metrics if m["rki"] and m["rki"]["defined"]]
-    assert {m["name"] for m in defined} >= {"recall", "probe_transfer", "probe_refit", "logit_lens", "relearn", "format:paraphrase", "format:mc"}
-    for m in defined:
-        assert abs(m["rki"]["value"]) < 0.05, m["name"]
-        assert abs(as_orig.metric(m["name"])["rki"]["value"] - 1) < 0.05, m["name"]
-    assert as_ref.verdict["verdict"] == "erased"
+    assert {m["name"] for m in defined} >= {"recall", "probe_transfer", "probe_refit", "logit_lens", "relearn", "incontext_k1",
+                                              "reintroduce", "format:paraphrase", "format:mc"}
+    for m in defined:  # the never-knew level, with its own spread: every RKI's CI reaches 0
+        assert m["rki"]["ci"][0] <= 0 <= m["rki"]["ci"][1] + 1e-9, (m["name"], m["rki"])
+    as_orig = _verify(org.load("orig"), facts_org, refs)
     assert as_orig.verdict["verdict"] == "not unlearned"
-    assert any("8 entities" in w for w in as_ref.warnings)  # the small organism has 8 forget entities
-    # the probe protocol itself separates knowing from never knowing, beyond its controls
+    assert all(abs(as_orig.metric(m["name"])["rki"]["value"] - 1) < 1e-6 for m in defined)
+    assert as_ref.verdict["missing_readouts"] == [] and as_ref.metric("recall")["reference"]["n_models"] == 2
+    # the probe protocol separates knowing from never knowing, beyond its controls
     probes = as_orig.probes["transfer"]
-    g = probes["groups"].index(probes["chosen_group"])
-    assert probes["by_model"]["original"]["task"][g][0] > 0.6
-    assert probes["by_model"]["reference"]["task"][g][0] < 0.25
-    assert probes["by_model"]["original"]["selectivity"][g] > 0.3
+    g = probes["groups"].index(probes["chosen_groups"][0])
+    assert probes["by_model"]["original"]["task"][g][0] > 0.5 and probes["by_model"]["reference"]["task"][g][0] < 0.2
+    # selectivity (task minus control-task accuracy) gains over the never-knew model's at the chosen depth
+    sel = {role: probes["by_model"][role]["selectivity"][g] for role in ("original", "reference")}
+    assert sel["original"] - sel["reference"] > 0.3, sel
 
 
-def test_full_gradient_ascent_suppresses_but_relearning_recovers(facts_org, references):
-    org, F, R = facts_org
+@contextmanager
+def answer_penalty(subject, facts, penalty: float = 30.0):
+    """Output-only suppression: for prompts that name a forget entity, the logits of that entity's
+    answers are lowered at the unembedding (the LM head's output); the residual stream is untouched."""
+    tok = subject.tokenizer
+    by_entity = {}
+    for f in facts:
+        by_entity.setdefault(f.subject, set()).add(tok(" " + f.answer, add_special_tokens=False)["input_ids"][0])
+    names = [tok(" " + e, add_special_tokens=False)["input_ids"] for e in by_entity]
+    width = max(map(len, names))
+    table = torch.tensor([n + [-1] * (width - len(n)) for n in names])
+    answers = torch.zeros(len(by_entity), subject.anatomy.d_vocab)
+    for i, ids in enumerate(by_entity.values()):
+        answers[i, list(ids)] = 1.0
+    box = {}
+
+    def record(module, args, kwargs):
+        box["ids"] = kwargs.get("input_ids", args[0] if args else None)
+
+    def penalise(logits, hook):  # a TransformerLens-style hook function on hook_logits
+        ids = box["ids"]
+        windows = ids.unfold(1, width, 1)  # [batch, pos, width]
+        hit = ((windows[:, :, None] == table[None, None]) | (table[None, None] < 0)).all(-1).any(1).float()  # [batch, entity]
+        return logits - penalty * (hit @ answers)[:, None, :].to(logits.dtype)
+
+    handle = subject.model.register_forward_pre_hook(record, with_kwargs=True)
+    try:
+        with subject.hooks([("hook_logits", penalise)]):
+            yield
+    finally:
+        handle.remove()
+
+
+def test_output_only_suppression_reads_suppressed_and_is_held_in_the_weights(facts_org, refs):
+    org, F, _ = facts_org
+    model = org.load("orig")
+    v = _verify(model, facts_org, refs, hold=lambda s: answer_penalty(s, F))
+    rki = {m["name"]: m["rki"]["value"] for m in v.metrics if m["rki"] and m["rki"]["defined"]}
+    assert rki["recall"] < 0.1 and rki["probe_refit"] > 0.5 and rki["logit_lens"] > 0.5  # behaviour gone, knowledge readable
+    assert v.verdict["verdict"] == "suppressed", v.verdict["reason"]
+    assert v.verdict["intervention"] == "inference-time" and "recall" in v.verdict["held_in_weights"]
+    assert {m["name"] for m in v.weights_only} >= {"recall", "relearn"}
+
+
+def test_probes_alone_never_read_erased(facts_org, refs):
+    org = facts_org[0]
+    cfg = VerifyConfig(bos="<bos>", probe_seeds=(0, 1), random_init_control=False, readouts=("probes",), attacks=(),
+                       verdict=VerdictConfig(n_boot=500))
+    v = _verify(load(org.variant_path("ref2")), facts_org, refs, config=cfg)
+    assert v.verdict["verdict"] == "inconclusive" and "no defined relearning readout" in v.verdict["reason"]
+    assert {f["name"]: f["finding"] for f in v.findings}["probe_refit"] == "not linearly decodable at margin 0.2"
+
+
+def test_probe_depth_selection_is_unbiased(facts_org, refs):
+    """Groups are chosen on one half of the entities and scored on the other: REF plus small weight
+    noise reads probe RKIs whose CIs hold 0, ORIG reads exactly 1, whatever the chosen groups."""
+    org = facts_org[0]
+    cfg = VerifyConfig(bos="<bos>", probe_seeds=(0, 1, 2), random_init_control=False, readouts=("probes",), attacks=(),
+                       verdict=VerdictConfig(n_boot=500))
+    noisy = org.load("ref")
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in noisy.model.parameters():
+            p.add_(1e-3 * torch.randn(p.shape, generator=g))
+    v = _verify(noisy, facts_org, refs, config=cfg)
+    for mode in ("transfer", "refit"):
+        r = v.metric(f"probe_{mode}")["rki"]
+        assert r["ci"][0] <= 0 <= r["ci"][1], (mode, r)
+        assert len(v.probes[mode]["chosen_groups"]) == 2 and "cross-fitted" in v.probes[mode]["rule"]
+    o = _verify(org.load("orig"), facts_org, refs, config=cfg)
+    assert all(o.metric(f"probe_{m}")["rki"]["value"] == pytest.approx(1.0) for m in ("transfer", "refit"))
+
+
+def test_full_gradient_ascent_suppresses_but_relearning_recovers(facts_org, refs):
+    org, F, _ = facts_org
     items = [Item(**i) for i in org.ground_truth["items"]]
     forget_items = [i for i in items if i.split == "forget" and i.train and i.kind in ("cloze", "qa")]
-    unl, orig, ref = org.load("orig"), org.load("orig"), org.load("ref")
+    unl = org.load("orig")
     res = unlearn(unl, forget_items, config=UnlearnConfig(method="ga", steps=400, lr=3e-5, batch_size=32, eval_every=2,
                                                           stop_at_forget_acc=0.1), progress=False)
     assert res.stopped == "forget_metric"
-    cfg = VerifyConfig(bos="<bos>", probe_seeds=(0, 1, 2), attacks=("relearn", "format"), random_init_control=False,
-                       relearn=RelearnConfig(lrs=(1e-4, 3e-4), seeds=(0, 1, 2), steps=30), verdict=VerdictConfig(n_boot=1000))
-    v = verify_facts(unl, F, R, original=orig, reference=ref, formats=_formats(org), config=cfg, cache=references)
-    b = v.metric("recall")["rki"]
-    assert -0.2 <= b["ci"][0] and b["ci"][1] <= 0.2  # behaviour at REF level
+    v = _verify(unl, facts_org, refs)
+    assert v.metric("recall")["rki"]["ci"][1] <= 0.2  # behaviour at (or below) the never-knew level
     relearn = v.metric("relearn")["rki"]
-    assert relearn["ci"][0] > 0 and relearn["value"] > 0.25  # measured 0.39 [0.21, 0.56]
+    assert relearn["ci"][0] > 0 and relearn["value"] > 0.25
     assert v.verdict["knowledge_verdict"] == "suppressed"
-    assert v.relearn["reference"]["steps_to_50%"] is None  # REF never recovers held-out facts
+    assert v.relearn["reference"]["steps_to_50%"] is None  # the never-knew models never recover held-out facts
     assert v.relearn["area_between_unlearned_and_reference"] > 0.15
     assert v.parametric["summary"]["total_delta_norm"] > 0 and len(v.parametric["modules"]) > 10
-    # parametric traces: the update is spread over the model, nothing is left untouched
+    orig = refs[0]
     traces = parametric_traces(orig, unl, vectors=[(2, 0), (3, 5)])
     assert traces.total_delta_norm > 0 and all(v["cos"] < 1.0 for v in traces.vectors)
-    assert all(0.0 <= v["jaccard@50"] <= 1.0 for v in traces.vectors)
+    for row, (layer, neuron) in zip(traces.vectors, [(2, 0), (3, 5)], strict=True):  # Jaccard@50 of the top-50 token sets, by hand
+        tops = [set((m.anatomy.unembed @ m.anatomy.values(layer)[neuron]).topk(50).indices.tolist()) for m in (orig, unl)]
+        assert row["jaccard@50"] == pytest.approx(len(tops[0] & tops[1]) / len(tops[0] | tops[1]))
 
 
 def test_lens_final_depth_is_the_models_own_ranking_and_relearning_restores_weights(facts_org):
@@ -99,44 +195,10 @@ def test_without_a_reference_the_verdict_says_the_excess_is_unknown(facts_org, t
 
     org, F, R = facts_org
     cfg = VerifyConfig(bos="<bos>", readouts=(), attacks=("format",), verdict=VerdictConfig(n_boot=200))
-    v = verify_facts(org.load("orig"), F, R, original=org.load("orig"), formats=_formats(org), config=cfg)
+    v = verify_facts(org.load("orig"), F, R, original=org.load("orig"), formats=_data(org)["formats"], config=cfg)
     assert v.verdict["verdict"] == "no reference" and "could not be computed" in v.verdict["reason"]
     assert v.metric("format:mc")["rki"]["value"] is None and "no reference" in v.metric("format:mc")["rki"]["why"]
     assert v.metric("format:mc")["agg_value"] > 0.8  # the numbers themselves are still reported
     back = Verification.load(v.save(tmp_path))
     assert back.verdict == v.verdict and back.metrics == v.metrics
     assert len(back.plot().data) == 1
-
-
-def test_located_ablation_plus_localized_unlearning_leaves_less_than_full_gradient_ascent(facts_org, references):
-    """Same behavioural forgetting (stop at forget recall <= 0.1): zeroing the 20 top attributed
-    neurons and training only the 4 top attribution-patching components leaves less recoverable
-    knowledge than full-model GA.  Measured (seed 0): worst intrinsic/adversarial RKI 0.20
-    (relearn) vs 0.39 (relearn); probes 0.03 / 0.00 vs 0.13 / 0.09.  With only the top-2
-    components the logit lens keeps 0.41."""
-    from unlearnscope.ablate import ComponentSet, ablate
-    from unlearnscope.localize.facts import attribution_patching, unit_attribution
-
-    org, F, R = facts_org
-    items = [Item(**i) for i in org.ground_truth["items"]]
-    forget_items = [i for i in items if i.split == "forget" and i.train and i.kind in ("cloze", "qa")]
-    orig, ref = org.load("orig"), org.load("ref")
-    cfg = VerifyConfig(bos="<bos>", probe_seeds=(0, 1, 2), attacks=("relearn",), random_init_control=False,
-                       relearn=RelearnConfig(lrs=(1e-4, 3e-4), seeds=(0, 1, 2), steps=30), verdict=VerdictConfig(n_boot=1000))
-    worst = {}
-    for name in ("full", "located"):
-        unl = org.load("orig")
-        comps = None
-        if name == "located":
-            comps = attribution_patching(orig, F).components(top_k=4, subject=unl)
-            top = unit_attribution(orig, F).top(20)
-            vec = ComponentSet.from_slices(unl, [unl.anatomy.value_slice(l, [j]) for l, _, j, _ in top],
-                                           [f"blocks.{l}.mlp.value:{j}" for l, _, j, _ in top])
-            ablate(unl, vec, "zero")
-        res = unlearn(unl, forget_items, components=comps, config=UnlearnConfig(method="ga", steps=400, lr=3e-5 if name == "full" else 1e-4,
-                      batch_size=32, eval_every=2, stop_at_forget_acc=0.1), progress=False)
-        assert res.stopped == "forget_metric"
-        v = verify_facts(unl, F, R, original=orig, reference=ref, config=cfg, cache=references)
-        assert abs(v.metric("recall")["rki"]["value"]) < 0.1
-        worst[name] = v.verdict["intrinsic_rki"]["value"]
-    assert worst["located"] < worst["full"], worst  # "further toward 0" (measured 0.20 vs 0.39)

@@ -46,7 +46,7 @@ def probe_curves(v: Mapping, mode: str = "transfer"):
     unl = p["by_model"].get("unlearned") or next(iter(p["by_model"].values()))
     for key, dash in (("control", "dot"), ("shuffled", "dash"), ("majority", "longdash")):
         fig.add_trace(go.Scatter(x=x, y=unl[key], name=f"{key} (unlearned)", mode="lines", line=dict(color="#aaa", dash=dash)))
-    fig.update_layout(title=f"linear probes ({mode}); chosen group {p['chosen_group']} by {p['rule']}",
+    fig.update_layout(title=f"linear probes ({mode}); groups {p.get('chosen_groups')} by {p['rule']}",
                       xaxis_title="depth:position", yaxis_title="accuracy on forget entities", yaxis_range=[0, 1.05])
     return fig
 

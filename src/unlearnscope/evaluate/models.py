@@ -1,0 +1,86 @@
+"""The models a verification measures, by role, and how each measurement is taken.
+
+Roles: ``unlearned`` (one model per unlearning seed), ``original`` (ORIG), ``reference``
+(never-knew models: REF and REFs of other weight seeds, so the never-knew level has a spread),
+``noise`` (NOISE drift floors).  Every measurement runs the same function on every model;
+references are memoised in a `MeasurementCache` when one is given (never the unlearned models).
+An inference-time intervention (``hold``: ``subject -> context manager``, e.g. a routing
+override) is held around every measurement of the unlearned models, ``noise_hold`` around the
+NOISE models' (their weights are ORIG's, so they are never cached); ``weights_only`` measures the
+unlearned models without their intervention.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import torch
+
+from ..errors import UnlearnscopeError
+from .rki import Metric
+
+ROLES = ("unlearned", "original", "reference", "noise")
+
+
+def as_list(models) -> list:
+    if models is None:
+        return []
+    return list(models) if isinstance(models, (list, tuple)) else [models]
+
+
+@dataclass
+class ModelSet:
+    roles: dict[str, list]
+    hold: Callable | None = None
+    cache: object | None = None
+    weights_only: bool = False  # measure the unlearned models without `hold`
+    extra: dict = field(default_factory=dict)  # role -> [subject] measured beside the others (random-init probes)
+    noise_hold: Callable | None = None
+
+    @classmethod
+    def of(cls, unlearned, original=None, reference=None, noise=None, *, hold=None, noise_hold=None, cache=None) -> ModelSet:
+        roles = {"unlearned": as_list(unlearned), "original": as_list(original), "reference": as_list(reference), "noise": as_list(noise)}
+        if not roles["unlearned"]:
+            raise UnlearnscopeError("verification needs at least one unlearned model")
+        if len(roles["original"]) > 1:
+            raise UnlearnscopeError("give one original model (ORIG)")
+        return cls({r: v for r, v in roles.items() if v}, hold, cache, noise_hold=noise_hold)
+
+    def without(self, *roles: str) -> ModelSet:
+        return replace(self, roles={r: v for r, v in self.roles.items() if r not in roles})
+
+    def weights(self) -> ModelSet:
+        """The same models with the unlearned ones measured without the inference-time intervention."""
+        return replace(self, weights_only=True)
+
+    def has(self, role: str) -> bool:
+        return role in self.roles
+
+    def measure(self, role: str, subject, name: str, fn: Callable, *args):
+        """``fn(subject, *args)``: memoised for references, under ``hold`` for unlearned models."""
+        if role == "noise" and self.noise_hold is not None:
+            with self.noise_hold(subject):
+                return fn(subject, *args)
+        if role != "unlearned":
+            return fn(subject, *args) if self.cache is None else self.cache.measure(subject, name, fn, *args)
+        ctx = self.hold(subject) if self.hold is not None and not self.weights_only else contextlib.nullcontext()
+        with ctx:
+            return fn(subject, *args)
+
+    def map(self, name: str, fn: Callable, *args, roles=None) -> dict[str, list]:
+        """``{role: [fn(model, *args) for each model of the role]}`` (+ the ``extra`` roles)."""
+        chosen = {**self.roles, **self.extra} if roles is None else {r: v for r, v in {**self.roles, **self.extra}.items() if r in roles}
+        return {r: [self.measure(r, s, name, fn, *args) for s in subjects] for r, subjects in chosen.items()}
+
+
+def metric(name: str, kind: str, per_role: dict[str, list], detail=None) -> Metric:
+    """``per_role[role] = [(entities, values [n_entities]) per model]`` → `Metric` (models stacked);
+    every model must have been measured on the same entities."""
+    ents = per_role["unlearned"][0][0]
+    for r, rows in per_role.items():
+        if any(e != ents for e, _ in rows):
+            raise UnlearnscopeError(f"metric {name}: {r} was measured on other entities than the unlearned model")
+    stack = lambda r: torch.stack([v for _, v in per_role[r]]) if r in per_role else None  # noqa: E731
+    return Metric(name, kind, ents, stack("unlearned"), stack("original"), stack("reference"), detail or {}, noise=stack("noise"))
