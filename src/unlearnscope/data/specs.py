@@ -3,7 +3,8 @@
 Model specs (``--model``, ``unlearnscope.load``):
 
 * ``organism:NAME`` / ``organism:NAME:orig`` / ``organism:NAME:ref`` — an organism's ORIG or REF
-  model (resolved by `unlearnscope.organisms`, built on first use);
+  model; ``organism:NAME:ref1``, ``ref2`` ... — never-knew models of REF's data and recipe with
+  other weight seeds (resolved by `unlearnscope.organisms`, built on first use);
 * ``tiny:TYPE`` — a seeded random tiny model of a transformers ``model_type`` (`model.tiny`);
 * anything else — a model directory or a hub id (`model.load`).
 
@@ -22,7 +23,17 @@ from dataclasses import dataclass, replace
 from ..errors import UnlearnscopeError
 
 ORGANISM, TINY = "organism", "tiny"
-VARIANTS = ("orig", "ref")
+VARIANTS = ("orig", "ref")  # and ref1, ref2 ...: never-knew models of other weight seeds
+
+
+def is_variant(name: str) -> bool:
+    """``orig``, ``ref``, or ``refN`` (N >= 1): a never-knew model of another weight seed."""
+    return name in VARIANTS or (name.startswith("ref") and name[3:].isdigit() and int(name[3:]) >= 1)
+
+
+def reference_index(variant: str) -> int:
+    """``ref`` → 0, ``refN`` → N."""
+    return 0 if variant == "ref" else int(variant[3:])
 
 
 @dataclass(frozen=True)
@@ -42,8 +53,8 @@ class ModelSpec:
             if not parts[0] or len(parts) > 2:
                 raise UnlearnscopeError(f"bad organism spec {text!r}: use organism:NAME or organism:NAME:ref")
             variant = parts[1] if len(parts) == 2 else None
-            if variant is not None and variant not in VARIANTS:
-                raise UnlearnscopeError(f"bad organism spec {text!r}: the variant must be one of {VARIANTS}")
+            if variant is not None and not is_variant(variant):
+                raise UnlearnscopeError(f"bad organism spec {text!r}: the variant must be orig, ref, or refN (N >= 1) for another REF weight seed")
             return cls(ORGANISM, parts[0], variant)
         if head == TINY:
             if not rest:
