@@ -5,6 +5,7 @@ protocol and the pre-registered verdict margins.  Read from a TOML or JSON file,
     organism = "facts"               # facts | moe  (ignored when model is set)
     methods = ["ga", "localized", "ablate"]
     stop_at = 0.1                    # every unlearning run stops at forget recall <= this
+    seeds = [0, 1, 2]                # unlearning seeds of every training method
     [audit.verify]                   # VerifyConfig fields
     probe_seeds = [0, 1, 2, 3, 4]
     [audit.verify.relearn]           # RelearnConfig fields
@@ -33,11 +34,13 @@ class AuditConfig:
     organism: str = "facts"  # facts | moe, when no --model is given
     size: str | None = None  # organism size (default: $UNLEARNSCOPE_ORGANISM_SIZE or "default")
     model: str | None = None  # a user's model (directory or hub id); then target is required
-    reference: str | None = None  # the user's never-knew model (REF); without it: verdict "no reference"
-    target: str | None = None  # facts file (JSON / JSONL with split forget|retain)
+    reference: str | tuple[str, ...] | None = None  # the user's never-knew model(s) (REF); without one: verdict "no reference"
+    target: str | None = None  # facts file (JSON / JSONL with split forget|retain|noise)
     name: str | None = None  # report name (default: the organism or the target file's stem)
     methods: tuple[str, ...] | None = None  # default: DEFAULT_METHODS[organism]
-    seed: int = 0
+    seed: int = 0  # the organism's, the localization's and the NOISE controls' seed
+    seeds: tuple[int, ...] | None = None  # unlearning seeds of every training method (default: 0, 1, 2; --quick: 0, 1)
+    n_references: int = 2  # organisms: never-knew models (REF and REF of other weight seeds) whose spread enters the CIs
     device: str | None = None
     dtype: str | None = None
     stop_at: float = 0.1  # unlearning stops when forget recall <= this
@@ -63,6 +66,10 @@ class AuditConfig:
         if not 0 <= self.stop_at < 1 or self.max_steps < 1 or self.top_components < 1 or self.top_vectors < 1 or self.n_random < 1:
             raise UnlearnscopeError(f"invalid audit budgets: stop_at={self.stop_at}, max_steps={self.max_steps}, top_components={self.top_components}, "
                                     f"top_vectors={self.top_vectors}, n_random={self.n_random}")
+        if self.seeds is not None and (not self.seeds or len(set(self.seeds)) != len(self.seeds)):
+            raise UnlearnscopeError(f"seeds must be distinct and at least one, got {self.seeds}")
+        if self.n_references < 1:
+            raise UnlearnscopeError(f"n_references must be >= 1, got {self.n_references}")
         if not 0 < self.max_vectors_share <= 1:
             raise UnlearnscopeError(f"max_vectors_share must be in (0, 1], got {self.max_vectors_share}")
         self.verify.validate()
@@ -82,14 +89,26 @@ class AuditConfig:
         return self.lr_localized if self.lr_localized is not None else DEFAULT_LRS[self.kind][1]
 
     @property
+    def unlearning_seeds(self) -> tuple[int, ...]:
+        return tuple(self.seeds) if self.seeds else ((0, 1) if self.quick else (0, 1, 2))
+
+    @property
+    def references(self) -> tuple[str, ...]:
+        """The user's never-knew models (a comma-separated string or a list)."""
+        if not self.reference:
+            return ()
+        refs = [self.reference] if isinstance(self.reference, str) else list(self.reference)
+        return tuple(r.strip() for x in refs for r in x.split(",") if r.strip())
+
+    @property
     def method_names(self) -> tuple[str, ...]:
         return tuple(self.methods) if self.methods else DEFAULT_METHODS[self.kind]
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "lr_full": self.full_lr, "lr_localized": self.localized_lr}
+        return {**asdict(self), "lr_full": self.full_lr, "lr_localized": self.localized_lr, "seeds": list(self.unlearning_seeds)}
 
 
-QUICK_VERIFY = VerifyConfig(probe_seeds=(0, 1), random_init_control=False, incontext_k=(0, 1),
+QUICK_VERIFY = VerifyConfig(probe_seeds=(0, 1), random_init_control=False, incontext_k=(1,),
                             relearn=RelearnConfig(lrs=(1e-4, 3e-4), seeds=(0, 1), steps=15), verdict=VerdictConfig(n_boot=500))
 
 

@@ -19,7 +19,8 @@ from dataclasses import replace
 from ..errors import UnlearnscopeError
 from ..model.components import ComponentSet
 from .config import AuditConfig
-from .methods import Method, check_methods, unlearn_config, unlearning_summary
+from .methods import Method, check_methods, longest_run, unlearn_config, unlearning_summary
+from .noise import finetune_noise, random_vectors_noise
 from .plan import Plan, organism_sources, report_dir, stage
 
 
@@ -52,7 +53,7 @@ def _unlearn(ctx, subject, *, components=None, method="ga", lr=None, retain=Fals
 
     lr = lr or ctx.config.full_lr
     res = unlearn(subject, ctx.target.forget_items, ctx.target.retain_items if retain else None, components=components,
-                  config=unlearn_config(ctx.config, lr, method), progress=ctx.progress)
+                  config=unlearn_config(ctx, lr, method), progress=ctx.progress)
     return unlearning_summary(res, lr)
 
 
@@ -107,36 +108,64 @@ def run_ablate_localized(ctx, subject) -> dict:
     return {**out, **_unlearn(ctx, subject, components=comps, lr=ctx.config.localized_lr), "region": out["region"] + comps.names}
 
 
+# ---------------------------------------------------------------------------- NOISE controls
+def _noise_training(ctx, subject, infos, data, region: bool = False) -> dict:
+    """The method's training on held-out data: its longest run's steps, its LR, its components."""
+    u = longest_run(infos)
+    comps = ComponentSet.parse(subject, list(infos[0]["region"])) if region else None
+    return finetune_noise(subject, data, steps=max(1, u["steps"]), lr=u["lr"], batch_size=ctx.config.batch_size, seed=ctx.config.seed,
+                          components=comps)
+
+
+def _noise_vectors(ctx, subject, infos) -> dict:
+    n = infos[0]["ablation"]["n_vectors"]
+    return random_vectors_noise(subject, ctx.localization["vector_ranking"][:n], seed=ctx.config.seed)
+
+
+def noise_ablate_localized(ctx, subject, infos, data) -> dict:
+    vec = _noise_vectors(ctx, subject, infos)
+    n_vec = infos[0]["ablation"]["n_vectors"]
+    comps = ComponentSet.parse(subject, list(infos[0]["region"][n_vec:]))  # the located components (after the vectors)
+    u = longest_run(infos)
+    train = finetune_noise(subject, data, steps=max(1, u["steps"]), lr=u["lr"], batch_size=ctx.config.batch_size, seed=ctx.config.seed,
+                           components=comps)
+    return {**vec, "then": train}
+
+
 FACT_METHODS = {m.name: m for m in (
-    Method("ga", "gradient ascent on the forget facts, whole model (the field's baseline)", run_ga),
-    Method("graddiff", "gradient difference (ascent on forget, descent on retain), whole model", run_graddiff),
-    Method("localized", "gradient ascent restricted to the located components (attribution patching, top-k sub-blocks)", run_localized),
-    Method("ablate", "the located MLP value vectors (unit attribution, top-n) set to zero; no training", run_ablate),
-    Method("ablate+localized", "ablate, then gradient ascent on the located components", run_ablate_localized),
+    Method("ga", "gradient ascent on the forget facts, whole model (the field's baseline)", run_ga,
+           noise=lambda ctx, s, infos, data: _noise_training(ctx, s, infos, data)),
+    Method("graddiff", "gradient difference (ascent on forget, descent on retain), whole model", run_graddiff,
+           noise=lambda ctx, s, infos, data: _noise_training(ctx, s, infos, data)),
+    Method("localized", "gradient ascent restricted to the located components (attribution patching, top-k sub-blocks)", run_localized,
+           noise=lambda ctx, s, infos, data: _noise_training(ctx, s, infos, data, region=True)),
+    Method("ablate", "the located MLP value vectors (unit attribution, top-n) set to zero; no training", run_ablate,
+           noise=lambda ctx, s, infos, data: _noise_vectors(ctx, s, infos), deterministic=True),
+    Method("ablate+localized", "ablate, then gradient ascent on the located components", run_ablate_localized, noise=noise_ablate_localized),
 )}
 
 
 # ---------------------------------------------------------------------------- the plan
 def _sources(cfg: AuditConfig, log):
-    """``(fresh ORIG loader, ORIG, REF or None, target, organism or None)``."""
+    """``(fresh ORIG loader, ORIG, never-knew models, target, organism or None)``."""
     from .target import load_target, organism_target
 
     if cfg.model is None:
-        org, fresh, reference = organism_sources(cfg, cfg.organism, log)
-        return fresh, fresh(), reference, organism_target(org), org
+        org, fresh, references = organism_sources(cfg, cfg.organism, log)
+        return fresh, fresh(), references, organism_target(org), org
     from ..model.load import load
 
     kw = {"device": cfg.device, "dtype": cfg.dtype}
     fresh = lambda: load(cfg.model, **kw)  # noqa: E731
     original = fresh()
-    reference = load(cfg.reference, **kw) if cfg.reference else None
-    return fresh, original, reference, load_target(cfg.target, original), None
+    references = [load(r, **kw) for r in cfg.references]
+    return fresh, original, references, load_target(cfg.target, original, seed=cfg.seed), None
 
 
 def facts_plan(cfg: AuditConfig, out, log) -> Plan:
     """Facts (organism or a user's target file): located components and value vectors."""
     methods = check_methods(cfg.method_names, FACT_METHODS)
-    fresh, original, reference, target, org = _sources(cfg, log)
+    fresh, original, references, target, org = _sources(cfg, log)
     name = cfg.name or target.name
     out = report_dir(out, name)
     vcfg = cfg.verify if cfg.verify.bos is not None or target.bos is None else replace(cfg.verify, bos=target.bos)
@@ -151,5 +180,5 @@ def facts_plan(cfg: AuditConfig, out, log) -> Plan:
         region = info.get("region")
         return {"vectors": vectors, "region": ComponentSet.parse(original, region) if region else None}
 
-    return Plan(name, out, target, fresh, original, reference, methods, loc, vcfg, verify_kwargs,
-                {"target": "facts", "localization": loc}, organism=org)
+    return Plan(name, out, target, fresh, original, references, methods, loc, vcfg, verify_kwargs,
+                {"target": "facts", "localization": loc}, noise_items=target.noise_items, noise_data=target.noise_source, organism=org)

@@ -18,16 +18,27 @@ from ..errors import UnlearnscopeError
 
 @dataclass(frozen=True)
 class Method:
+    """``run(ctx, subject) -> info`` edits a fresh copy of ORIG in place; ``noise(ctx, subject,
+    infos, data) -> info`` builds that method's NOISE control on another fresh copy (the same
+    kind and size of change aimed at nothing: the same training on held-out data, or the same
+    number of random units); ``intervention``: ``weights`` or ``inference-time`` (held by the
+    plan while verifying); a ``deterministic`` method runs once, not once per seed."""
+
     name: str
     description: str
-    run: Callable  # (ctx, subject) -> info dict; edits subject in place
+    run: Callable
+    noise: Callable | None = None
+    intervention: str = "weights"
+    deterministic: bool = False
 
 
-def unlearn_config(c, lr: float, method: str = "ga"):
-    """The audit's unlearning run: ``c.max_steps`` at most, stopped at forget recall <= ``c.stop_at``."""
+def unlearn_config(ctx, lr: float, method: str = "ga"):
+    """The audit's unlearning run: ``max_steps`` at most, stopped at forget recall <= ``stop_at``,
+    batch order from the run's seed."""
     from ..ablate.unlearn import UnlearnConfig
 
-    return UnlearnConfig(method=method, steps=c.max_steps, lr=lr, batch_size=c.batch_size, seed=c.seed, eval_every=2,
+    c = ctx.config
+    return UnlearnConfig(method=method, steps=c.max_steps, lr=lr, batch_size=c.batch_size, seed=ctx.seed, eval_every=2,
                          stop_at_forget_acc=c.stop_at)
 
 
@@ -47,4 +58,21 @@ def check_methods(names, table: dict) -> list[Method]:
 def timed(method: Method, ctx, subject) -> dict:
     t0 = time.perf_counter()
     info = method.run(ctx, subject)
-    return {"description": method.description, **info, "seconds": round(time.perf_counter() - t0, 2)}
+    return {"description": method.description, **info, "seed": ctx.seed, "seconds": round(time.perf_counter() - t0, 2)}
+
+
+def longest_run(infos: list[dict]) -> dict:
+    """The unlearning summary of the run with the most steps (what a NOISE control matches)."""
+    return max((i["unlearning"] for i in infos if "unlearning" in i), key=lambda u: u["steps"])
+
+
+def runs_summary(method: Method, infos: list[dict]) -> dict:
+    """The interventions section's entry: the first seed's run, and one line per seed."""
+    per_seed = []
+    for i in infos:
+        u, a, r = i.get("unlearning") or {}, i.get("ablation") or {}, i.get("routing") or {}
+        curve = u.get("forget_recall_curve") or []
+        per_seed.append({"seed": i["seed"], "steps": u.get("steps"), "stopped": u.get("stopped") or a.get("stopped") or r.get("stopped"),
+                         "forget_recall": curve[-1][1] if curve else None, "seconds": i["seconds"]})
+    return {**infos[0], "intervention": method.intervention, "seeds": per_seed,
+            "deterministic": method.deterministic}

@@ -21,7 +21,8 @@ from dataclasses import replace
 from ..data import Fact, Item
 from ..errors import UnlearnscopeError
 from ..model.routing import RoutingOverride, route
-from .methods import Method, check_methods, unlearn_config, unlearning_summary
+from .methods import Method, check_methods, longest_run, unlearn_config, unlearning_summary
+from .noise import finetune_noise, random_experts_noise
 from .plan import Plan, organism_sources, report_dir, stage
 from .target import Target
 
@@ -37,7 +38,9 @@ def refusal_target(org) -> Target:
     return Target(name=f"{org.name}-refusal", source=f"organism:{org.name} (size {org.size}, seed {org.seed})",
                   forget=[fact(i) for i in refuse], retain=[fact(i) for i in benign], formats={"heldout_templates": [fact(i) for i in held]},
                   restatements=None, incontext_pool=[fact(i) for i in refuse], forget_items=refuse,
-                  retain_items=[i for i in items if i.domain != "refusal" and i.train], bos=org.ground_truth.get("bos"))
+                  retain_items=[i for i in items if i.domain != "refusal" and i.train], bos=org.ground_truth.get("bos"),
+                  noise_items=[i for i in items if i.train and ((i.domain == "facts" and i.split == "forget") or i.domain == "code")],
+                  noise_source="the facts of the facts domain's forget entities and the trained code items (neither is evaluated)")
 
 
 def other_abilities(org) -> dict[str, list[Fact]]:
@@ -71,7 +74,7 @@ def run_uoe(ctx, subject) -> dict:
 
     c = ctx.config
     items = ctx.target.forget_items
-    res = uoe_unlearn(subject, items, config=unlearn_config(c, c.localized_lr), progress=ctx.progress, metric_items=items)
+    res = uoe_unlearn(subject, items, config=unlearn_config(ctx, c.localized_lr), progress=ctx.progress, metric_items=items)
     u = res.config["uoe"]
     return {**unlearning_summary(res, c.localized_lr), "uoe": u, "region": expert_components(subject, u["layer"], u["expert"]).names}
 
@@ -81,14 +84,29 @@ def run_full(ctx, subject) -> dict:
 
     c = ctx.config
     items = ctx.target.forget_items
-    res = unlearn(subject, items, config=unlearn_config(c, c.full_lr), progress=ctx.progress, metric_items=items)
+    res = unlearn(subject, items, config=unlearn_config(ctx, c.full_lr), progress=ctx.progress, metric_items=items)
     return {**unlearning_summary(res, c.full_lr), "region": None}
 
 
+def _noise_experts(ctx, subject, infos, data) -> dict:
+    return random_experts_noise(subject, infos[0]["routing"]["experts"], seed=ctx.config.seed)
+
+
+def _noise_training(ctx, subject, infos, data) -> dict:
+    from ..model.components import ComponentSet
+
+    u = longest_run(infos)
+    region = infos[0].get("region")
+    comps = ComponentSet.parse(subject, list(region)) if region else None
+    return finetune_noise(subject, data, steps=max(1, u["steps"]), lr=u["lr"], batch_size=ctx.config.batch_size, seed=ctx.config.seed,
+                          components=comps)
+
+
 MOE_METHODS = {m.name: m for m in (
-    Method("experts-off", "the fTRI-ranked refusal experts switched off at inference (pre-selection mask), per layer, as many as needed", run_experts_off),
-    Method("uoe", "UOE: gradient ascent on the most refusal-affine expert and its router, with the router anchor", run_uoe),
-    Method("full", "gradient ascent on the refusal prompts, whole model", run_full),
+    Method("experts-off", "the fTRI-ranked refusal experts switched off at inference (pre-selection mask), per layer, as many as needed",
+           run_experts_off, noise=_noise_experts, intervention="inference-time", deterministic=True),
+    Method("uoe", "UOE: gradient ascent on the most refusal-affine expert and its router, with the router anchor", run_uoe, noise=_noise_training),
+    Method("full", "gradient ascent on the refusal prompts, whole model", run_full, noise=_noise_training),
 )}
 
 MOE_VERIFY = {"readouts": ("lens",), "attacks": ("relearn", "incontext", "format")}
@@ -100,7 +118,7 @@ def moe_plan(cfg, out, log) -> Plan:
     from ..organisms import behaviour_evaluator
 
     methods = check_methods(cfg.method_names, MOE_METHODS)
-    org, fresh, reference = organism_sources(cfg, "moe", log)
+    org, fresh, references = organism_sources(cfg, "moe", log)
     target = refusal_target(org)
     name = cfg.name or target.name
     out = report_dir(out, name)
@@ -129,7 +147,7 @@ def moe_plan(cfg, out, log) -> Plan:
         ov = info.get("override")
         return route(subject, RoutingOverride.from_dict(ov)) if ov else contextlib.nullcontext()
 
-    return Plan(name, out, target, fresh, original, reference, methods, {"ranking": ranking},
+    return Plan(name, out, target, fresh, original, references, methods, {"ranking": ranking},
                 replace(cfg.verify, bos=cfg.verify.bos or target.bos, **MOE_VERIFY), verify_kwargs,
-                {"target": "refusal", "localization": loc}, noise_data="the other domains", hold=hold, evaluate=evaluate, organism=org,
-                after_interventions=control)
+                {"target": "refusal", "localization": loc}, noise_items=target.noise_items, noise_data=target.noise_source, hold=hold,
+                evaluate=evaluate, organism=org, after_interventions=control)

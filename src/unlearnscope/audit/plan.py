@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -15,13 +15,15 @@ from .config import AuditConfig
 
 @dataclass
 class AuditContext:
-    """What a method sees: the config, the target, ORIG and the localization made on it."""
+    """What a method sees: the config, the target, ORIG, the localization made on it and the
+    unlearning seed of this run."""
 
     config: AuditConfig
     target: object
     original: object
     localization: dict
     progress: bool = True
+    seed: int = 0
 
 
 @dataclass
@@ -33,14 +35,15 @@ class Plan:
     target: object
     fresh: Callable[[], object]  # a fresh copy of ORIG
     original: object
-    reference: object | None
+    references: list  # never-knew models (REF first, then REFs of other weight seeds); empty: no verdict
     methods: list
     localization: dict  # handed to the methods (AuditContext.localization)
     verify_config: object
     verify_kwargs: Callable[[str, dict], dict]  # (method, its info) -> extra verify_facts kwargs
     sections: dict  # extra report sections (localization validity, ...)
-    noise_data: str = "retain facts"
-    hold: Callable[[object, dict], object] | None = None  # (subject, info) -> context kept open while verifying
+    noise_items: list = field(default_factory=list)  # NOISE training data, disjoint from every evaluated set
+    noise_data: str = "held-out data"  # what noise_items are, in words
+    hold: Callable[[object, dict], object] | None = None  # (subject, info) -> context kept open while verifying (inference-time)
     evaluate: Callable[[object], dict] | None = None  # behaviour table (organisms)
     organism: object | None = None
     after_interventions: Callable[[dict], dict] | None = None  # interventions -> more report sections
@@ -76,11 +79,14 @@ def report_dir(out, name: str) -> Path:
 
 
 def organism_sources(cfg: AuditConfig, name: str, log):
-    """``(organism, fresh ORIG loader, REF)`` for the organism ``name`` at the config's size and seed."""
+    """``(organism, fresh ORIG loader, never-knew models)`` for the organism ``name`` at the
+    config's size and seed: REF and ``n_references − 1`` REFs of other weight seeds."""
+    from ..model.load import load
     from ..organisms import build, organism_size
 
     size = cfg.size or organism_size()
-    stage(log, f"organism {name} (size {size}, seed {cfg.seed}): build or load")
+    stage(log, f"organism {name} (size {size}, seed {cfg.seed}): build or load, {cfg.n_references} never-knew models")
     org = build(name, size, cfg.seed, progress=False, log=lambda m: log(f"  {m}"))
     kw = {"device": cfg.device, "dtype": cfg.dtype}
-    return org, (lambda: org.load("orig", **kw)), org.load("ref", **kw)
+    refs = [load(org.variant_path(v, log=lambda m: log(f"  {m}")), **kw) for v in org.references(cfg.n_references)]
+    return org, (lambda: org.load("orig", **kw)), refs

@@ -14,12 +14,13 @@ import contextlib
 import os
 import platform
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
 from .config import AuditConfig
 from .facts import facts_plan
+from .methods import runs_summary
 from .moe import moe_plan
 from .plan import AuditContext, Plan, stage
 
@@ -38,7 +39,8 @@ class AuditResult:
         return {"report_html": str(self.html_path), "report_json": str(self.json_path), "name": self.report["name"],
                 "verdicts": [{"method": r["method"], "verdict": r["verdict"], "knowledge_verdict": r.get("knowledge_verdict"),
                               "behavioural_rki": pick(r["behavioural_rki"]), "intrinsic_rki": pick(r["intrinsic_rki"]),
-                              "adversarial_rki": pick(r["adversarial_rki"]), "locality": pick(r["locality"])}
+                              "adversarial_rki": pick(r["adversarial_rki"]), "locality": pick(r["locality"]),
+                              **{k: r.get(k) for k in ("seeds", "stability", "missing_readouts", "intervention")}}
                              for r in self.report["verdict_table"]]}
 
 
@@ -52,14 +54,14 @@ def versions() -> dict:
             "python": sys.version.split()[0], "platform": platform.platform(), "machine": platform.machine()}
 
 
-def provenance(cfg: AuditConfig, original, reference, noise, target, extra: dict | None = None) -> dict:
-    v = cfg.verify
+def provenance(cfg: AuditConfig, plan: Plan, extra: dict | None = None) -> dict:
+    v, original = cfg.verify, plan.original
     return {"model": cfg.model or f"organism:{cfg.organism}", "original_fingerprint": original.fingerprint(),
-            "reference_fingerprint": reference.fingerprint() if reference is not None else None,
-            "noise_fingerprint": noise.fingerprint() if noise is not None else None,
+            "reference_fingerprints": [r.fingerprint() for r in plan.references],
             "device": str(original.device), "dtype": str(next(original.model.parameters()).dtype).replace("torch.", ""),
-            "seeds": {"audit": cfg.seed, "probes": list(v.probe_seeds), "relearn": list(v.relearn.seeds), "bootstrap": v.verdict.seed},
-            "target": target.manifest(), "versions": versions(), "command": " ".join(sys.argv) or None, **(extra or {})}
+            "seeds": {"audit": cfg.seed, "unlearning": list(cfg.unlearning_seeds), "probes": list(v.probe_seeds),
+                      "relearn": list(v.relearn.seeds), "bootstrap": v.verdict.seed},
+            "target": plan.target.manifest(), "versions": versions(), "command": " ".join(sys.argv) or None, **(extra or {})}
 
 
 def run_audit(config: AuditConfig, *, out: str | os.PathLike | None = None, progress: bool = True,
@@ -80,52 +82,73 @@ def run_audit(config: AuditConfig, *, out: str | os.PathLike | None = None, prog
             hf_logging.enable_progress_bar()
 
 
+def _run_method(method, ctx: AuditContext, plan: Plan, seeds, log) -> tuple[list, list[dict]]:
+    """The method on a fresh copy of ORIG per seed (once if deterministic): ``(models, infos)``."""
+    from .methods import timed
+
+    subjects, infos = [], []
+    for s in seeds[:1] if method.deterministic else seeds:
+        stage(log, f"intervene: {method.name}" + ("" if method.deterministic else f", seed {s}"))
+        subject = plan.fresh()
+        infos.append(timed(method, replace(ctx, seed=s), subject))
+        subjects.append(subject)
+    return subjects, infos
+
+
+def _noise(method, ctx: AuditContext, plan: Plan, infos, log):
+    """The method's NOISE control on a fresh copy of ORIG: ``(model, info)``."""
+    stage(log, f"NOISE for {method.name}: the same change aimed at nothing ({plan.noise_data})")
+    noise = plan.fresh()
+    return noise, method.noise(ctx, noise, infos, plan.noise_items)
+
+
+def _seed_mean_behaviour(evaluate, subjects, hold) -> dict:
+    """The behaviour table's row for a method: each behaviour averaged over its seeds' models (the
+    verdict pools the same models), measured with the intervention applied."""
+    rows = []
+    for s in subjects:
+        with hold(s) if hold else contextlib.nullcontext():
+            rows.append(evaluate(s))
+    return {k: sum(r[k] for r in rows) / len(rows) for k in rows[0]}
+
+
 def execute(cfg: AuditConfig, plan: Plan, *, progress: bool, log) -> AuditResult:
-    """Intervene with every method on a fresh copy of ORIG, build NOISE, verify, write the report."""
+    """Per method: intervene on fresh copies of ORIG (one per seed), build its NOISE, verify against
+    ORIG, the never-knew models and NOISE; then write the report."""
     from ..evaluate import MeasurementCache, verify_facts
     from ..report import build_report, write_report
-    from .methods import timed
-    from .noise import drift_floor
 
-    out = plan.out
     target = plan.target
     ctx = AuditContext(cfg, target, plan.original, plan.localization, progress)
-    edited, interventions = {}, {}
+    runs, interventions, noises, behaviour = {}, {}, {}, {}
+    cache = MeasurementCache()  # ORIG and the never-knew models measured once for all methods
     for m in plan.methods:
-        stage(log, f"intervene: {m.name}")
-        subject = plan.fresh()
-        interventions[m.name] = timed(m, ctx, subject)
-        edited[m.name] = subject
+        subjects, infos = _run_method(m, ctx, plan, cfg.unlearning_seeds, log)
+        interventions[m.name] = runs_summary(m, infos)
+        noise, noises[m.name] = _noise(m, ctx, plan, infos, log) if cfg.noise and m.noise is not None else (None, None)
+        info_of = {id(s): i for s, i in zip(subjects, infos, strict=True)}
+        held = m.intervention == "inference-time" and plan.hold is not None
+        hold = (lambda s: plan.hold(s, info_of[id(s)])) if held else None
+        noise_hold = (lambda s: plan.hold(s, noises[m.name])) if held and noise is not None else None
+        stage(log, f"verify: {m.name} ({len(subjects)} model{'s' if len(subjects) > 1 else ''})")
+        if plan.evaluate is not None:
+            behaviour[m.name] = _seed_mean_behaviour(plan.evaluate, subjects, hold)
+        runs[m.name] = verify_facts(subjects, target.forget, target.retain, original=plan.original, reference=plan.references or None,
+                                    noise=noise, formats=target.formats, incontext_pool=target.incontext_pool, restatements=target.restatements,
+                                    hold=hold, noise_hold=noise_hold, seeds=[i["seed"] for i in infos], config=plan.verify_config, cache=cache,
+                                    **plan.verify_kwargs(m.name, infos[0]))
+        del subjects, noise  # free the copies
+    cache.clear()
     sections = dict(plan.sections)
     if plan.after_interventions is not None:
         sections.update(plan.after_interventions(interventions))
-    noise, noise_info = None, None
-    if cfg.noise:
-        steps = [i["unlearning"]["steps"] for i in interventions.values() if "unlearning" in i]
-        n_steps = max(steps) if steps else max(1, cfg.max_steps // 4)
-        stage(log, f"NOISE drift floor: ORIG fine-tuned on {plan.noise_data}, {n_steps} steps at lr {cfg.full_lr}")
-        noise = plan.fresh()
-        noise_info = drift_floor(noise, target.retain_items, steps=n_steps, lr=cfg.full_lr, batch_size=cfg.batch_size, seed=cfg.seed)
-    behaviour = None
     if plan.evaluate is not None:
-        behaviour = {"original": plan.evaluate(plan.original), **({"reference": plan.evaluate(plan.reference)} if plan.reference else {}),
-                     **({"noise": plan.evaluate(noise)} if noise is not None else {})}
-    runs, cache = {}, MeasurementCache()  # ORIG / REF / NOISE measured once for all methods
-    for name, subject in edited.items():
-        stage(log, f"verify: {name}")
-        info = interventions[name]
-        with plan.hold(subject, info) if plan.hold else contextlib.nullcontext():
-            if behaviour is not None:
-                behaviour[name] = plan.evaluate(subject)
-            runs[name] = verify_facts(subject, target.forget, target.retain, original=plan.original, reference=plan.reference, noise=noise,
-                                      formats=target.formats, incontext_pool=target.incontext_pool, restatements=target.restatements,
-                                      config=plan.verify_config, cache=cache, **plan.verify_kwargs(name, info))
-        edited[name] = None  # free the copy
-    cache.clear()
+        behaviour = {"original": plan.evaluate(plan.original), **{f"reference{'' if i == 0 else i}": plan.evaluate(r) for i, r in enumerate(plan.references)},
+                     **behaviour}
     org = plan.organism
-    prov = provenance(cfg, plan.original, plan.reference, noise, target, {"organism": org.describe() if org is not None else None})
-    sections.update(interventions=interventions, noise=noise_info, **({"behaviour": behaviour} if behaviour else {}))
+    prov = provenance(cfg, plan, {"organism": org.describe() if org is not None else None})
+    sections.update(interventions=interventions, noise=noises, **({"behaviour": behaviour} if behaviour else {}))
     report = build_report(plan.name, runs, provenance=prov, config={**cfg.to_dict(), "verify": asdict(plan.verify_config)}, sections=sections)
-    stage(log, f"write {out}")
-    html_path, json_path = write_report(report, out)
+    stage(log, f"write {plan.out}")
+    html_path, json_path = write_report(report, plan.out)
     return AuditResult(report, html_path, json_path)

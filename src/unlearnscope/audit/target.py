@@ -6,7 +6,9 @@ Target file: JSON Lines (or a JSON list) of records
     {"prompt": "Marie Curie was born in", "answer": "Warsaw", "subject": "Marie Curie",
      "split": "forget", "relation": "birthplace", "kind": "cloze"}
 
-``split`` is ``forget`` or ``retain`` (entity-disjoint); ``kind`` (default ``cloze``) says how the
+``split`` is ``forget``, ``retain`` or ``noise`` (entity-disjoint; ``noise`` records train the NOISE
+drift floor and are never evaluated — without them a seeded half of the retain entities is held
+out for it); ``kind`` (default ``cloze``) says how the
 fact is rendered: ``cloze`` / ``qa`` are the renderings that are unlearned and measured,
 ``paraphrase_train`` renderings are used to restate a fact in-context, and any other kind
 (``paraphrase``, ``mc`` …) becomes a held-out format attack.  ``continuation`` (optional) is the
@@ -26,7 +28,7 @@ from ..errors import UnlearnscopeError
 from ..organisms.ground_truth import MAIN_KINDS, world_facts
 
 RESTATE_KINDS = ("paraphrase_train",)
-SPLITS = ("forget", "retain")
+SPLITS = ("forget", "retain", "noise")
 
 
 @dataclass
@@ -41,20 +43,24 @@ class Target:
     forget_items: list[Item] = field(default_factory=list)  # what the unlearning methods train on
     retain_items: list[Item] = field(default_factory=list)
     bos: str | None = None
+    noise_items: list[Item] = field(default_factory=list)  # NOISE training data: disjoint from every evaluated set
+    noise_source: str = ""
 
     def manifest(self) -> dict:
         """Sizes, hashes of the splits and the entity-disjointness check (for the report's provenance)."""
         digest = lambda fs: hashlib.sha256(json.dumps(sorted((f.prompt, f.answer, f.subject or "") for f in fs)).encode()).hexdigest()[:16]  # noqa: E731
         fe, re_ = {f.subject for f in self.forget}, {f.subject for f in self.retain}
+        ne = {i.subject for i in self.noise_items}
         return {"source": self.source, "n_forget_facts": len(self.forget), "n_retain_facts": len(self.retain),
-                "n_forget_entities": len(fe), "n_retain_entities": len(re_), "entity_disjoint": not (fe & re_),
+                "n_forget_entities": len(fe), "n_retain_entities": len(re_), "entity_disjoint": not (fe & re_) and not (ne & (fe | re_)),
+                "n_noise_items": len(self.noise_items), "noise_source": self.noise_source,
                 "forget_sha256": digest(self.forget), "retain_sha256": digest(self.retain),
                 "formats": {k: len(v) for k, v in self.formats.items()}}
 
     def to_records(self) -> list[dict]:
         """The target as target-file records (round-trips through `load_target`)."""
         rows = []
-        for split, main in (("forget", self.forget_items), ("retain", self.retain_items)):
+        for split, main in (("forget", self.forget_items), ("retain", self.retain_items), ("noise", self.noise_items)):
             rows += [{"prompt": i.prompt, "answer": i.answer, "subject": i.subject, "relation": i.relation, "split": split,
                       "kind": i.kind if i.kind in MAIN_KINDS else "cloze", "continuation": i.continuation} for i in main]
         for name, fs in self.formats.items():
@@ -74,7 +80,9 @@ def organism_target(org) -> Target:
                   formats={k: world_facts(org, "forget", (k,)) for k in ("paraphrase", "mc")},
                   restatements=world_facts(org, "forget", ("cloze", "qa", "paraphrase_train")),
                   incontext_pool=world_facts(org, "retain", ("cloze",)),
-                  forget_items=pick("forget"), retain_items=pick("retain"), bos=org.ground_truth.get("bos"))
+                  forget_items=pick("forget"), retain_items=pick("retain"), bos=org.ground_truth.get("bos"),
+                  noise_items=[i for i in items if i.split == "never-seen" and i.kind in MAIN_KINDS and i.domain == "facts"],
+                  noise_source="the never-seen entities' facts (cloze and QA; never trained, never evaluated)")
 
 
 def _check(tok, where: str, path: Path, r) -> Fact:
@@ -84,7 +92,7 @@ def _check(tok, where: str, path: Path, r) -> Fact:
     if missing:
         raise UnlearnscopeError(f"{path}: {where} lacks {', '.join(missing)} (each fact needs prompt, answer, subject and split)")
     if r["split"] not in SPLITS:
-        raise UnlearnscopeError(f"{path}: {where} has split {r['split']!r}; use forget or retain")
+        raise UnlearnscopeError(f"{path}: {where} has split {r['split']!r}; use forget, retain or noise")
     return Fact(r["prompt"], r["answer"], r["subject"], r.get("relation"))
 
 
@@ -110,7 +118,17 @@ def _check_tokens(tok, subject, path: Path, checked: list[tuple[str, Fact]]) -> 
         raise
 
 
-def load_target(path: str | Path, subject) -> Target:
+def _noise_split(retain, seed: int):
+    """Without ``noise`` records: a seeded half of the retain entities (at least one) for NOISE."""
+    import random
+
+    ents = sorted({f.subject for f, _ in retain})
+    random.Random(f"noise-{seed}").shuffle(ents)
+    held = set(ents[: max(1, len(ents) // 2)]) if len(ents) > 1 else set()
+    return [x for x in retain if x[0].subject not in held], [x for x in retain if x[0].subject in held]
+
+
+def load_target(path: str | Path, subject, *, seed: int = 0) -> Target:
     """Read and check a target file against ``subject``'s tokenizer (see module doc); errors name the line."""
     p = Path(path)
     tok = subject.tokenizer
@@ -133,9 +151,15 @@ def load_target(path: str | Path, subject) -> Target:
     forget, retain = get("forget", MAIN_KINDS), get("retain", MAIN_KINDS)
     if not forget or not retain:
         raise UnlearnscopeError(f"{p}: a target needs forget and retain facts of kind cloze or qa; found {len(forget)} forget and {len(retain)} retain")
-    both = {f.subject for f, _ in forget} & {f.subject for f, _ in retain}
-    if both:
-        raise UnlearnscopeError(f"{p}: forget and retain must be entity-disjoint; both hold {sorted(both)[:5]}")
+    noise = get("noise", MAIN_KINDS)
+    for a, b in (("forget", "retain"), ("forget", "noise"), ("retain", "noise")):
+        both = {f.subject for f, _ in get(a, MAIN_KINDS)} & {f.subject for f, _ in get(b, MAIN_KINDS)}
+        if both:
+            raise UnlearnscopeError(f"{p}: {a} and {b} must be entity-disjoint; both hold {sorted(both)[:5]}")
+    source = "the target's noise records"
+    if not noise:
+        retain, noise = _noise_split(retain, seed)
+        source = f"{len({f.subject for f, _ in noise})} retain entities held out from evaluation (the target has no noise records)"
     item = lambda f, r, split: Item(f.prompt, f.answer, f.subject, f.relation, continuation=r.get("continuation", ""),  # noqa: E731
                                     kind=r.get("kind", "cloze"), split=split)
     formats = {k: [f for f, _ in v] for (s, k), v in buckets.items() if s == "forget" and k not in MAIN_KINDS + RESTATE_KINDS}
@@ -143,4 +167,5 @@ def load_target(path: str | Path, subject) -> Target:
     bos = tok.bos_token if tok.bos_token and all(f.prompt.startswith(tok.bos_token) for f, _ in forget) else None
     return Target(name=p.stem, source=str(p), forget=[f for f, _ in forget], retain=[f for f, _ in retain], formats=formats,
                   restatements=restate, incontext_pool=[f for f, _ in retain],
-                  forget_items=[item(f, r, "forget") for f, r in forget], retain_items=[item(f, r, "retain") for f, r in retain], bos=bos)
+                  forget_items=[item(f, r, "forget") for f, r in forget], retain_items=[item(f, r, "retain") for f, r in retain], bos=bos,
+                  noise_items=[item(f, r, "noise") for f, r in noise], noise_source=source)
