@@ -28,7 +28,10 @@ def test_cli_json_contract(audited):
     assert set(summary) >= {"report_html", "report_json", "verdicts"}
     assert [v["method"] for v in summary["verdicts"]] == ["ga", "localized", "ablate"]
     for v in summary["verdicts"]:
-        assert set(v) >= {"method", "verdict", "behavioural_rki", "intrinsic_rki"}
+        assert set(v) >= {"method", "verdict", "behavioural_rki", "intrinsic_rki", "seeds", "stability", "missing_readouts", "intervention"}
+    rows = {v["method"]: v for v in summary["verdicts"]}
+    assert [s["seed"] for s in rows["ga"]["seeds"]] == [0, 1] and rows["ablate"]["stability"] == "single seed"  # --quick: 2 seeds; ablate is deterministic
+    assert all(v["intervention"] == "weights" for v in summary["verdicts"])
 
 
 def test_verdicts_against_ground_truth_and_controls(audited):
@@ -46,16 +49,23 @@ def test_verdicts_against_ground_truth_and_controls(audited):
     recall = next(m for m in report["runs"]["ablate"]["metrics"] if m["name"] == "recall")
     assert abs(ab["forget_recall_by_n"][-1][1] - recall["agg_value"]) < 0.02
     assert ab["n_vectors"] == ab["forget_recall_by_n"][-1][0]
-    # NOISE (ORIG fine-tuned on retain facts, same steps and LR) keeps the forget facts: it is a drift floor
+    # each method's NOISE: the same training on held-out data (the never-seen entities' facts), the longest seed's steps,
+    # the method's LR and components; it drifts, but keeps far more of the forget facts than unlearning does
+    noise, never_seen = report["sections"]["noise"], [i for i in org.ground_truth["items"] if i["split"] == "never-seen" and i["kind"] in ("cloze", "qa")]
+    assert noise["ga"]["steps"] == max(s["steps"] for s in iv["ga"]["seeds"]) and noise["ga"]["n_texts"] == len(never_seen)
+    assert noise["localized"]["components"] == iv["localized"]["region"] and noise["localized"]["lr"] == iv["localized"]["unlearning"]["lr"]
+    assert noise["ablate"]["n_vectors"] == iv["ablate"]["ablation"]["n_vectors"]
     ga_recall = next(m for m in report["runs"]["ga"]["metrics"] if m["name"] == "recall")
-    assert ga_recall["noise"]["agg_value"] > 0.9 > 0.2 > ga_recall["agg_value"]
-    assert report["sections"]["noise"]["steps"] == iv["ga"]["unlearning"]["steps"]
+    assert ga_recall["noise"]["agg_value"] > 0.5 > 0.2 > ga_recall["agg_value"]
+    # "damaged" is a drop beyond NOISE's own: ga loses retain recall far beyond its NOISE
+    loc = next(m for m in report["runs"]["ga"]["metrics"] if m["name"] == "retain_recall")["locality"]["beyond_noise"]
+    assert rows["ga"]["verdict"] == "damaged" and loc["ci"][1] < -0.1
     # localization validity: the located vectors beat layer-matched random sets
     rc = report["sections"]["localization"]["random_control"]
     assert rc["n_random"] == 100 and rc["p_value"] <= 0.05
     # provenance names the exact models
     prov = report["provenance"]
-    assert prov["original_fingerprint"] == org.load("orig").fingerprint() and prov["reference_fingerprint"] == org.load("ref").fingerprint()
+    assert prov["original_fingerprint"] == org.load("orig").fingerprint() and prov["reference_fingerprints"] == [org.load(v).fingerprint() for v in ("ref", "ref1")]
     assert prov["target"]["entity_disjoint"] and prov["versions"]["torch"] and prov["seeds"]["audit"] == 0
 
 
@@ -112,7 +122,7 @@ def test_a_users_model_and_target_file_work_the_same_way(audited, tmp_path):
     target = tmp_path / "facts.jsonl"
     target.write_text("\n".join(json.dumps(r) for r in organism_target(org).to_records()))
     res = RUN.invoke(app, ["audit", "--model", str(org.variant_path("orig")), "--reference", str(org.variant_path("ref")),
-                           "--target", str(target), "--methods", "ga", "--quick", "--out", str(tmp_path / "mine"), "--json"])
+                           "--target", str(target), "--methods", "ga", "--quick", "--seeds", "1", "--out", str(tmp_path / "mine"), "--json"])
     assert res.exit_code == 0, res.output
     mine = load_report(tmp_path / "mine")
     assert mine["name"] == "facts" and [r["method"] for r in mine["verdict_table"]] == ["ga"]
@@ -122,3 +132,8 @@ def test_a_users_model_and_target_file_work_the_same_way(audited, tmp_path):
     assert mine["sections"]["interventions"]["ga"]["unlearning"]["stopped"] == "forget_metric"
     assert abs(mine["verdict_table"][0]["behavioural_rki"]["value"]) < 0.2
     assert mine["verdict_table"][0]["verdict"] not in ("no reference", "inconclusive")
+    # --seeds 1: one unlearning run; NOISE trains on the file's noise records (the never-seen entities' facts)
+    assert [s["seed"] for s in mine["verdict_table"][0]["seeds"]] == [0] and mine["verdict_table"][0]["stability"] == "single seed"
+    noise_rows = sum(r["split"] == "noise" for r in organism_target(org).to_records())
+    assert mine["sections"]["noise"]["ga"]["n_texts"] == noise_rows == report["sections"]["noise"]["ga"]["n_texts"]
+    assert mine["provenance"]["target"]["noise_source"] == "the target's noise records"

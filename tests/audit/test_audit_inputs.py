@@ -36,6 +36,28 @@ def test_target_file_round_trips_the_organism_target(facts, tmp_path):
     assert len(back.forget_items) == len(t.forget_items) and back.forget_items[0].prompt == t.forget_items[0].prompt
 
 
+def test_noise_records_train_noise_and_without_them_half_the_retain_entities_do(facts, tmp_path):
+    """NOISE data is disjoint from every evaluated set: the target's ``noise`` records, or else a
+    seeded half of its retain entities, which then leave the evaluated retain set."""
+    org, orig = facts
+    t = organism_target(org)
+    rows = t.to_records()
+    assert {i.subject for i in t.noise_items} == set(org.ground_truth["splits"]["never-seen"])
+    with_noise = load_target(_write(tmp_path / "n.jsonl", rows), orig)
+    assert len(with_noise.noise_items) == len(t.noise_items) and with_noise.noise_source == "the target's noise records"
+    plain = [r for r in rows if r["split"] != "noise"]
+    a, b = (load_target(_write(tmp_path / f"p{s}.jsonl", plain), orig, seed=s) for s in (0, 1))
+    retain_entities = {f.subject for f in t.retain}
+    for x in (a, b):
+        held, kept = {i.subject for i in x.noise_items}, {f.subject for f in x.retain}
+        assert held | kept == retain_entities and not held & kept and len(held) == len(retain_entities) // 2
+        assert not held & {f.subject for f in x.incontext_pool} and x.manifest()["entity_disjoint"]
+    assert {i.subject for i in a.noise_items} != {i.subject for i in b.noise_items}  # seeded
+    overlap = [*plain, {**next(r for r in rows if r["split"] == "retain"), "split": "noise"}]
+    with pytest.raises(UnlearnscopeError, match="retain and noise must be entity-disjoint"):
+        load_target(_write(tmp_path / "o.jsonl", overlap), orig)
+
+
 def test_malformed_target_lines_are_named(facts, tmp_path):
     org, orig = facts
     good = organism_target(org).to_records()[:2]
@@ -88,6 +110,10 @@ def test_config_file_and_flags(tmp_path):
     assert cfg.method_names == ("ga", "ablate") and cfg.stop_at == 0.05
     assert cfg.verify.verdict.margin == 0.15 and cfg.verify.relearn.steps == 7
     assert load_config(quick=True).verify.relearn.steps == 15
+    assert load_config().unlearning_seeds == (0, 1, 2) and load_config(quick=True).unlearning_seeds == (0, 1)
+    assert load_config(seeds=(0, 1, 2, 3)).unlearning_seeds == (0, 1, 2, 3)
+    with pytest.raises(UnlearnscopeError, match="seeds must be distinct and at least one"):
+        load_config(seeds=())
     (tmp_path / "bad.toml").write_text("[audit]\nmethodz = ['ga']\n")
     with pytest.raises(UnlearnscopeError, match="unknown keys \\['methodz'\\]"):
         load_config(tmp_path / "bad.toml")

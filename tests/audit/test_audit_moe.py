@@ -20,12 +20,18 @@ def moe_report(organism_home, tmp_path_factory):
     return json.loads(res.stdout), load_report(out)
 
 
+def iv_region(report, method):
+    return report["sections"]["interventions"][method]["region"]
+
+
 def test_moe_refusal_audit(moe_report):
     summary, report = moe_report
     assert [v["method"] for v in summary["verdicts"]] == ["experts-off", "uoe", "full"]
     beh = report["sections"]["behaviour"]
-    assert beh["original"]["refusal_rate"] == 1.0 and beh["reference"]["refusal_rate"] == 0.0  # ground truth of the organism
-    assert beh["noise"]["refusal_rate"] == 1.0  # fine-tuning on the other domains does not remove refusal
+    assert beh["original"]["refusal_rate"] == 1.0 and beh["reference"]["refusal_rate"] == beh["reference1"]["refusal_rate"] == 0.0  # ground truth
+    noise = report["sections"]["noise"]
+    assert noise["full"]["kind"] == noise["uoe"]["kind"] == "fine-tune" and noise["experts-off"]["kind"] == "random experts off"
+    assert noise["uoe"]["components"] == iv_region(report, "uoe") and noise["full"]["components"] is None  # each method's own component set
     rows = {r["method"]: r for r in report["verdict_table"]}
     iv = report["sections"]["interventions"]
     metric = lambda m, name: next(x for x in report["runs"][m]["metrics"] if x["name"] == name)  # noqa: E731
@@ -38,7 +44,16 @@ def test_moe_refusal_audit(moe_report):
     # UOE trains one expert (and its router): only its parameters moved
     assert report["runs"]["uoe"]["parametric"]["summary"]["region_share"] == pytest.approx(1.0, abs=1e-6)
     # relearning refusal on half of the harmful nouns brings it back on the other half: suppressed, not erased
-    assert rows["uoe"]["knowledge_verdict"] == "suppressed" and rows["uoe"]["intrinsic_rki"]["metric"] == "relearn"
+    assert rows["uoe"]["knowledge_verdict"] == "suppressed" and rows["uoe"]["adversarial_rki"]["metric"] == "relearn"
+    # fine-tuning on held-out data with the same budget does not remove refusal: NOISE is a drift floor
+    for m in ("uoe", "full"):
+        assert metric(m, "recall")["noise"]["agg_value"] > 0.9 > 0.2 > metric(m, "recall")["agg_value"]
+        assert rows[m]["intervention"] == "weights" and rows[m]["stability"] in ("stable", "unstable") and len(rows[m]["seeds"]) == 2
+    # switching experts off is an inference-time intervention: attacked without it, the refusal is back (held in the weights)
+    off = rows["experts-off"]
+    assert off["intervention"] == "inference-time" and {"recall", "relearn"} <= set(off["held_in_weights"]) and off["verdict"] != "erased"
+    weights = {x["name"]: x for x in report["runs"]["experts-off"]["weights_only"]}
+    assert weights["recall"]["agg_value"] == 1.0  # the weights are ORIG's
     # experts off: as many fTRI-ranked experts per layer as needed (or half of them); the report says which
     rt = iv["experts-off"]["routing"]
     assert len(rt["experts"]) == 2 * rt["per_layer"] and rt["refusal_by_k"][-1][0] == rt["per_layer"]

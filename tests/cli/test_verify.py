@@ -14,16 +14,17 @@ def test_probe_and_attack_json_contract(small_organism, tmp_path):
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     m = out["metrics"]["probe_transfer"]
-    assert set(m) >= {"agg_value", "value_by_index", "ci", "rki"} and len(m["value_by_index"]) == 8
+    assert set(m) >= {"agg_value", "value_by_index", "ci", "rki"} and len(m["value_by_index"]) == 20
     assert m["rki"]["value"] == 1.0  # ORIG audited against itself
-    assert m["reference"]["agg_value"] < 0.3 < m["agg_value"]
+    assert m["reference"]["agg_value"] < 0.3 < m["agg_value"] and m["reference"]["n_models"] == 2  # REF and ref1 by default
+    assert "verdict" not in out and out["findings"] == {"probe_transfer": "decodable"}  # a subset of readouts: findings, no verdict
     res = runner.invoke(app, ["attack", "relearn", "--model", "organism:facts:ref", "--original", "organism:facts", "--reference", "organism:facts:ref",
                               "--facts", "organism:forget", "--seeds", "2", "--steps", "5", "--lrs", "1e-4", "--margin", "0.1", "--json"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert out["metrics"]["relearn"]["rki"]["value"] == 0.0  # REF audited as if unlearned
     assert set(out["curves"]["reference"]) >= {"steps", "mean_curve"}
-    assert out["verdict_config"]["margin"] == 0.1  # the pre-registered margin is printed with the result
+    assert out["config"]["margin"] == 0.1 and out["findings"]["relearn"] == "does not recover at margin 0.1"  # the pre-registered margin
     facts = tmp_path / "forget.json"
     facts.write_text(json.dumps([{"prompt": "<bos> zz lives in", "answer": "paris", "subject": "zz", "relation": "city"}] * 2))
     res = runner.invoke(app, ["probe", "--model", "organism:facts", "--facts", str(facts), "--retain-facts", str(facts), "--json"])

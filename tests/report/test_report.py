@@ -7,21 +7,22 @@ import pytest
 
 from unlearnscope.errors import UnlearnscopeError
 from unlearnscope.evaluate import RelearnConfig, VerdictConfig, VerifyConfig, verify_facts
+from unlearnscope.model.load import load
 from unlearnscope.organisms import world_facts
 from unlearnscope.report import build_report, load_report, render_html, write_report
 
 CFG = VerifyConfig(bos="<bos>", probe_seeds=(0,), probe_modes=("transfer",), attacks=("relearn", "format"), random_init_control=False,
-                   relearn=RelearnConfig(lrs=(1e-4,), seeds=(0, 1), steps=5), verdict=VerdictConfig(n_boot=200))
+                   relearn=RelearnConfig(lrs=(1e-3,), seeds=(0, 1), steps=10), verdict=VerdictConfig(n_boot=200))
 
 
 @pytest.fixture(scope="module")
 def report(small_organism):
     org = small_organism("facts")
     F, R = world_facts(org, "forget"), world_facts(org, "retain")
-    orig, ref = org.load("orig"), org.load("ref")
+    orig, refs = org.load("orig"), [load(org.variant_path(v)) for v in ("ref", "ref1")]
     fm = {"mc": world_facts(org, "forget", ("mc",))}
-    runs = {"ref-as-unlearned": verify_facts(org.load("ref"), F, R, original=orig, reference=ref, formats=fm, config=CFG),
-            "orig-as-unlearned": verify_facts(org.load("orig"), F, R, original=orig, reference=ref, formats=fm, config=CFG)}
+    runs = {"ref-as-unlearned": verify_facts(load(org.variant_path("ref2")), F, R, original=orig, reference=refs, formats=fm, config=CFG),
+            "orig-as-unlearned": verify_facts(org.load("orig"), F, R, original=orig, reference=refs, formats=fm, config=CFG)}
     return build_report("facts-sanity", runs, provenance={"organism": "facts", "seed": 0}, config={"verify": "light"})
 
 

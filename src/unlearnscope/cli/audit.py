@@ -23,14 +23,15 @@ from .common import DEFAULTS, handle_errors
 def audit(
     model: str = typer.Option(None, "--model", help="your model (directory or hub id); default: the organism"),
     target: str = typer.Option(None, "--target", help="facts file (JSON Lines: prompt, answer, subject, split forget|retain[, kind])"),
-    reference: str = typer.Option(None, "--reference", help="a model that never knew the target (REF); without it there is no verdict"),
+    reference: str = typer.Option(None, "--reference", help="model(s) that never knew the target (REF), comma-separated: two or more put the never-knew spread in the CIs; without one there is no verdict"),
     organism: str = typer.Option(None, "--organism", help="facts (default) | moe (refusal), when no --model is given"),
     size: str = typer.Option(None, "--size", help="organism size: default | small (default: $UNLEARNSCOPE_ORGANISM_SIZE or default)"),
     methods: str = typer.Option(None, "--methods", help="comma-separated; facts: ga, graddiff, localized, ablate, ablate+localized; moe: experts-off, uoe, full"),
     config: str = typer.Option(None, "--config", help="TOML or JSON audit config (flags override it)"),
     out: str = typer.Option(None, "--out", help="report directory (default: reports/<name>)"),
     name: str = typer.Option(None, "--name", help="report name"),
-    seed: int = typer.Option(None, "--seed", help="seed of the organism, the unlearning runs and the localization"),
+    seed: int = typer.Option(None, "--seed", help="seed of the organism, the localization and the NOISE controls"),
+    seeds: int = typer.Option(None, "--seeds", help="unlearning seeds per training method (default 3; --quick 2)"),
     device: str = typer.Option(None, "--device", help="cpu, cuda, cuda:1 ..."),
     dtype: str = typer.Option(None, "--dtype", help="float32, bfloat16, float16"),
     quick: bool = typer.Option(None, "--quick/--full", help="a light protocol (2 probe seeds, 2 relearning seeds × 15 steps, 500 resamples)"),
@@ -44,7 +45,7 @@ def audit(
     device, dtype = device or DEFAULTS["device"], dtype or DEFAULTS["dtype"]
     log = (lambda m: None) if quiet else (lambda m: print(m, file=sys.stderr, flush=True))
     cfg = load_config(config, model=model, target=target, reference=reference, organism=organism, size=size, name=name, seed=seed,
-                      device=device, dtype=dtype, quick=quick, stop_at=stop_at,
+                      device=device, dtype=dtype, quick=quick, stop_at=stop_at, seeds=tuple(range(seeds)) if seeds is not None else None,
                       methods=tuple(m.strip() for m in methods.split(",") if m.strip()) if methods else None)
     summary = run_audit(cfg, out=out, progress=not quiet and not as_json, log=log).summary()
     if as_json:
@@ -54,4 +55,4 @@ def audit(
     for r in summary["verdicts"]:
         f = lambda x: "–" if x is None else f"{x:.2f}"  # noqa: E731
         typer.echo(f"  {r['method']:<18} {r['verdict']:<14} behavioural RKI {f(r['behavioural_rki'])}  intrinsic {f(r['intrinsic_rki'])}  "
-                   f"adversarial {f(r['adversarial_rki'])}  locality {f(r['locality'])}")
+                   f"adversarial {f(r['adversarial_rki'])}  locality {f(r['locality'])}  seeds {r['stability']}  {r['intervention']}")

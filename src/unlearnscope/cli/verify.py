@@ -5,12 +5,16 @@
     unlearnscope probe --model organism:facts --patch runs/ga --facts organism:forget --json   # audit an `unlearn --out` patch
 
 ``--model`` is the model under audit (``--patch`` applies an edit patch to it first).  With
-``--model organism:NAME`` the original defaults to ``organism:NAME`` and the reference to
-``organism:NAME:ref``; ``--facts organism:forget`` / ``--retain-facts organism:retain`` take the
+``--model organism:NAME`` the original defaults to ``organism:NAME`` and the references to
+``organism:NAME:ref`` and ``organism:NAME:ref1`` (two never-knew weight seeds); ``--reference``
+takes several models, comma-separated.  ``--facts organism:forget`` / ``--retain-facts organism:retain`` take the
 organism's splits (formats: its held-out paraphrases, strict paraphrases and multiple choice).
 Fact files are JSON lists / JSON Lines of ``{"prompt", "answer", "subject", "relation"[, "kind"]}``;
 ``attack format`` groups ``--facts`` by ``kind``.  Every metric is printed as
-``{"agg_value", "ci", "value_by_index", "original", "reference", "rki"}``.
+``{"agg_value", "ci", "value_by_index", "original", "reference", "rki"}``, and every readout's
+finding ("decodable" / "not linearly decodable at margin m", "recovers" / "does not recover at
+margin m"); these commands run a subset of the readouts, so they never print a knowledge verdict
+(that needs behaviour, an intrinsic readout and a relearning attack: ``unlearnscope audit``).
 """
 
 from __future__ import annotations
@@ -32,10 +36,10 @@ def _subjects(model: str, patch: str | None, original: str | None, reference: st
     spec = ModelSpec.parse(model)
     if spec.is_organism and spec.variant is None:
         original = original or str(spec)
-        reference = reference or str(spec.with_variant("ref"))
+        reference = reference or f"{spec.with_variant('ref')},{spec.with_variant('ref1')}"
     orig = load_subject(original, device) if original else None
-    ref = load_subject(reference, device) if reference else None
-    return subject, orig, ref
+    refs = [load_subject(r.strip(), device) for r in (reference or "").split(",") if r.strip()]
+    return subject, orig, refs or None
 
 
 def _organism_facts(model: str, forget_spec: str) -> dict:
@@ -73,10 +77,12 @@ def _run(model, patch, original, reference, facts, retain_facts, device, cfg, fo
 
 
 def _payload(v, names=None) -> dict:
+    """The metrics asked for and each readout's finding; no knowledge verdict (a subset of readouts)."""
+    keep = lambda name: names is None or name in names or any(name.startswith(n) for n in names)  # noqa: E731
     metrics = {m["name"]: {k: m[k] for k in ("agg_value", "ci", "value_by_index", "original", "reference", "rki", "n_entities")}
-               for m in v.metrics if names is None or m["name"] in names or any(m["name"].startswith(n) for n in names)}
-    return {"metrics": metrics, "verdict": v.verdict.get("verdict"), "verdict_reason": v.verdict.get("reason"),
-            "verdict_config": v.verdict["config"], "warnings": v.warnings}
+               for m in v.metrics if keep(m["name"])}
+    found = {f["name"]: f["finding"] for f in v.findings if keep(f["name"])}
+    return {"metrics": metrics, "findings": found, "config": v.verdict["config"], "warnings": v.warnings}
 
 
 def _config(layers: str | None, bos: str | None, margin: float = 0.2, **kw):
@@ -94,7 +100,7 @@ def probe(
     facts: str = typer.Option(..., "--facts", help="forget facts (file or organism:forget)"),
     retain_facts: str = typer.Option(None, "--retain-facts", help="retain facts (default organism:retain for organisms)"),
     original: str = typer.Option(None, "--original", help="original model (ORIG)"),
-    reference: str = typer.Option(None, "--reference", help="never-knew reference model (REF)"),
+    reference: str = typer.Option(None, "--reference", help="never-knew reference model(s) (REF), comma-separated"),
     patch: str = typer.Option(None, "--patch", help="edit patch to apply to --model first"),
     layers: str = typer.Option(None, "--layers", help="comma-separated depths (default all)"),
     method: str = typer.Option("ridge", "--method", help="ridge | logistic"),
@@ -146,7 +152,7 @@ def _attack(kind: str):
         lrs: str = typer.Option("1e-4,3e-4", "--lrs", help="relearning learning-rate sweep"),
         split: str = typer.Option("disjoint", "--split", help="relearning: disjoint (train on half the entities, score the other half) | same"),
         margin: float = typer.Option(0.2, "--margin", help="pre-registered equivalence margin around RKI = 0"),
-        ks: str = typer.Option("0,1,5", "--k", help="in-context facts per prompt"),
+        ks: str = typer.Option("1,5", "--k", help="in-context facts per prompt (k >= 1)"),
         bos: str = typer.Option(None, "--bos"),
         device: str = typer.Option(None, "--device"),
         out: str = typer.Option(None, "--out"),

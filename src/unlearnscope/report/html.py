@@ -12,6 +12,16 @@ from ..viz import verify as figs
 NOT_COVERED = {"causal depth": "UDS erasure ratios, weight restoration", "privacy and memorisation": "membership inference attacks",
                "metric self-check": "each readout's faithfulness on a population of models that know and never knew"}
 
+VERDICT_RULES = ("Rules: a readout shows no residual knowledge when its RKI's CI upper bound is ≤ {m} (one-sided: at or below the "
+                 "never-knew level counts as gone; clearly below it is over-unlearning, i.e. damage). Erased needs behaviour, at least one "
+                 "intrinsic readout and at least one relearning attack, all defined and all showing none; a missing family makes the verdict "
+                 "inconclusive. Suppressed: behaviour shows none but some intrinsic or adversarial readout shows knowledge (CI above 0, RKI > {m}). "
+                 "Damaged: a locality drop beyond the method's NOISE control by more than {l} (CI); over-unlearning is listed in the reason as "
+                 "damage to that ability. An inference-time intervention is also attacked on the weights alone: knowledge back without it is "
+                 "held in the weights and never erased. The never-knew level "
+                 "is a population of never-knew models and the CIs resample them, the entities and the unlearning seeds; seeds that disagree "
+                 "read unstable. Probe groups and relearning learning rates are chosen on one half of the entities and scored on the other.")
+
 CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
 table{border-collapse:collapse;margin:1em 0;font-size:14px}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
 th{background:#f3f3f3}td.l,th.l{text-align:left}.v-erased{background:#dfd}.v-suppressed{background:#ffd}
@@ -37,18 +47,35 @@ def _fig_html(fig, div_id: str) -> str:
     return f'<div class="figure">{fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, config={"displaylogo": False})}</div>'
 
 
+def _seeds_cell(r) -> str:
+    seeds = r.get("seeds") or []
+    if len(seeds) < 2:
+        return _e(r.get("stability") or "")
+    return _e(f"{r.get('stability')}: " + ", ".join(f"seed {s['seed']} {s['verdict']}" for s in seeds))
+
+
+def _missing_cell(missing: list[dict]) -> str:
+    return "; ".join(f"{_e(x['name'])}: {_e(x['why'])}" for x in missing) or "–"
+
+
 def _verdict_table(rows) -> str:
-    head = "<tr><th class=l>method</th><th class=l>verdict</th><th>behavioural RKI</th><th>intrinsic RKI (worst metric)</th><th>worst adversarial RKI</th><th>locality (worst retained share)</th></tr>"
+    head = ("<tr><th class=l>method</th><th class=l>verdict</th><th>behavioural RKI</th><th>worst intrinsic RKI</th><th>worst adversarial RKI</th>"
+            "<th>locality (worst retained share)</th><th class=l>seeds</th><th class=l>intervention</th><th class=l>readouts not used</th></tr>")
     body = []
     for r in rows:
         cls = "v-" + (r["verdict"] or "").split()[0]
         intr = r["intrinsic_rki"] or {}
         adv = r["adversarial_rki"] or {}
+        missing = r.get("missing_readouts") or []
         body.append(f"<tr><td class=l>{_e(r['method'])}</td><td class='l {cls}' title='{_e(r['reason'])}'>{_e(r['verdict'])}"
                     f"{' (' + _e(r['knowledge_verdict']) + ')' if r.get('knowledge_verdict') and r['knowledge_verdict'] != r['verdict'] else ''}</td>"
                     f"<td>{_ci(r['behavioural_rki'])}</td><td>{_ci(intr)} {_e(intr.get('metric', ''))}</td>"
-                    f"<td>{_ci(adv)} {_e(adv.get('metric', ''))}</td><td>{_ci(r['locality'])} {_e((r['locality'] or {}).get('metric', ''))}</td></tr>")
-    return f"<table>{head}{''.join(body)}</table>"
+                    f"<td>{_ci(adv)} {_e(adv.get('metric', ''))}</td><td>{_ci(r['locality'])} {_e((r['locality'] or {}).get('metric', ''))}</td>"
+                    f"<td class=l>{_seeds_cell(r)}</td><td class=l>{_e(r.get('intervention') or 'weights')}"
+                    f"{' — held in the weights' if r.get('held_in_weights') else ''}</td>"
+                    f"<td class=l>{_missing_cell(missing)}</td></tr>")
+    reasons = "".join(f"<li><b>{_e(r['method'])}</b>: {_e(r['reason'])}</li>" for r in rows)
+    return f"<table>{head}{''.join(body)}</table><ul class=note>{reasons}</ul>"
 
 
 def _metric_table(v) -> str:
@@ -77,7 +104,9 @@ def _parametric(v) -> str:
     out = f"<p>total ‖ΔW‖ = {_num(s.get('total_delta_norm'), 4)}; share of ‖ΔW‖² inside the located region: {_num(s.get('region_share'))}</p>"
     ns = (p.get("noise") or {}).get("summary")
     if ns:
-        out += (f"<p class=note>NOISE drift floor (ORIG fine-tuned on unrelated data, same steps and LR): total ‖ΔW‖ = {_num(ns.get('total_delta_norm'), 4)}, "
+        rel = (p.get("relative_to_noise") or {}).get("total_delta_norm")
+        out += (f"<p class=note>The method's NOISE control (the same kind and size of change on held-out data): total ‖ΔW‖ = {_num(ns.get('total_delta_norm'), 4)}"
+                f"{f' (the unlearned models moved {rel:.1f}× as far)' if rel is not None else ''}, "
                 f"mean cos of the located vectors {_num(ns.get('mean_cos'), 4)}, mean ‖Δ‖/‖v‖ {_num(ns.get('mean_relative_change'), 4)}, "
                 f"mean Jaccard@50 {_num(ns.get('mean_jaccard@50'))}; unlearned: mean cos {_num(s.get('mean_cos'), 4)}, "
                 f"mean ‖Δ‖/‖v‖ {_num(s.get('mean_relative_change'), 4)}, mean Jaccard@50 {_num(s.get('mean_jaccard@50'))}.</p>")
@@ -86,30 +115,44 @@ def _parametric(v) -> str:
     return out + f"<table><tr><th class=l>parameter (top 10 by ‖ΔW‖)</th><th>‖ΔW‖</th><th>‖ΔW‖/‖W‖</th><th>effective rank</th></tr>{rows}</table>"
 
 
+def _what_it_did(i: dict) -> str:
+    u, a, rt = i.get("unlearning") or {}, i.get("ablation") or {}, i.get("routing") or {}
+    what = []
+    if rt:
+        what.append(f"{len(rt['experts'])} experts off ({rt['per_layer']} per layer), refusal by count per layer "
+                    + ", ".join(f"{k}: {r:.2f}" for k, r in rt["refusal_by_k"]))
+    if a:
+        by_n = a.get("forget_recall_by_n") or []
+        what.append(f"{a['mode']}-ablated {a['n_vectors']} vectors ({a['n_params']} parameters)"
+                    + (f", forget recall by count {', '.join(f'{n}: {r:.2f}' for n, r in by_n)}" if by_n else ""))
+    if u:
+        last = u["forget_recall_curve"][-1][1] if u.get("forget_recall_curve") else None
+        what.append(f"{u['method']} lr {u['lr']:g}: {u['steps']} steps on {u['n_params_trained']} parameters, stopped by {u['stopped']}, forget recall {_num(last)}")
+    seeds = i.get("seeds") or []
+    if len(seeds) > 1:
+        what.append("per seed: " + ", ".join(f"seed {s['seed']} {s['steps']} steps, recall {_num(s['forget_recall'])}" for s in seeds))
+    return "; ".join(what)
+
+
+def _noise_cell(n: dict | None) -> str:
+    if not n:
+        return "–"
+    if n.get("kind") == "fine-tune":
+        return f"fine-tuned on held-out data, {n['steps']} steps at lr {n['lr']:g} on {n['n_params_trained']} parameters"
+    text = f"{n['kind']}: {n.get('n_vectors', len(n.get('experts', [])))}"
+    return text + (f"; then {_noise_cell(n['then'])}" if n.get("then") else "")
+
+
 def _interventions(iv: dict, noise: dict | None) -> str:
     rows = []
     for name, i in iv.items():
-        u, a = i.get("unlearning") or {}, i.get("ablation") or {}
-        what = []
-        rt = i.get("routing") or {}
-        if rt:
-            what.append(f"{len(rt['experts'])} experts off ({rt['per_layer']} per layer), refusal by count per layer "
-                        + ", ".join(f"{k}: {r:.2f}" for k, r in rt["refusal_by_k"]))
-        if a:
-            by_n = a.get("forget_recall_by_n") or []
-            what.append(f"{a['mode']}-ablated {a['n_vectors']} vectors ({a['n_params']} parameters)"
-                        + (f", forget recall by count {', '.join(f'{n}: {r:.2f}' for n, r in by_n)}" if by_n else ""))
-        if u:
-            last = u["forget_recall_curve"][-1][1] if u.get("forget_recall_curve") else None
-            what.append(f"{u['method']} lr {u['lr']:g}: {u['steps']} steps on {u['n_params_trained']} parameters, stopped by {u['stopped']}, forget recall {_num(last)}")
         region = ", ".join(i.get("region") or []) or "whole model"
-        rows.append(f"<tr><td class=l>{_e(name)}</td><td class=l>{_e(i.get('description', ''))}</td><td class=l>{_e('; '.join(what))}</td>"
-                    f"<td class=l>{_e(region[:200])}</td><td>{_num(i.get('seconds'), 1)}</td></tr>")
-    out = f"<table><tr><th class=l>method</th><th class=l>what it does</th><th class=l>what it did</th><th class=l>region</th><th>s</th></tr>{''.join(rows)}</table>"
-    if noise:
-        out += (f"<p class=note>NOISE drift floor: ORIG fine-tuned on unrelated (retain) data for {noise['steps']} steps at lr {noise['lr']:g}, "
-                f"batch {noise['batch_size']} (loss {_num(noise['loss_first'], 3)} → {_num(noise['loss_last'], 3)}); every metric is also measured on it.</p>")
-    return out
+        rows.append(f"<tr><td class=l>{_e(name)}</td><td class=l>{_e(i.get('description', ''))} ({_e(i.get('intervention', 'weights'))})</td>"
+                    f"<td class=l>{_e(_what_it_did(i))}</td><td class=l>{_e(region[:200])}</td><td class=l>{_e(_noise_cell((noise or {}).get(name)))}</td>"
+                    f"<td>{_num(i.get('seconds'), 1)}</td></tr>")
+    return ("<table><tr><th class=l>method</th><th class=l>what it does</th><th class=l>what it did</th><th class=l>region</th>"
+            f"<th class=l>its NOISE control</th><th>s</th></tr>{''.join(rows)}</table>"
+            "<p class=note>Each method's NOISE control is the same kind and size of change aimed at nothing; every metric is also measured on it.</p>")
 
 
 def _expert_localization(loc: dict) -> str:
@@ -155,9 +198,11 @@ def _specificity(runs: dict) -> str:
             if m["kind"] == "locality":
                 o, r, nz, loc = m.get("original") or {}, m.get("reference") or {}, m.get("noise") or {}, m.get("locality") or {}
                 rows.append(f"<tr><td class=l>{_e(method)}</td><td class=l>{_e(m['name'])}</td><td>{_ci({'value': m['agg_value'], 'ci': m['ci']})}</td>"
-                            f"<td>{_num(o.get('agg_value'))}</td><td>{_num(r.get('agg_value'))}</td><td>{_num(nz.get('agg_value'))}</td><td>{_ci(loc)}</td></tr>")
+                            f"<td>{_num(o.get('agg_value'))}</td><td>{_num(r.get('agg_value'))}</td><td>{_num(nz.get('agg_value'))}</td><td>{_ci(loc)}</td>"
+                            f"<td>{_ci(loc.get('beyond_noise'))}</td></tr>")
     return ("<table><tr><th class=l>method</th><th class=l>metric (retain entities)</th><th>unlearned [CI]</th><th>ORIG</th><th>REF</th><th>NOISE</th>"
-            f"<th>retained share [CI]</th></tr>{''.join(rows)}</table>")
+            f"<th>retained share [CI]</th><th>drop beyond NOISE [CI]</th></tr>{''.join(rows)}</table>"
+            "<p class=note>Damaged: the drop beyond the method's own NOISE control, (m_unl − m_NOISE)/m_ORIG, has its CI below −locality margin.</p>")
 
 
 def render_html(report: dict) -> str:
@@ -174,9 +219,10 @@ def render_html(report: dict) -> str:
     first = next(iter(runs.values()))
     cfg = first.get("config", {}).get("verdict", {})
     parts = [f"<h1>Intrinsic evaluation report — {_e(report['name'])}</h1>",
-             f"<p class=note>created {_e(report['created'])}; verdict margins (pre-registered): equivalence ±{_e(cfg.get('margin'))}, "
-             f"locality {_e(cfg.get('locality_margin'))}, min ORIG−REF gap {_e(cfg.get('min_gap'))}, {_e(cfg.get('n_boot'))} entity-bootstrap resamples, "
-             f"{_e(cfg.get('level'))} CIs. RKI = (m_unl − m_REF)/(m_ORIG − m_REF): 0 = never knew, 1 = intact.</p>",
+             f"<p class=note>created {_e(report['created'])}; verdict margins (pre-registered): residual knowledge margin {_e(cfg.get('margin'))}, "
+             f"locality {_e(cfg.get('locality_margin'))}, min ORIG−REF gap {_e(cfg.get('min_gap'))}, {_e(cfg.get('n_boot'))} bootstrap resamples "
+             f"over entities and models, {_e(cfg.get('level'))} CIs. RKI = (m_unl − m_REF)/(m_ORIG − m_REF): 0 = never knew, 1 = intact.</p>",
+             f"<p class=note>{_e(VERDICT_RULES.format(m=cfg.get('margin'), l=cfg.get('locality_margin')))}</p>",
              "<h2>Verdicts</h2>", _verdict_table(report["verdict_table"])]
     if len(runs) > 1:
         parts += ["<h2>Residual knowledge by method and metric</h2>", _fig(figs.rki_heatmap(runs))]
