@@ -24,8 +24,9 @@ $(STAMP): pyproject.toml requirements.lock constraints.txt
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+DEMO_THREADS ?= 2
 demo: $(STAMP)
-	$(BIN)/unlearnscope audit
+	OMP_NUM_THREADS=$(DEMO_THREADS) $(BIN)/unlearnscope audit
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
