@@ -3,8 +3,8 @@
 * a third never-knew model (REF's data and recipe, another weight seed), verified against ORIG and
   the never-knew population {REF, ref1}, reads "erased"; ORIG reads "not unlearned";
 * ORIG with an output-only suppression (the answers' logits pushed down at the unembedding, the
-  knowledge left in the residual stream) reads "suppressed", and the knowledge is "held in the
-  weights" once the inference-time intervention is removed;
+  knowledge left in the residual stream) reads "suppressed" (causal depth: intact), and the
+  knowledge is "held in the weights" once the inference-time intervention is removed;
 * a probes-only run never reads "erased";
 * probe depth selection is unbiased: REF plus small weight noise reads RKI ≈ 0, ORIG exactly 1;
 * the field's central finding: full-model gradient ascent suppresses recall while relearning
@@ -59,7 +59,7 @@ def test_a_third_never_knew_model_reads_erased_and_orig_not_unlearned(facts_org,
     as_ref = _verify(load(org.variant_path("ref2")), facts_org, refs)
     assert as_ref.verdict["verdict"] == "erased", as_ref.verdict["reason"]
     defined = [m for m in as_ref.metrics if m["rki"] and m["rki"]["defined"]]
-    assert {m["name"] for m in defined} >= {"recall", "probe_transfer", "probe_refit", "logit_lens", "relearn", "incontext_k1",
+    assert {m["name"] for m in defined} >= {"recall", "probe_transfer", "probe_refit", "logit_lens", "causal_depth", "relearn", "incontext_k1",
                                               "reintroduce", "format:paraphrase", "format:mc"}
     for m in defined:  # the never-knew level, with its own spread: every RKI's CI reaches 0
         assert m["rki"]["ci"][0] <= 0 <= m["rki"]["ci"][1] + 1e-9, (m["name"], m["rki"])
@@ -115,6 +115,7 @@ def test_output_only_suppression_reads_suppressed_and_is_held_in_the_weights(fac
     v = _verify(model, facts_org, refs, hold=lambda s: answer_penalty(s, F))
     rki = {m["name"]: m["rki"]["value"] for m in v.metrics if m["rki"] and m["rki"]["defined"]}
     assert rki["recall"] < 0.1 and rki["probe_refit"] > 0.5 and rki["logit_lens"] > 0.5  # behaviour gone, knowledge readable
+    assert rki["causal_depth"] == pytest.approx(1.0, abs=0.02)  # the residual stream is ORIG's: nothing of REF's gap is reproduced
     assert v.verdict["verdict"] == "suppressed", v.verdict["reason"]
     assert v.verdict["intervention"] == "inference-time" and "recall" in v.verdict["held_in_weights"]
     assert {m["name"] for m in v.weights_only} >= {"recall", "relearn"}

@@ -2,7 +2,7 @@
 `Metric`\\ s (per-entity values; higher = knows more) plus the details the report plots.
 
 * behavioural / locality: recall of the facts (`recall.entity_recall`);
-* intrinsic: linear probes (transfer, refit) and the logit lens;
+* intrinsic: linear probes (transfer, refit), the logit lens and causal depth (UDS, `depth`);
 * adversarial: relearning on disjoint entities, in-context demos (k ≥ 1), reintroduction, formats.
 
 Probe (depth, role) groups and relearning learning rates are chosen by 2-fold cross-fitting over
@@ -10,6 +10,9 @@ the forget entities (`crossfit`): each entity is scored at the option chosen on 
 """
 
 from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
 
 import torch
 
@@ -91,6 +94,43 @@ def lens_metric(ms: ModelSet, forget, cfg, out: dict) -> Metric:
                   **{f"success@{b}": float(torch.stack([x.success(b) for x in rs]).mean()) for b in cfg.lens_budgets}}
     per_role = {r: [per_entity(x.best_reciprocal_rank(), x.entities) for x in rs] for r, rs in ranks.items()}
     return metric("logit_lens", "intrinsic", per_role, {"score": "max over depths of 1/(1+rank) of the gold answer"})
+
+
+@dataclass(frozen=True)
+class _DepthTarget:
+    """What a causal-depth measurement patches into (S1 on ORIG and REF); its ``repr`` is the
+    cache key: both models' weights digests and the facts."""
+
+    baseline: object = field(repr=False, compare=False)
+    key: str
+
+
+def _depth(subject, target: _DepthTarget):
+    from .depth import causal_depth
+
+    return causal_depth(target.baseline.original, subject, target.baseline).knowledge
+
+
+def depth_metric(ms: ModelSet, forget, cfg, out: dict) -> Metric:
+    """``causal_depth``: per entity, ``1 − UDS`` averaged over its facts that have a material layer
+    (`depth`): REF's hidden states patched into ORIG layer by layer are the baseline effect, every
+    model's likewise the measured one (1 = as ORIG, 0 = as erased as never knowing)."""
+    from .cache import weights_digest
+    from .depth import patching_baseline
+
+    orig, ref = ms.roles["original"][0], ms.roles["reference"][0]
+    base = patching_baseline(orig, ref, forget, scope=cfg.depth_scope)
+    keep = base.defined
+    facts = [f for f, k in zip(base.facts, keep.tolist(), strict=True) if k]
+    facts_key = hashlib.sha256(repr([(f.prompt, f.answer, f.subject) for f in base.facts]).encode()).hexdigest()
+    target = _DepthTarget(base, f"{weights_digest(orig)}|{weights_digest(ref)}|{cfg.depth_scope}|{facts_key}")
+    vals = ms.map("causal_depth", _depth, target, roles=ms.roles)
+    out.update({"scope": cfg.depth_scope, "tau": base.tau, "n_facts": len(base.facts), "n_defined": len(facts),
+                "baseline_delta_per_layer": base.delta.mean(1).tolist(), "material_share_per_layer": base.material.float().mean(1).tolist()})
+    per_role = {r: [per_entity(v[keep], [f.subject for f in facts]) for v in vs] for r, vs in vals.items()}
+    return metric("causal_depth", "intrinsic", per_role,
+                  {"score": "1 − UDS: the share of the never-knew model's per-layer patching effect the model does not reproduce",
+                   "scope": cfg.depth_scope, "n_facts": len(facts)})
 
 
 def _relearn(subject, forget, config):

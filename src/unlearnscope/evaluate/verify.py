@@ -10,7 +10,7 @@ with the same protocol, then turned into an RKI with a paired bootstrap CI over 
 models (`readouts`, `rki`):
 
 * behavioural ``recall`` and locality ``retain_recall`` / ``locality:{name}``;
-* intrinsic ``probe_transfer`` / ``probe_refit`` and ``logit_lens``;
+* intrinsic ``probe_transfer`` / ``probe_refit``, ``logit_lens`` and ``causal_depth`` (UDS; needs ORIG and REF);
 * adversarial ``relearn``, ``incontext_k{k}`` (k ≥ 1), ``reintroduce`` and ``format:{name}``.
 Probe groups and relearning learning rates are cross-fitted over entity halves (`crossfit`).  The
 verdict follows `rki.verdict` with the pre-registered `VerdictConfig`, per seed and pooled
@@ -27,12 +27,12 @@ from ..data import as_facts
 from ..errors import UnlearnscopeError
 from ..results import Result
 from .models import ModelSet
-from .readouts import lens_metric, probe_metrics, prompt_attack_metrics, recall_metric, relearn_metric
+from .readouts import depth_metric, lens_metric, probe_metrics, prompt_attack_metrics, recall_metric, relearn_metric
 from .relearn import RelearnConfig
 from .rki import Metric, VerdictConfig, findings, seed_verdicts, shows_knowledge, verdict
 
 ATTACKS = ("relearn", "incontext", "reintroduce", "format")
-READOUTS = ("probes", "lens")
+READOUTS = ("probes", "lens", "depth")
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,8 @@ class VerifyConfig:
     probe_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     random_init_control: bool = True
     lens_budgets: tuple[int, ...] = (1, 5, 20)
+    use_unfaithful: bool = False  # use readouts below the metaeval faithfulness floor in verdicts too
+    depth_scope: str = "last"  # causal depth patches the answer-predicting position ("subject": the subject's tokens)
     readouts: tuple[str, ...] = READOUTS
     attacks: tuple[str, ...] = ATTACKS
     relearn: RelearnConfig = field(default_factory=RelearnConfig)
@@ -56,6 +58,8 @@ class VerifyConfig:
         bad = [a for a in self.attacks if a not in ATTACKS] + [r for r in self.readouts if r not in READOUTS]
         if bad:
             raise UnlearnscopeError(f"unknown attacks / readouts {bad}; attacks: {ATTACKS}, readouts: {READOUTS}")
+        if self.depth_scope not in ("last", "subject"):
+            raise UnlearnscopeError(f"depth_scope must be 'last' or 'subject', got {self.depth_scope!r}")
         if self.incontext_draws < 1:
             raise UnlearnscopeError(f"incontext_draws must be >= 1, got {self.incontext_draws}")
         if any(k < 1 for k in self.incontext_k):
@@ -77,6 +81,7 @@ class Verification(Result):
     parametric: dict = field(default_factory=dict)
     findings: list[dict] = field(default_factory=list)  # per readout: what it shows (see rki.findings)
     weights_only: list[dict] = field(default_factory=list)  # inference-time interventions: metrics without them
+    depth: dict = field(default_factory=dict)  # causal depth: the patching baseline per layer (see evaluate.depth)
 
     def metric(self, name: str) -> dict:
         for m in self.metrics:
@@ -101,11 +106,13 @@ def _random_init(ms: ModelSet, cache):
     return cache.memo("random_init", arch, lambda: random_init_like(u))
 
 
-def _not_run(cfg: VerifyConfig, formats, restatements) -> dict:
+def _not_run(cfg: VerifyConfig, formats, restatements, ms: ModelSet) -> dict:
     """Attacks asked for that had no data to run on."""
     out = {}
     if "reintroduce" in cfg.attacks and restatements is None:
         out["reintroduce"] = "not run: no other renderings of the forget facts (restatements) were given"
+    if "depth" in cfg.readouts and not (ms.has("original") and ms.has("reference")):
+        out["causal_depth"] = "not run: causal depth patches a never-knew model's (REF) hidden states into ORIG; give both"
     if "format" in cfg.attacks and not formats:
         out["format"] = "not run: no held-out renderings of the forget facts (formats) were given"
     return out
@@ -114,7 +121,7 @@ def _not_run(cfg: VerifyConfig, formats, restatements) -> dict:
 def _readouts(ms: ModelSet, forget, retain, order, cfg: VerifyConfig, formats, pool, restatements, locality, *, weights_only=False):
     """Every metric asked for (``weights_only``: behaviour and attacks only) and the details the
     report plots (probe tables, lens ranks, relearning curves)."""
-    details = {"probes": {}, "lens": {}, "relearn": {}}
+    details = {"probes": {}, "lens": {}, "relearn": {}, "depth": {}}
     metrics = [recall_metric(ms, "recall", "behavioural", forget, order)]
     if not weights_only:
         metrics.append(recall_metric(ms, "retain_recall", "locality", retain))
@@ -125,6 +132,8 @@ def _readouts(ms: ModelSet, forget, retain, order, cfg: VerifyConfig, formats, p
             metrics += probe_metrics(ms, forget, retain, cfg, details["probes"])
         if "lens" in cfg.readouts:
             metrics.append(lens_metric(ms, forget, cfg, details["lens"]))
+        if "depth" in cfg.readouts and ms.has("original") and ms.has("reference"):
+            metrics.append(depth_metric(ms, forget, cfg, details["depth"]))
     if "relearn" in cfg.attacks:
         metrics.append(relearn_metric(ms.without("noise"), forget, cfg, details["relearn"]))
     metrics += prompt_attack_metrics(ms, forget, pool if pool is not None else retain, restatements, formats, cfg, order)
@@ -146,6 +155,38 @@ def _held_in_weights(v: dict, weights: list[Metric], cfg: VerdictConfig) -> dict
                 v["verdict"] = "suppressed"
         v["reason"] = f"{v['reason']}; {note}"
     return v
+
+
+def _gate(metrics: list[Metric], not_run: dict, table, cfg: VerifyConfig) -> tuple[list[Metric], dict]:
+    """The metrics the verdict uses: readouts whose faithfulness AUC is below the table's floor are
+    left out (listed with why among the missing readouts) unless ``use_unfaithful``; behaviour
+    always counts (a verdict needs it)."""
+    if table is None or cfg.use_unfaithful:
+        return metrics, not_run
+    low = {k: w for k, w in table.unfaithful().items() if any(m.name == k and m.kind != "behavioural" for m in metrics)}
+    return [m for m in metrics if m.name not in low], {**not_run, **{k: f"not used: {w}" for k, w in low.items()}}
+
+
+def _annotated(m: Metric, cfg: VerifyConfig, table, used: list[Metric]) -> dict:
+    faith = table.annotate(m.name) if table is not None else {"status": "not meta-evaluated", "auc": None, "ci": None}
+    return {**m.summary(cfg.verdict), "faithfulness": faith, "used_in_verdict": m.kind != "locality" and any(u is m for u in used)}
+
+
+def measure_readouts(models, forget, retain, *, original, reference, config: VerifyConfig = VerifyConfig(), formats=None,
+                     incontext_pool=None, restatements=None, cache=None) -> list[Metric]:
+    """Every readout of `verify_facts` on ``models`` (stacked as the unlearned role, one row per
+    model) against ``original`` and ``reference`` — the per-model values a meta-evaluation scores."""
+    cfg = config
+    cfg.validate()
+    forget, retain = as_facts(forget), as_facts(retain)
+    ms = ModelSet.of(models, original, reference, cache=cache)
+    if cache is not None:
+        cache.reset_digests()
+    try:
+        return _readouts(ms, forget, retain, sorted({f.subject for f in forget}), cfg, formats, incontext_pool, restatements, None)[0]
+    finally:
+        if cache is not None:
+            cache.reset_digests()
 
 
 def _mean_summary(rows: list[dict]) -> dict:
@@ -178,7 +219,7 @@ def _traces(ms: ModelSet, vectors, region) -> dict:
 
 def verify_facts(unlearned, forget, retain, *, original=None, reference=None, noise=None, formats: dict | None = None,
                  incontext_pool=None, restatements=None, vectors=(), region=None, locality: dict | None = None, hold=None,
-                 noise_hold=None, seeds=None, config: VerifyConfig = VerifyConfig(), cache=None) -> Verification:
+                 noise_hold=None, seeds=None, config: VerifyConfig = VerifyConfig(), cache=None, faithfulness=None) -> Verification:
     """Run every readout and attack (see module doc).  ``unlearned``: a model, or one per unlearning
     seed; ``reference``: a never-knew model, or several (REF of other weight seeds: their spread
     enters the CIs); ``noise``: the NOISE drift floor(s) — every metric but relearning is measured
@@ -192,7 +233,9 @@ def verify_facts(unlearned, forget, retain, *, original=None, reference=None, no
     ``noise_hold`` the same for the NOISE models (an inference-time method's NOISE); ``seeds``:
     the unlearning seed of each unlearned model, as named in the verdict's per-seed rows.
     ``cache``: a `MeasurementCache` shared by calls that verify several models against the same
-    references (results identical to no cache)."""
+    references (results identical to no cache).  ``faithfulness``: a `FaithfulnessTable` (from
+    `unlearnscope metaeval`): readouts below its floor are listed but not used in the verdict
+    (unless ``config.use_unfaithful``), and every metric shows its faithfulness."""
     import warnings
 
     from .cache import MeasurementCache
@@ -211,14 +254,15 @@ def verify_facts(unlearned, forget, retain, *, original=None, reference=None, no
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         metrics, details = _readouts(ms, forget, retain, order, cfg, *args)
-        not_run = _not_run(cfg, formats, restatements)
+        used, not_run = _gate(metrics, {**_not_run(cfg, formats, restatements, ms)}, faithfulness, cfg)
         weights = _readouts(ms.weights(), forget, retain, order, cfg, *args, weights_only=True)[0] if hold is not None else []
         adjust = (lambda v: _held_in_weights(v, weights, cfg.verdict)) if hold is not None else (lambda v: v)
-        v = seed_verdicts(metrics, cfg.verdict, adjust(verdict(metrics, cfg.verdict, not_run=not_run)), not_run=not_run, adjust=adjust,
+        v = seed_verdicts(used, cfg.verdict, adjust(verdict(used, cfg.verdict, not_run=not_run)), not_run=not_run, adjust=adjust,
                           labels=seeds)
     msgs = sorted({str(w.message) for w in caught if issubclass(w.category, UserWarning) and "entities" in str(w.message)})
     traces = _traces(ms, vectors, region) if ms.has("original") else {}
     if cache is not None:
         cache.reset_digests()
-    return Verification([m.summary(cfg.verdict) for m in metrics], v, details["probes"], details["lens"], details["relearn"], asdict(cfg),
-                        msgs, traces, findings(metrics, cfg.verdict), [m.summary(cfg.verdict) for m in weights])
+    return Verification([_annotated(m, cfg, faithfulness, used) for m in metrics], v, details["probes"], details["lens"], details["relearn"], asdict(cfg),
+                        msgs, traces, findings(metrics, cfg.verdict), [m.summary(cfg.verdict) for m in weights],
+                        details["depth"])
