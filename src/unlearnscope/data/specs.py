@@ -4,7 +4,8 @@ Model specs (``--model``, ``unlearnscope.load``):
 
 * ``organism:NAME`` / ``organism:NAME:orig`` / ``organism:NAME:ref`` — an organism's ORIG or REF
   model; ``organism:NAME:ref1``, ``ref2`` ... — never-knew models of REF's data and recipe with
-  other weight seeds (resolved by `unlearnscope.organisms`, built on first use);
+  other weight seeds, ``organism:NAME:orig1`` ... the same for ORIG (resolved by
+  `unlearnscope.organisms`, built on first use);
 * ``tiny:TYPE`` — a seeded random tiny model of a transformers ``model_type`` (`model.tiny`);
 * anything else — a model directory or a hub id (`model.load`).
 
@@ -23,17 +24,29 @@ from dataclasses import dataclass, replace
 from ..errors import UnlearnscopeError
 
 ORGANISM, TINY = "organism", "tiny"
-VARIANTS = ("orig", "ref")  # and ref1, ref2 ...: never-knew models of other weight seeds
+VARIANTS = ("orig", "ref")  # and orig1, ref1 ...: the same data and recipe with other weight seeds
+
+
+def split_variant(name: str) -> tuple[str, int] | None:
+    """``orig`` / ``ref`` → ``(name, 0)``; ``origN`` / ``refN`` (N >= 1: the same data and recipe
+    with another weight seed) → ``(orig|ref, N)``; anything else ``None``."""
+    for base in VARIANTS:
+        if name == base:
+            return base, 0
+        tail = name[len(base):]
+        if name.startswith(base) and tail.isdigit() and int(tail) >= 1 and not tail.startswith("0"):
+            return base, int(tail)
+    return None
 
 
 def is_variant(name: str) -> bool:
-    """``orig``, ``ref``, or ``refN`` (N >= 1): a never-knew model of another weight seed."""
-    return name in VARIANTS or (name.startswith("ref") and name[3:].isdigit() and int(name[3:]) >= 1)
+    """``orig``, ``ref``, ``origN`` or ``refN`` (N >= 1)."""
+    return split_variant(name) is not None
 
 
 def reference_index(variant: str) -> int:
-    """``ref`` → 0, ``refN`` → N."""
-    return 0 if variant == "ref" else int(variant[3:])
+    """``ref`` → 0, ``refN`` → N (and likewise for ``orig``)."""
+    return split_variant(variant)[1]
 
 
 @dataclass(frozen=True)
@@ -54,7 +67,7 @@ class ModelSpec:
                 raise UnlearnscopeError(f"bad organism spec {text!r}: use organism:NAME or organism:NAME:ref")
             variant = parts[1] if len(parts) == 2 else None
             if variant is not None and not is_variant(variant):
-                raise UnlearnscopeError(f"bad organism spec {text!r}: the variant must be orig, ref, or refN (N >= 1) for another REF weight seed")
+                raise UnlearnscopeError(f"bad organism spec {text!r}: the variant must be orig, ref, origN or refN (N >= 1: ORIG / REF of another weight seed)")
             return cls(ORGANISM, parts[0], variant)
         if head == TINY:
             if not rest:

@@ -35,7 +35,7 @@ def sized(name: str, *, progress: bool = False) -> Organism:
 
 
 def model_path(spec: str | ModelSpec, *, progress: bool = True) -> Path:
-    """``organism:NAME[:orig|:ref|:refN]`` → that variant's model directory (building it on first use)."""
+    """``organism:NAME[:orig|:ref|:origN|:refN]`` → that variant's model directory (building it on first use)."""
     spec = ModelSpec.parse(spec) if isinstance(spec, str) else spec
     if not spec.is_organism:
         raise UnlearnscopeError(f"{spec} does not name an organism: use organism:NAME or organism:NAME:ref (names: {sorted(RECIPES)})")

@@ -12,19 +12,16 @@ A GPU is used when present (``device=``); results then differ in the last bits f
 from __future__ import annotations
 
 import json
-import os
 import platform
-import shutil
-import tempfile
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from ..data.specs import is_variant, reference_index
+from ..data.specs import is_variant, split_variant
 from ..errors import UnlearnscopeError
+from ..model.edits import atomic_dir
 from .cache import MANIFEST, check_entry, file_table, organisms_dir, read_manifest
 from .facts import facts_world
 from .facts import ref_filter as facts_ref_filter
@@ -51,13 +48,14 @@ class Organism:
     manifest: dict = field(repr=False)
 
     def variant_path(self, variant: str = "orig", *, progress: bool = False, log=lambda m: None) -> Path:
-        """``orig`` / ``ref``, or ``refN`` (N >= 1): REF's data and recipe with another weight seed
-        (built on first use, see `extra_reference`)."""
+        """``orig`` / ``ref``, or ``origN`` / ``refN`` (N >= 1): that model's data and recipe with
+        another weight seed (built on first use, see `extra_model`)."""
         if variant in VARIANTS:
             return self.path / variant
         if not is_variant(variant):
-            raise UnlearnscopeError(f"organism variant must be orig, ref or refN (N >= 1), got {variant!r}")
-        return extra_reference(self, reference_index(variant), progress=progress, log=log)
+            raise UnlearnscopeError(f"organism variant must be orig, ref, origN or refN (N >= 1), got {variant!r}")
+        base, k = split_variant(variant)
+        return extra_model(self, base, k, progress=progress, log=log)
 
     def references(self, n: int) -> list[str]:
         """The variants of ``n`` never-knew models: ``["ref", "ref1", ...]``."""
@@ -105,25 +103,9 @@ def build(name: str, size: str = "default", seed: int = 0, *, root: Path | None 
         return Organism(name, size, seed, entry, read_manifest(entry))
     if problem not in (None, "missing"):
         log(f"cache entry {entry.name} is unusable ({problem}); rebuilding")
-    with _atomic_entry(entry) as tmp:
+    with atomic_dir(entry) as tmp:
         manifest = _build_into(tmp, recipe, seed, progress, device or ("cuda" if torch.cuda.is_available() else "cpu"), log)
     return Organism(name, size, seed, entry, manifest)
-
-
-@contextmanager
-def _atomic_entry(entry: Path):
-    """Yield a temporary directory beside ``entry`` that replaces it when the block completes; on
-    any error (or interrupt) the temporary directory is removed and ``entry`` is left as it was."""
-    entry.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{entry.name}-", dir=entry.parent))
-    try:
-        yield tmp
-        if entry.exists():
-            shutil.rmtree(entry)
-        os.replace(tmp, entry)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def _facts_summary(world, quality, **_) -> dict:
@@ -151,39 +133,47 @@ WORLD_KINDS = {
 
 
 def extra_reference(org: Organism, k: int, *, progress: bool = False, device: str | None = None, log=print) -> Path:
-    """The never-knew model ``ref{k}``: REF's world, data (the REF filter) and recipe, with initial
-    weights and batch order from seed ``org.seed + k`` — the never-knew level's seed-to-seed spread.
-    Cached beside the organism in ``<entry>-ref{k}/`` (written atomically, checked like an entry);
-    returns its model directory."""
+    """The never-knew model ``ref{k}`` (see `extra_model`)."""
+    return extra_model(org, "ref", k, progress=progress, device=device, log=log)
+
+
+def extra_model(org: Organism, variant: str, k: int, *, progress: bool = False, device: str | None = None, log=print) -> Path:
+    """``{variant}{k}``: ORIG's (``orig``) or REF's (``ref``) world, data and recipe, with initial
+    weights and batch order from seed ``org.seed + k`` — the seed-to-seed spread of a model that
+    knows or never knew.  Cached beside the organism in ``<entry>-{variant}{k}/`` (written
+    atomically, checked like an entry); returns its model directory."""
+    if variant not in VARIANTS:
+        raise UnlearnscopeError(f"extra models are of orig or ref, got {variant!r}")
     if k < 1:
-        raise UnlearnscopeError(f"extra references are numbered from 1, got {k}")
-    entry = org.path.with_name(f"{org.path.name}-ref{k}")
+        raise UnlearnscopeError(f"extra models are numbered from 1, got {k}")
+    entry = org.path.with_name(f"{org.path.name}-{variant}{k}")
     if check_entry(entry) is None:
-        return entry / "ref"
+        return entry / variant
     recipe = get_recipe(org.name, org.size)
     threads = torch.get_num_threads()
     torch.set_num_threads(recipe.threads)
     try:
-        _train_extra_reference(org, k, recipe, entry, progress, device or ("cuda" if torch.cuda.is_available() else "cpu"), log)
+        _train_extra(org, variant, k, recipe, entry, progress, device or ("cuda" if torch.cuda.is_available() else "cpu"), log)
     finally:
         torch.set_num_threads(threads)
-    return entry / "ref"
+    return entry / variant
 
 
-def _train_extra_reference(org: Organism, k: int, recipe: Recipe, entry: Path, progress: bool, device: str, log) -> None:
+def _train_extra(org: Organism, variant: str, k: int, recipe: Recipe, entry: Path, progress: bool, device: str, log) -> None:
     make_world, ref_filter, measure, _ = WORLD_KINDS[recipe.world]
     world = make_world(recipe.world_cfg, org.seed)
     tok = word_tokenizer(world.vocab())
-    with _atomic_entry(entry) as tmp:
-        items = [i for i in world.items if ref_filter(i)]
+    with atomic_dir(entry) as tmp:
+        items = [i for i in world.items if (i.train if variant == "orig" else ref_filter(i))]
         model = make_model(recipe.arch, recipe.model_cfg, tok, org.seed + k).to(device)
-        log(f"training {recipe.name} ({recipe.size}) REF, weight seed {org.seed + k}: {len(items)} texts, {recipe.train_cfg.steps} steps on {device}")
-        info = train_lm(model, tok, items, recipe.train_cfg, org.seed + k, progress=progress, desc=f"{recipe.name}:ref{k}")
+        log(f"training {recipe.name} ({recipe.size}) {variant.upper()}, weight seed {org.seed + k}: {len(items)} texts, "
+            f"{recipe.train_cfg.steps} steps on {device}")
+        info = train_lm(model, tok, items, recipe.train_cfg, org.seed + k, progress=progress, desc=f"{recipe.name}:{variant}{k}")
         if hasattr(model.config, "output_router_logits"):
             model.config.output_router_logits = False
         quality = {**measure(model, tok, world), "final_loss": round(info["final_loss"], 4)}
-        model.cpu().save_pretrained(tmp / "ref")
-        tok.save_pretrained(tmp / "ref")
+        model.cpu().save_pretrained(tmp / variant)
+        tok.save_pretrained(tmp / variant)
         manifest = {"of": org.path.name, "weight_seed": org.seed + k, "quality": quality, "train_seconds": round(info["seconds"], 1),
                     "files": file_table(tmp), "complete": True}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
