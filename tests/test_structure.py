@@ -14,6 +14,7 @@ PKG = SRC / "unlearnscope"
 
 LAYERS = [
     ["cli"],
+    ["metaeval"],
     ["audit"],
     ["report"],
     ["evaluate"],
