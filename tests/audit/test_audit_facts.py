@@ -76,6 +76,10 @@ def test_report_sections_and_rerender(audited, tmp_path):
                                      "<h2>Provenance", "<h3>Parametric traces", "<h3>Logit lens", "<h3>Linear probes", "<h3>Relearning")]
     assert order[0] == min(order)  # the verdict table first
     assert "<th>NOISE</th>" in html and "Not covered by this report" in html
+    # no metaeval table was published for this organism: every readout says so, and how to get one
+    sc = report["sections"]["metric_self_check"]
+    assert sc["status"] == "not meta-evaluated" and "unlearnscope metaeval --organism facts --size small" in sc["how"]
+    assert all(m["faithfulness"]["status"] == "not meta-evaluated" for m in report["runs"]["ga"]["metrics"])
     assert render_html(report) == html  # the HTML is a function of report.json
     res = RUN.invoke(app, ["report", summary["report_json"], "--out", str(tmp_path / "copy"), "--json"])
     assert res.exit_code == 0 and (tmp_path / "copy" / "report.html").read_text(encoding="utf-8") == html
@@ -130,6 +134,7 @@ def test_a_users_model_and_target_file_work_the_same_way(audited, tmp_path):
         assert mine["provenance"]["target"][key] == report["provenance"]["target"][key]
     assert mine["provenance"]["original_fingerprint"] == report["provenance"]["original_fingerprint"]
     assert mine["sections"]["interventions"]["ga"]["unlearning"]["stopped"] == "forget_metric"
+    assert mine["sections"]["metric_self_check"]["how"].startswith("a user's model")
     assert abs(mine["verdict_table"][0]["behavioural_rki"]["value"]) < 0.2
     assert mine["verdict_table"][0]["verdict"] not in ("no reference", "inconclusive")
     # --seeds 1: one unlearning run; NOISE trains on the file's noise records (the never-seen entities' facts)

@@ -68,3 +68,24 @@ def test_report_cli_rerenders_from_json(report, tmp_path):
     assert {v["method"]: v["verdict"] for v in out["verdicts"]} == {"ref-as-unlearned": "erased", "orig-as-unlearned": "not unlearned"}
     res = CliRunner().invoke(app, ["report", str(tmp_path / "missing.json")])
     assert res.exit_code == 2 and "cannot read a report" in res.output
+
+
+def test_faithfulness_beside_every_readout_and_the_self_check(small_organism, tmp_path):
+    from dataclasses import replace
+
+    from unlearnscope.evaluate.faithfulness import FaithfulnessTable
+
+    org = small_organism("facts")
+    F, R = world_facts(org, "forget"), world_facts(org, "retain")
+    table = FaithfulnessTable({"recall": {"auc": 1.0, "ci": [1.0, 1.0]}, "logit_lens": {"auc": 0.6, "ci": [0.3, 0.9]}}, "a hand-made table")
+    cfg = replace(CFG, readouts=("lens",), attacks=())
+    v = verify_facts(org.load("orig"), F, R, original=org.load("orig"), reference=org.load("ref"), config=cfg, faithfulness=table)
+    assert {m["name"]: m["used_in_verdict"] for m in v.metrics} == {"recall": True, "retain_recall": False, "logit_lens": False}
+    assert "logit_lens" not in v.verdict["rki"]
+    sc = {"status": "meta-evaluated", **table.to_dict(), "use_unfaithful": False, "not_used": ["logit_lens"]}
+    html_path, _ = write_report(build_report("faith", {"orig": v}, sections={"metric_self_check": sc}), tmp_path / "r")
+    html = html_path.read_text()
+    assert "0.60 [0.30, 0.90] below floor — not used in the verdict" in html and "<h2>Metric self-check</h2>" in html
+    assert "a hand-made table; floor 0.8" in html
+    plain = verify_facts(org.load("orig"), F, R, original=org.load("orig"), reference=org.load("ref"), config=cfg)
+    assert plain.metric("logit_lens")["faithfulness"]["status"] == "not meta-evaluated" and "logit_lens" in plain.verdict["rki"]

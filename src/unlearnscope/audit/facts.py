@@ -180,5 +180,8 @@ def facts_plan(cfg: AuditConfig, out, log) -> Plan:
         region = info.get("region")
         return {"vectors": vectors, "region": ComponentSet.parse(original, region) if region else None}
 
+    from ..evaluate.faithfulness import cached_table
+
     return Plan(name, out, target, fresh, original, references, methods, loc, vcfg, verify_kwargs,
-                {"target": "facts", "localization": loc}, noise_items=target.noise_items, noise_data=target.noise_source, organism=org)
+                {"target": "facts", "localization": loc}, noise_items=target.noise_items, noise_data=target.noise_source, organism=org,
+                faithfulness=cached_table(org) if org is not None else None)

@@ -47,6 +47,7 @@ class Plan:
     evaluate: Callable[[object], dict] | None = None  # behaviour table (organisms)
     organism: object | None = None
     after_interventions: Callable[[dict], dict] | None = None  # interventions -> more report sections
+    faithfulness: object | None = None  # FaithfulnessTable of the organism's metaeval (None: not meta-evaluated)
 
 
 def stage(log, name: str) -> None:

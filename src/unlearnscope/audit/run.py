@@ -112,6 +112,22 @@ def _seed_mean_behaviour(evaluate, subjects, hold) -> dict:
     return {k: sum(r[k] for r in rows) / len(rows) for k in rows[0]}
 
 
+def _self_check(plan: Plan, cfg: AuditConfig) -> dict:
+    """The report's metric self-check: the organism's faithfulness table, or why there is none."""
+    t = plan.faithfulness
+    if t is None:
+        if plan.organism is None:
+            how = ("a user's model: meta-evaluation needs a population of models that know and never knew the target; the facts "
+                   "organism's (`unlearnscope metaeval`) tells how far each readout can be trusted on such models")
+        elif cfg.model is None and cfg.organism == "facts":
+            how = f"run `unlearnscope metaeval --organism facts --size {plan.organism.size}` (or `audit --metaeval`) to score the readouts"
+        else:
+            how = f"metaeval covers the facts organism; the {cfg.organism} organism has no population yet"
+        return {"status": "not meta-evaluated", "how": how}
+    return {"status": "meta-evaluated", **t.to_dict(), "use_unfaithful": plan.verify_config.use_unfaithful,
+            "not_used": [] if plan.verify_config.use_unfaithful else sorted(t.unfaithful())}
+
+
 def execute(cfg: AuditConfig, plan: Plan, *, progress: bool, log) -> AuditResult:
     """Per method: intervene on fresh copies of ORIG (one per seed), build its NOISE, verify against
     ORIG, the never-knew models and NOISE; then write the report."""
@@ -136,7 +152,7 @@ def execute(cfg: AuditConfig, plan: Plan, *, progress: bool, log) -> AuditResult
         runs[m.name] = verify_facts(subjects, target.forget, target.retain, original=plan.original, reference=plan.references or None,
                                     noise=noise, formats=target.formats, incontext_pool=target.incontext_pool, restatements=target.restatements,
                                     hold=hold, noise_hold=noise_hold, seeds=[i["seed"] for i in infos], config=plan.verify_config, cache=cache,
-                                    **plan.verify_kwargs(m.name, infos[0]))
+                                    faithfulness=plan.faithfulness, **plan.verify_kwargs(m.name, infos[0]))
         del subjects, noise  # free the copies
     cache.clear()
     sections = dict(plan.sections)
@@ -147,7 +163,8 @@ def execute(cfg: AuditConfig, plan: Plan, *, progress: bool, log) -> AuditResult
                      **behaviour}
     org = plan.organism
     prov = provenance(cfg, plan, {"organism": org.describe() if org is not None else None})
-    sections.update(interventions=interventions, noise=noises, **({"behaviour": behaviour} if behaviour else {}))
+    sections.update(interventions=interventions, noise=noises, **({"behaviour": behaviour} if behaviour else {}),
+                    metric_self_check=_self_check(plan, cfg))
     report = build_report(plan.name, runs, provenance=prov, config={**cfg.to_dict(), "verify": asdict(plan.verify_config)}, sections=sections)
     stage(log, f"write {plan.out}")
     html_path, json_path = write_report(report, plan.out)

@@ -16,6 +16,7 @@ from .common import DEFAULTS
 from .experts import ablate_experts, localize_experts  # noqa: F401  (registers `ablate experts`, `localize experts`)
 from .inspection import inspect
 from .localize import localize_app
+from .metaeval import metaeval
 from .organism import organism_app
 from .report import report
 from .skills import localize_skills  # noqa: F401  (registers `localize skills`)
@@ -45,6 +46,7 @@ app.command("probe")(probe)
 app.add_typer(attack_app, name="attack")
 app.command("report")(report)
 app.command("audit")(audit)
+app.command("metaeval")(metaeval)
 
 
 def main() -> None:

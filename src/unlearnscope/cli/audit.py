@@ -13,10 +13,25 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 
 import typer
 
 from .common import DEFAULTS, handle_errors
+
+
+def _ensure_metaeval(cfg, progress: bool, log) -> None:
+    """Run the organism's meta-evaluation when its faithfulness table is missing (facts only)."""
+    from ..errors import UnlearnscopeError
+    from ..evaluate.faithfulness import table_path
+    from ..organisms import build, organism_size
+    from .metaeval import run_from_cli
+
+    if cfg.model is not None or cfg.organism != "facts":
+        raise UnlearnscopeError("--metaeval needs the facts organism (a user's model has no population of knowing and never-knew models)")
+    org = build(cfg.organism, cfg.size or organism_size(), cfg.seed, progress=False, log=log)
+    if not table_path(org).is_file():
+        run_from_cli(cfg.organism, org.size, 2 if cfg.quick else 4, None, None, progress, log, seed=org.seed)
 
 
 @handle_errors(interrupted="interrupted: no report was written (reports appear only when complete)")
@@ -36,6 +51,8 @@ def audit(
     dtype: str = typer.Option(None, "--dtype", help="float32, bfloat16, float16"),
     quick: bool = typer.Option(None, "--quick/--full", help="a light protocol (2 probe seeds, 2 relearning seeds × 15 steps, 500 resamples)"),
     stop_at: float = typer.Option(None, "--stop-at", help="unlearning stops at forget recall <= this (default 0.1)"),
+    metaeval: bool = typer.Option(False, "--metaeval", help="facts organism: run `unlearnscope metaeval` first when its table is missing"),
+    use_unfaithful: bool = typer.Option(False, "--use-unfaithful", help="use readouts below the metaeval faithfulness floor in verdicts too"),
     as_json: bool = typer.Option(False, "--json", help="print a JSON summary (report paths and verdicts) on stdout"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress on stderr"),
 ) -> None:
@@ -47,6 +64,10 @@ def audit(
     cfg = load_config(config, model=model, target=target, reference=reference, organism=organism, size=size, name=name, seed=seed,
                       device=device, dtype=dtype, quick=quick, stop_at=stop_at, seeds=tuple(range(seeds)) if seeds is not None else None,
                       methods=tuple(m.strip() for m in methods.split(",") if m.strip()) if methods else None)
+    if use_unfaithful:
+        cfg = replace(cfg, verify=replace(cfg.verify, use_unfaithful=True))
+    if metaeval:
+        _ensure_metaeval(cfg, not quiet and not as_json, log)
     summary = run_audit(cfg, out=out, progress=not quiet and not as_json, log=log).summary()
     if as_json:
         typer.echo(json.dumps(summary))

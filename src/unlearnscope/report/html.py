@@ -9,8 +9,8 @@ import json
 from ..viz import audit as audit_figs
 from ..viz import verify as figs
 
-NOT_COVERED = {"causal depth": "UDS erasure ratios, weight restoration", "privacy and memorisation": "membership inference attacks",
-               "metric self-check": "each readout's faithfulness on a population of models that know and never knew"}
+NOT_COVERED = {"causal depth": "weight restoration into the located units (UDS-style patching depth is the causal_depth readout)",
+               "privacy and memorisation": "membership inference attacks"}
 
 VERDICT_RULES = ("Rules: a readout shows no residual knowledge when its RKI's CI upper bound is ≤ {m} (one-sided: at or below the "
                  "never-knew level counts as gone; clearly below it is over-unlearning, i.e. damage). Erased needs behaviour, at least one "
@@ -80,7 +80,7 @@ def _verdict_table(rows) -> str:
 
 def _metric_table(v) -> str:
     head = ("<tr><th class=l>metric</th><th class=l>kind</th><th>unlearned [CI]</th><th>ORIG</th><th>REF</th><th>NOISE</th>"
-            "<th>RKI [CI]</th><th>entities</th></tr>")
+            "<th>RKI [CI]</th><th>entities</th><th class=l>faithfulness (metaeval AUC)</th></tr>")
     rows = []
     for m in v["metrics"]:
         o, r, nz = m.get("original") or {}, m.get("reference") or {}, m.get("noise") or {}
@@ -88,8 +88,31 @@ def _metric_table(v) -> str:
         why = f" title='{_e(rki.get('why'))}'" if rki.get("why") else ""
         rows.append(f"<tr><td class=l>{_e(m['name'])}</td><td class=l>{_e(m['kind'])}</td><td>{_ci({'value': m['agg_value'], 'ci': m['ci']})}</td>"
                     f"<td>{_num(o.get('agg_value'))}</td><td>{_num(r.get('agg_value'))}</td><td>{_num(nz.get('agg_value'))}</td>"
-                    f"<td{why}>{_ci(rki)}</td><td>{m['n_entities']}</td></tr>")
+                    f"<td{why}>{_ci(rki)}</td><td>{m['n_entities']}</td><td class=l>{_faith_cell(m)}</td></tr>")
     return f"<table>{head}{''.join(rows)}</table>"
+
+
+def _faith_cell(m: dict) -> str:
+    f = m.get("faithfulness") or {}
+    if m.get("kind") == "locality":
+        return ""
+    if f.get("auc") is None:
+        return _e(f.get("status") or "not meta-evaluated")
+    lo, hi = f["ci"]
+    flag = "" if m.get("used_in_verdict", True) else " — not used in the verdict"
+    return f"{_num(f['auc'])} [{_num(lo)}, {_num(hi)}] {_e(f['status'])}{flag}"
+
+
+def _self_check(sc: dict) -> str:
+    if sc.get("status") != "meta-evaluated":
+        return f"<p>Not meta-evaluated: {_e(sc.get('how', ''))}</p>"
+    rows = "".join(f"<tr><td class=l>{_e(k)}</td><td>{_num(r['auc'])} [{_num(r['ci'][0])}, {_num(r['ci'][1])}]</td>"
+                   f"<td>{_e(', '.join(f'{c} {_num(x)}' for c, x in (r.get('robustness') or {}).items()))}</td>"
+                   f"<td class=l>{'yes' if r['auc'] >= sc['floor'] or k == 'recall' or sc.get('use_unfaithful') else 'no'}</td></tr>"
+                   for k, r in sc["readouts"].items())
+    return (f"<p class=note>{_e(sc['source'])}; floor {_e(sc['floor'])}: readouts below it are not used in verdicts"
+            f"{' (used anyway: use_unfaithful)' if sc.get('use_unfaithful') else ''}.</p><table><tr><th class=l>readout</th>"
+            f"<th>faithfulness AUC [CI]</th><th>robustness (share of the gap unmoved)</th><th class=l>used</th></tr>{rows}</table>")
 
 
 def _parametric(v) -> str:
@@ -240,6 +263,8 @@ def render_html(report: dict) -> str:
     parts += ["<h2>Specificity</h2>", _specificity(runs)]
     if sec.get("behaviour"):
         parts.append(_behaviour(sec["behaviour"]))
+    if sec.get("metric_self_check"):
+        parts += ["<h2>Metric self-check</h2>", _self_check(sec["metric_self_check"])]
     parts += ["<h2>Provenance</h2>", f"<pre>{_e(json.dumps(report.get('provenance', {}), indent=1))}</pre>"]
     for method, v in runs.items():
         parts += [f"<h2>Method: {_e(method)}</h2>", f"<p>{_e(v['verdict'].get('reason'))}</p>"]
