@@ -27,11 +27,11 @@ def test_second_method_reuses_the_references_and_gets_identical_numbers(small_or
     cache = MeasurementCache()
     verify_facts(org.load("ref"), F, R, original=orig, reference=ref, config=CFG, cache=cache)
     first = cache.stats()
-    # recall, retain, in-context, 2 probe modes, lens, relearn on ORIG and REF; 2 probe modes on the
-    # random-init model; the random-init model itself
-    assert first == {"hits": 0, "misses": 7 * 2 + 2 + 1, "entries": 17}
+    # recall, retain, in-context, 2 probe modes, lens, causal depth, relearn on ORIG and REF; 2 probe
+    # modes on the random-init model; the random-init model itself
+    assert first == {"hits": 0, "misses": 8 * 2 + 2 + 1, "entries": 19}
     cached = verify_facts(org.load("orig"), F, R, original=orig, reference=ref, config=CFG, cache=cache)
-    assert cache.stats() == {"hits": 17, "misses": 17, "entries": 17}
+    assert cache.stats() == {"hits": 19, "misses": 19, "entries": 19}
     fresh = verify_facts(org.load("orig"), F, R, original=orig, reference=ref, config=CFG)
     assert _numbers(cached) == _numbers(fresh)
     assert cached.verdict["verdict"] == "not unlearned"  # ORIG audited as unlearned: the cache changed nothing
