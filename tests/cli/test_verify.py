@@ -31,3 +31,22 @@ def test_probe_and_attack_json_contract(small_organism, tmp_path):
     assert res.exit_code == 2 and "single class" in res.output
     res = runner.invoke(app, ["probe", "--model", "organism:facts", "--facts", "organism:forget", "--layers", "9", "--json"])
     assert res.exit_code == 2 and "depth 9 does not exist" in res.output
+
+
+def test_whitebox_attack_commands_json_contract(small_organism):
+    small_organism("facts")
+    runner = CliRunner()
+    res = runner.invoke(app, ["attack", "direction", "--model", "organism:facts", "--facts", "organism:forget", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert {"attack", "recovered", "rki", "ci", "directions", "per_layer"} <= set(out)
+    # ORIG against itself: no direction differs, nothing to recover, RKI exactly 1
+    assert out["recovered"] == out["before"] and out["rki"] == 1.0 and max(out["directions"]["norm_of_mean_difference"]) == 0
+    res = runner.invoke(app, ["attack", "quantize", "--model", "organism:facts", "--facts", "organism:forget", "--bits", "8,4", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert [b["bits"] for b in out["bits"]] == [8, 4] and out["reference_floor"] < 0.3
+    res = runner.invoke(app, ["attack", "revert", "--model", "organism:facts", "--facts", "organism:forget", "--components", "blocks.0.mlp", "--json"])
+    assert res.exit_code == 0 and [a["component"] for a in json.loads(res.stdout)["attribution"]] == ["blocks.0.mlp"]
+    res = runner.invoke(app, ["attack", "direction", "--model", "organism:facts:ref", "--facts", "organism:forget", "--json"])
+    assert res.exit_code == 2 and "give --original" in res.output

@@ -179,3 +179,60 @@ def _attack(kind: str):
 
 for _kind in ATTACKS:
     attack_app.command(_kind)(_attack(_kind))
+
+
+WHITEBOX_DOCS = {"direction": "Project the unlearning directions (model − ORIG, per layer) out of the residual stream; worst layer.",
+                 "quantize": "Recall after 8- and 4-bit per-channel weight round trips (the model and the reference).",
+                 "revert": "Give each component ORIG's weights back in turn: which component holds the suppression."}
+
+
+def _whitebox_payload(results: list) -> dict:
+    """``{"attack", "recovered", "rki", "ci"}`` plus the attack's own detail (``bits``: one row per width)."""
+    first = results[0]
+    out = {"attack": first.attack, "recovered": first.recovered, "before": first.before, "reference_floor": first.reference_floor,
+           "rki": first.rki["value"], "ci": first.rki["ci"], **first.detail}
+    if len(results) > 1:
+        out["attack"] = "quantize"
+        out["bits"] = [{"bits": r.detail["bits"], "recovered": r.recovered, "rki": r.rki["value"], "ci": r.rki["ci"],
+                        "reference_floor": r.reference_floor} for r in results]
+    return out
+
+
+def _whitebox(kind: str):
+    @handle_errors
+    def cmd(
+        model: str = typer.Option(..., "--model", help="model under audit (path, hub id, organism:NAME)"),
+        facts: str = typer.Option(..., "--facts", help="forget facts (file or organism:forget)"),
+        original: str = typer.Option(None, "--original", help="original model (ORIG; default organism:NAME for organisms)"),
+        reference: str = typer.Option(None, "--reference", help="never-knew model (REF): its recall under the same attack is the floor"),
+        patch: str = typer.Option(None, "--patch", help="edit patch to apply to --model first"),
+        k: int = typer.Option(1, "--k", help="direction: directions per layer (mean difference, then principal components)"),
+        bits: str = typer.Option("8,4", "--bits", help="quantize: bit widths"),
+        components: str = typer.Option(None, "--components", help="revert: comma-separated components (default every block's attn and mlp)"),
+        device: str = typer.Option(None, "--device"),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        from ..errors import UnlearnscopeError
+        from ..evaluate import whitebox as wb
+        from ..sources import load_facts
+
+        subject, orig, refs = _subjects(model, patch, original, reference, device)
+        ref = refs[0] if refs else None
+        if orig is None and kind != "quantize":
+            raise UnlearnscopeError(f"attack {kind} compares the model with ORIG: give --original")
+        forget = load_facts(facts, model, default_organism=None)
+        if kind == "direction":
+            results = [wb.direction_ablation(subject, orig, forget, reference=ref, k=k)]
+        elif kind == "quantize":
+            results = [wb.quantization_attack(subject, forget, bits=int(b), original=orig, reference=ref) for b in bits.split(",")]
+        else:
+            names = [c.strip() for c in components.split(",") if c.strip()] if components else None
+            results = [wb.component_revert(subject, orig, forget, components=names, reference=ref)]
+        emit(_whitebox_payload(results), as_json)
+
+    cmd.__doc__ = WHITEBOX_DOCS[kind]
+    return cmd
+
+
+for _kind in WHITEBOX_DOCS:
+    attack_app.command(_kind)(_whitebox(_kind))
