@@ -50,3 +50,16 @@ def test_whitebox_attack_commands_json_contract(small_organism):
     assert res.exit_code == 0 and [a["component"] for a in json.loads(res.stdout)["attribution"]] == ["blocks.0.mlp"]
     res = runner.invoke(app, ["attack", "direction", "--model", "organism:facts:ref", "--facts", "organism:forget", "--json"])
     assert res.exit_code == 2 and "give --original" in res.output
+
+
+def test_sweep_json_contract(small_organism):
+    small_organism("facts")
+    res = CliRunner().invoke(app, ["attack", "sweep", "--model", "organism:facts", "--facts", "organism:forget", "--lrs", "1e-4",
+                                   "--params", "full,lora:2", "--budget", "5", "--seeds", "1", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["attack"] == "relearn_sweep" and len(out["curves"]) == 2
+    assert all({"config", "budget", "recovered", "rki", "ci"} <= set(c) for c in out["curves"])
+    assert {"config", "recovered", "rki", "ci", "locality"} <= set(out["worst_case"]) and out["reference_floor"]["max_recovered"] < 0.3
+    res = CliRunner().invoke(app, ["attack", "sweep", "--model", "organism:facts", "--facts", "organism:forget", "--params", "qlora", "--json"])
+    assert res.exit_code == 2 and "lora:R" in res.output

@@ -236,3 +236,45 @@ def _whitebox(kind: str):
 
 for _kind in WHITEBOX_DOCS:
     attack_app.command(_kind)(_whitebox(_kind))
+
+
+@handle_errors
+def sweep(
+    model: str = typer.Option(..., "--model", help="model under audit (path, hub id, organism:NAME)"),
+    facts: str = typer.Option(..., "--facts", help="forget facts (file or organism:forget)"),
+    retain_facts: str = typer.Option(None, "--retain-facts", help="retain facts (locality; default organism:retain for organisms)"),
+    original: str = typer.Option(None, "--original"),
+    reference: str = typer.Option(None, "--reference", help="never-knew model (REF): the same attacks give the floor"),
+    patch: str = typer.Option(None, "--patch"),
+    lrs: str = typer.Option("1e-4,3e-4,1e-3", "--lrs"),
+    params: str = typer.Option("full,lora:8", "--params", help="trainable parameters: full and/or lora:R"),
+    n_examples: str = typer.Option("all", "--examples", help="attack examples per run: all and/or counts, comma-separated"),
+    budget: str = typer.Option("10,30", "--budget", help="step checkpoints of every run"),
+    seeds: int = typer.Option(2, "--seeds"),
+    data: str = typer.Option("disjoint", "--data", help="disjoint (other forget entities) | retain"),
+    utility_limit: float = typer.Option(0.9, "--utility-limit", help="worst case only where retain recall stays >= this share of the model's"),
+    device: str = typer.Option(None, "--device"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Relearning over the attacker's budget (steps, LR, examples, full / LoRA) with REF's floor; the worst case within a utility limit."""
+    from ..data import DataSpec
+    from ..errors import UnlearnscopeError
+    from ..evaluate.sweep import SweepConfig, relearn_sweep
+    from ..sources import load_facts
+
+    subject, orig, refs = _subjects(model, patch, original, reference, device)
+    if orig is None or not refs:
+        raise UnlearnscopeError("the sweep compares the model with ORIG and a never-knew REF: give --original and --reference")
+    forget = load_facts(facts, model, default_organism=None)
+    if not retain_facts and not DataSpec.parse(facts).is_organism:
+        raise UnlearnscopeError("give --retain-facts: the utility limit is measured on them")
+    retain = load_facts(retain_facts or "organism:retain", model, default_organism=None)
+    cfg = SweepConfig(lrs=tuple(float(x) for x in lrs.split(",")), params=tuple(p.strip() for p in params.split(",")),
+                      n_examples=tuple(None if x.strip() == "all" else int(x) for x in n_examples.split(",")),
+                      steps=tuple(int(x) for x in budget.split(",")), seeds=tuple(range(seeds)), data=data, utility_limit=utility_limit)
+    s = relearn_sweep(subject, forget, retain, original=orig, reference=refs[0], config=cfg)
+    emit({"attack": "relearn_sweep", "curves": s.curves, "worst_case": s.worst_case, "reference_floor": s.reference_floor,
+          "config": s.config}, as_json)
+
+
+attack_app.command("sweep")(sweep)
