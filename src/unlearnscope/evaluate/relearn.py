@@ -81,13 +81,28 @@ def restored_weights(model):
             model.load_state_dict(saved)
 
 
-def _split(entities: list[str], seed: int) -> tuple[set, set]:
+def entity_halves(entities: list[str], seed: int) -> tuple[set, set]:
+    """``(T, V)``: the seeded halves of the entities (train on T, score V); the same split for
+    every model and every attack that relearns on disjoint entities."""
     ents = sorted(set(entities))
     if len(ents) < 2:
         raise UnlearnscopeError(f"a disjoint relearning split needs at least 2 forget entities, got {len(ents)}")
     random.Random(f"relearn-{seed}").shuffle(ents)
     half = len(ents) // 2
     return set(ents[:half]), set(ents[half:])
+
+
+def answer_step(model, params: list, opt, ids, mask, last, ans) -> float:
+    """One relearning step: cross-entropy of the answer token at each row's last prompt position,
+    backward, gradient norm clipped at 1, ``opt.step()``; returns the loss."""
+    with torch.enable_grad():
+        logits = model(input_ids=ids, attention_mask=mask).logits
+        loss = torch.nn.functional.cross_entropy(logits[torch.arange(len(ids), device=ids.device), last].float(), ans)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    opt.step()
+    return float(loss.detach())
 
 
 def relearn_curves(subject, facts, *, config: RelearnConfig = RelearnConfig(), components=None,
@@ -119,7 +134,7 @@ def relearn_curves(subject, facts, *, config: RelearnConfig = RelearnConfig(), c
         per_seed = []
         for seed in cfg.seeds:
             if cfg.split == "disjoint":
-                T, V = _split([f.subject for f in facts], seed)
+                T, V = entity_halves([f.subject for f in facts], seed)
             else:
                 T = V = set(entities)
             train_rows = torch.tensor([f.subject in T for f in facts], device=enc.input_ids.device)
@@ -132,13 +147,7 @@ def relearn_curves(subject, facts, *, config: RelearnConfig = RelearnConfig(), c
                 ids, mask = enc.input_ids[train_rows], enc.attention_mask[train_rows]
                 last, ans = enc.last[train_rows], enc.answer[train_rows]
                 for step in range(1, cfg.steps + 1):
-                    with torch.enable_grad():
-                        logits = model(input_ids=ids, attention_mask=mask).logits
-                        loss = torch.nn.functional.cross_entropy(logits[torch.arange(len(ids), device=ids.device), last].float(), ans)
-                        opt.zero_grad(set_to_none=True)
-                        loss.backward()
-                    torch.nn.utils.clip_grad_norm_(list(mp.params.values()), 1.0)
-                    opt.step()
+                    answer_step(model, list(mp.params.values()), opt, ids, mask, last, ans)
                     mp.restore_outside()
                     if step in eval_steps:
                         curve.append(score(v_mask))

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import random
 from dataclasses import dataclass
 from types import SimpleNamespace
 
@@ -34,6 +33,7 @@ from ..data import as_facts, encode_facts
 from ..errors import UnlearnscopeError
 from ..probes.recall import recall
 from ..results import Result
+from .relearn import answer_step, entity_halves, restored_weights
 from .rki import Metric, VerdictConfig
 
 DATA = ("disjoint", "retain", "unrelated")
@@ -83,16 +83,6 @@ class SweepResult(Result):
         return fig.update_layout(title="recovered forget recall per attack configuration", yaxis_range=[0, 1])
 
 
-def _split(entities, seed: int, data: str) -> tuple[set, set]:
-    ents = sorted(set(entities))
-    if data != "disjoint":
-        return set(), set(ents)
-    if len(ents) < 2:
-        raise UnlearnscopeError("a disjoint relearning split needs at least 2 forget entities")
-    random.Random(f"relearn-{seed}").shuffle(ents)
-    return set(ents[: len(ents) // 2]), set(ents[len(ents) // 2:])
-
-
 def _trainable(subject, params: str):
     """``(module, parameters)``: the model itself (full) or a LoRA-wrapped copy of it."""
     if params == "full":
@@ -111,7 +101,6 @@ def _train_rows(enc_train, n, seed):
 
 def _run(subject, cfg: dict, seed: int, train, enc_eval, enc_retain, steps: tuple[int, ...]) -> list[tuple[torch.Tensor, float]]:
     """One attack run: ``[(per-fact recall of the evaluated facts, retain recall)]`` at each checkpoint."""
-    from .relearn import restored_weights
 
     torch.manual_seed(seed)
     rows = _train_rows(train, cfg["n_examples"], seed)
@@ -128,13 +117,7 @@ def _run(subject, cfg: dict, seed: int, train, enc_eval, enc_retain, steps: tupl
         opt = torch.optim.AdamW(params, lr=cfg["lr"], weight_decay=0.0)
         module.eval()
         for step in range(1, max(steps) + 1):
-            with torch.enable_grad():
-                logits = module(input_ids=ids, attention_mask=mask).logits[torch.arange(len(ids), device=ids.device), last].float()
-                loss = torch.nn.functional.cross_entropy(logits, ans)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
+            answer_step(module, params, opt, ids, mask, last, ans)
             if step in steps:
                 out.append((recall(view, enc_eval)["correct"].cpu(), float(recall(view, enc_retain)["correct"].mean())))
         n_trained = sum(p.numel() for p in params)
@@ -149,7 +132,7 @@ def _attack_curves(subject, forget, retain, unrelated, cfg: SweepConfig):
     steps = tuple(sorted(set(cfg.steps)))
     acc: dict = {}
     for seed in cfg.seeds:
-        T, V = _split([f.subject for f in forget], seed, cfg.data)
+        T, V = entity_halves([f.subject for f in forget], seed) if cfg.data == "disjoint" else (set(), set(entities))
         train = {"disjoint": lambda: encode_facts(subject, [f for f in forget if f.subject in T]),
                  "retain": lambda: enc_r, "unrelated": lambda: encode_facts(subject, unrelated)}[cfg.data]()
         scored = torch.tensor([e in V for e in entities])
