@@ -58,6 +58,10 @@ class ModelSet:
     def has(self, role: str) -> bool:
         return role in self.roles
 
+    def held(self, subject):
+        """The inference-time intervention around an unlearned model (a null context without one)."""
+        return self.hold(subject) if self.hold is not None and not self.weights_only else contextlib.nullcontext()
+
     def measure(self, role: str, subject, name: str, fn: Callable, *args):
         """``fn(subject, *args)``: memoised for references, under ``hold`` for unlearned models."""
         if role == "noise" and self.noise_hold is not None:
@@ -65,14 +69,29 @@ class ModelSet:
                 return fn(subject, *args)
         if role != "unlearned":
             return fn(subject, *args) if self.cache is None else self.cache.measure(subject, name, fn, *args)
-        ctx = self.hold(subject) if self.hold is not None and not self.weights_only else contextlib.nullcontext()
-        with ctx:
+        with self.held(subject):
             return fn(subject, *args)
 
     def map(self, name: str, fn: Callable, *args, roles=None) -> dict[str, list]:
         """``{role: [fn(model, *args) for each model of the role]}`` (+ the ``extra`` roles)."""
         chosen = {**self.roles, **self.extra} if roles is None else {r: v for r, v in {**self.roles, **self.extra}.items() if r in roles}
         return {r: [self.measure(r, s, name, fn, *args) for s in subjects] for r, subjects in chosen.items()}
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """An object a measurement needs beside the measured model (ORIG, a patching baseline); its
+    ``repr`` — the measurement cache's key — is ``key`` (weights digests and facts), never the object."""
+
+    obj: object = field(repr=False, compare=False)
+    key: str
+
+
+def anchor_of(subject) -> Anchor:
+    """``subject`` as a measurement argument keyed by its weights digest."""
+    from .cache import weights_digest
+
+    return Anchor(subject, weights_digest(subject))
 
 
 def metric(name: str, kind: str, per_role: dict[str, list], detail=None) -> Metric:

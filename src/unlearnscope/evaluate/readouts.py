@@ -12,12 +12,11 @@ the forget entities (`crossfit`): each entity is scored at the option chosen on 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
 
 import torch
 
 from .crossfit import cross_fit, halves
-from .models import ModelSet, metric
+from .models import Anchor, ModelSet, metric
 from .prompt_attacks import incontext_facts
 from .recall import entity_recall
 from .relearn import relearn_curves
@@ -96,19 +95,11 @@ def lens_metric(ms: ModelSet, forget, cfg, out: dict) -> Metric:
     return metric("logit_lens", "intrinsic", per_role, {"score": "max over depths of 1/(1+rank) of the gold answer"})
 
 
-@dataclass(frozen=True)
-class _DepthTarget:
-    """What a causal-depth measurement patches into (S1 on ORIG and REF); its ``repr`` is the
-    cache key: both models' weights digests and the facts."""
-
-    baseline: object = field(repr=False, compare=False)
-    key: str
-
-
-def _depth(subject, target: _DepthTarget):
+def _depth(subject, target: Anchor):
+    """``target.obj``: the patching baseline (S1 on ORIG and REF), keyed by both models' digests and the facts."""
     from .depth import causal_depth
 
-    return causal_depth(target.baseline.original, subject, target.baseline).knowledge
+    return causal_depth(target.obj.original, subject, target.obj).knowledge
 
 
 def depth_metric(ms: ModelSet, forget, cfg, out: dict) -> Metric:
@@ -123,7 +114,7 @@ def depth_metric(ms: ModelSet, forget, cfg, out: dict) -> Metric:
     keep = base.defined
     facts = [f for f, k in zip(base.facts, keep.tolist(), strict=True) if k]
     facts_key = hashlib.sha256(repr([(f.prompt, f.answer, f.subject) for f in base.facts]).encode()).hexdigest()
-    target = _DepthTarget(base, f"{weights_digest(orig)}|{weights_digest(ref)}|{cfg.depth_scope}|{facts_key}")
+    target = Anchor(base, f"{weights_digest(orig)}|{weights_digest(ref)}|{cfg.depth_scope}|{facts_key}")
     vals = ms.map("causal_depth", _depth, target, roles=ms.roles)
     out.update({"scope": cfg.depth_scope, "tau": base.tau, "n_facts": len(base.facts), "n_defined": len(facts),
                 "baseline_delta_per_layer": base.delta.mean(1).tolist(), "material_share_per_layer": base.material.float().mean(1).tolist()})

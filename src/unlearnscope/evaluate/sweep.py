@@ -65,6 +65,12 @@ class SweepConfig:
         return [{"lr": lr, "params": p, "n_examples": n} for p in self.params for lr in self.lrs for n in self.n_examples]
 
 
+# the audit's default budget (a first look at the worst case) and the complete search (`--attacks full`)
+QUICK_SWEEP = SweepConfig(lrs=(1e-3,), params=("lora:8",), steps=(10, 30), seeds=(0, 1))
+FULL_SWEEP = SweepConfig(lrs=(1e-4, 3e-4, 1e-3, 3e-3, 1e-2), params=("full", "lora:4", "lora:16"), n_examples=(4, None),
+                         steps=(10, 30, 100), seeds=(0, 1, 2))
+
+
 @dataclass
 class SweepResult(Result):
     kind = "relearn_sweep"
@@ -124,7 +130,7 @@ def _run(subject, cfg: dict, seed: int, train, enc_eval, enc_retain, steps: tupl
     return out, n_trained
 
 
-def _attack_curves(subject, forget, retain, unrelated, cfg: SweepConfig):
+def attack_curves(subject, forget, retain, unrelated, cfg: SweepConfig):
     """``{(config index, step): (recall per entity [E] averaged over seeds, retain recall, n params)}``."""
     entities = sorted({f.subject for f in forget})
     enc_f, enc_r = encode_facts(subject, forget), encode_facts(subject, retain)
@@ -155,8 +161,8 @@ def relearn_sweep(model, forget, retain, *, original, reference, unrelated=None,
     if cfg.data == "unrelated" and not unrelated:
         raise UnlearnscopeError("data='unrelated' needs the unrelated texts (facts) to train on")
     unrelated = as_facts(unrelated) if unrelated else None
-    ents, mine = _attack_curves(model, forget, retain, unrelated, cfg)
-    _, floor = _attack_curves(reference, forget, retain, unrelated, cfg)
+    ents, mine = attack_curves(model, forget, retain, unrelated, cfg)
+    _, floor = attack_curves(reference, forget, retain, unrelated, cfg)
     orig = entity_recall(original, forget, ents)[1]
     base_retain = float(entity_recall(model, retain)[1].mean())
     curves = []

@@ -11,7 +11,10 @@ models (`readouts`, `rki`):
 
 * behavioural ``recall`` and locality ``retain_recall`` / ``locality:{name}``;
 * intrinsic ``probe_transfer`` / ``probe_refit``, ``logit_lens`` and ``causal_depth`` (UDS; needs ORIG and REF);
-* adversarial ``relearn``, ``incontext_k{k}`` (k ≥ 1), ``reintroduce`` and ``format:{name}``.
+* adversarial ``relearn``, ``incontext_k{k}`` (k ≥ 1), ``reintroduce`` and ``format:{name}``, and the
+  worst-case attacks (`attack_readouts`): ``direction_ablation``, ``quant8`` / ``quant4``,
+  ``router_restore`` (MoE) and, when asked for (``"sweep"`` in
+  ``attacks``), ``relearn:sweep`` — relearning over an attacker's budget within a utility limit.
 Probe groups and relearning learning rates are cross-fitted over entity halves (`crossfit`).  The
 verdict follows `rki.verdict` with the pre-registered `VerdictConfig`, per seed and pooled
 (``unstable`` when the seeds disagree).  With an inference-time intervention (``hold``) the
@@ -26,12 +29,15 @@ from dataclasses import asdict, dataclass, field, replace
 from ..data import as_facts
 from ..errors import UnlearnscopeError
 from ..results import Result
+from .attack_readouts import WHITEBOX, sweep_metric, whitebox_metrics
 from .models import ModelSet
 from .readouts import depth_metric, lens_metric, probe_metrics, prompt_attack_metrics, recall_metric, relearn_metric
 from .relearn import RelearnConfig
 from .rki import Metric, VerdictConfig, findings, seed_verdicts, shows_knowledge, verdict
+from .sweep import QUICK_SWEEP, SweepConfig
 
-ATTACKS = ("relearn", "incontext", "reintroduce", "format")
+ATTACKS = ("relearn", "incontext", "reintroduce", "format", "sweep") + WHITEBOX
+DEFAULT_ATTACKS = tuple(a for a in ATTACKS if a != "sweep")  # the sweep is the expensive one: ask for it (the audit does)
 READOUTS = ("probes", "lens", "depth")
 
 
@@ -47,8 +53,12 @@ class VerifyConfig:
     use_unfaithful: bool = False  # use readouts below the metaeval faithfulness floor in verdicts too
     depth_scope: str = "last"  # causal depth patches the answer-predicting position ("subject": the subject's tokens)
     readouts: tuple[str, ...] = READOUTS
-    attacks: tuple[str, ...] = ATTACKS
+    attacks: tuple[str, ...] = DEFAULT_ATTACKS
     relearn: RelearnConfig = field(default_factory=RelearnConfig)
+    sweep: SweepConfig = QUICK_SWEEP  # the relearning sweep's budget (attack "sweep"); FULL_SWEEP: the complete search
+    direction_k: int = 1  # directions projected out per layer (direction ablation)
+    quant_bits: tuple[int, ...] = (8, 4)  # weight round trips (quantization attack)
+    revert_components: tuple[str, ...] | None = None  # components reverted one at a time (default: every attn, mlp / router and expert)
     incontext_k: tuple[int, ...] = (1, 5)  # k = 0 is the recall metric again, not an attack
     incontext_draws: int = 3  # independent draws of demos per forget fact (narrower CIs on a low-recall readout)
     bos: str | None = None  # BOS text the prompts start with (in-context prompts keep one)
@@ -64,7 +74,10 @@ class VerifyConfig:
             raise UnlearnscopeError(f"incontext_draws must be >= 1, got {self.incontext_draws}")
         if any(k < 1 for k in self.incontext_k):
             raise UnlearnscopeError(f"in-context attacks need k >= 1 stated facts (k = 0 is the recall metric again), got {self.incontext_k}")
+        if self.direction_k < 1 or any(b not in (2, 3, 4, 8) for b in self.quant_bits):
+            raise UnlearnscopeError(f"direction_k must be >= 1 and quant_bits among 2, 3, 4, 8; got {self.direction_k}, {self.quant_bits}")
         self.relearn.validate()
+        self.sweep.validate()
         self.verdict.validate()
 
 
@@ -82,6 +95,7 @@ class Verification(Result):
     findings: list[dict] = field(default_factory=list)  # per readout: what it shows (see rki.findings)
     weights_only: list[dict] = field(default_factory=list)  # inference-time interventions: metrics without them
     depth: dict = field(default_factory=dict)  # causal depth: the patching baseline per layer (see evaluate.depth)
+    attacks: dict = field(default_factory=dict)  # worst-case attacks: each option's recovered recall per role (see evaluate.attack_readouts)
 
     def metric(self, name: str) -> dict:
         for m in self.metrics:
@@ -115,13 +129,17 @@ def _not_run(cfg: VerifyConfig, formats, restatements, ms: ModelSet) -> dict:
         out["causal_depth"] = "not run: causal depth patches a never-knew model's (REF) hidden states into ORIG; give both"
     if "format" in cfg.attacks and not formats:
         out["format"] = "not run: no held-out renderings of the forget facts (formats) were given"
+    if not ms.has("original"):
+        for a, name in (("direction", "direction_ablation"), ("revert", "component_revert")):
+            if a in cfg.attacks:
+                out[name] = "not run: the attack undoes the difference from ORIG; give the original model"
     return out
 
 
 def _readouts(ms: ModelSet, forget, retain, order, cfg: VerifyConfig, formats, pool, restatements, locality, *, weights_only=False):
     """Every metric asked for (``weights_only``: behaviour and attacks only) and the details the
     report plots (probe tables, lens ranks, relearning curves)."""
-    details = {"probes": {}, "lens": {}, "relearn": {}, "depth": {}}
+    details = {"probes": {}, "lens": {}, "relearn": {}, "depth": {}, "attacks": {}}
     metrics = [recall_metric(ms, "recall", "behavioural", forget, order)]
     if not weights_only:
         metrics.append(recall_metric(ms, "retain_recall", "locality", retain))
@@ -137,6 +155,10 @@ def _readouts(ms: ModelSet, forget, retain, order, cfg: VerifyConfig, formats, p
     if "relearn" in cfg.attacks:
         metrics.append(relearn_metric(ms.without("noise"), forget, cfg, details["relearn"]))
     metrics += prompt_attack_metrics(ms, forget, pool if pool is not None else retain, restatements, formats, cfg, order)
+    if not weights_only and ms.has("original"):
+        metrics += whitebox_metrics(ms.without("noise"), forget, retain, order, cfg, details["attacks"])
+    if not weights_only and "sweep" in cfg.attacks:
+        metrics.append(sweep_metric(ms.without("noise"), forget, retain, cfg, details["attacks"]))
     return metrics, details
 
 
@@ -265,4 +287,4 @@ def verify_facts(unlearned, forget, retain, *, original=None, reference=None, no
         cache.reset_digests()
     return Verification([_annotated(m, cfg, faithfulness, used) for m in metrics], v, details["probes"], details["lens"], details["relearn"], asdict(cfg),
                         msgs, traces, findings(metrics, cfg.verdict), [m.summary(cfg.verdict) for m in weights],
-                        details["depth"])
+                        details["depth"], details["attacks"])

@@ -14,7 +14,8 @@
   layers is the attack's value; every layer's is reported.
 * **quantization** (Zhang et al., "Catastrophic Failure of LLM Unlearning via Quantization"): the
   weights' ``bits``-bit per-channel round trip (`model.quantize`).
-* **component revert**: each component (default: every block's ``attn`` and ``mlp``) of the
+* **component revert**: each component (default: every block's ``attn`` and ``mlp``; in MoE layers the
+  router and each expert) of the
   model gets ORIG's weights back, one at a time; the recall it brings back attributes the
   suppression to that component.
 
@@ -61,19 +62,23 @@ class AttackResult(Result):
                                                                                         yaxis_range=[0, 1])
 
 
-def _recall(subject, facts, order, ctx=None):
+def recall_under(subject, facts, order, ctx=None) -> torch.Tensor:
+    """``[entity]`` recall (entities in ``order``) with the context manager ``ctx`` held."""
     with ctx if ctx is not None else contextlib.nullcontext():
         return entity_recall(subject, facts, order)[1]
 
 
-def _result(attack, facts, order, attacked, before, original, ref_attacked, cfg, detail) -> AttackResult:
+def attack_result(attack, facts, order, attacked, before, original, ref_attacked, cfg, detail) -> AttackResult:
+    """An `AttackResult` from per-entity recall: ``attacked`` / ``before`` the model's with / without
+    the attack, ``ref_attacked`` the reference's under it; ORIG is measured as it is."""
     m = Metric(attack, "adversarial", order, attacked[None], None if original is None else entity_recall(original, facts, order)[1][None],
                None if ref_attacked is None else ref_attacked[None])
     return AttackResult(attack, float(attacked.mean()), float(before.mean()), None if ref_attacked is None else float(ref_attacked.mean()),
                         m.rki(cfg), detail)
 
 
-def _checked(facts):
+def checked_facts(facts):
+    """``(facts, sorted entities)``; every fact needs its subject (attacks score by entity)."""
     facts = as_facts(facts)  # an empty set is refused there
     if any(not f.subject for f in facts):
         raise UnlearnscopeError("attacks score by entity: every fact needs its subject")
@@ -122,41 +127,56 @@ def directions_removed(subject, layer: int, basis: torch.Tensor):
         yield
 
 
-def _ablation_curve(model, original, facts, order, k):
+def ablation_recall(model, original, facts, order, k: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """``([layer, entity] recall with layer l's directions projected out, [layer, k, d_model] directions)``."""
     basis = unlearning_directions(model, original, facts, k)
-    per_layer = [_recall(model, facts, order, directions_removed(model, l, basis[l])) for l in range(basis.shape[0])]
-    return per_layer, basis
+    per_layer = [recall_under(model, facts, order, directions_removed(model, l, basis[l])) for l in range(basis.shape[0])]
+    return torch.stack(per_layer), basis
 
 
 def direction_ablation(model, original, facts, *, reference=None, k: int = 1, config: VerdictConfig = VerdictConfig()) -> AttackResult:
     """The direction-ablation attack (module doc): the worst case over layers, each layer's recall."""
-    facts, order = _checked(facts)
-    per_layer, basis = _ablation_curve(model, original, facts, order, k)
-    worst = int(torch.stack([v.mean() for v in per_layer]).argmax())
+    facts, order = checked_facts(facts)
+    per_layer, basis = ablation_recall(model, original, facts, order, k)
+    worst = int(per_layer.mean(1).argmax())
     ref_best = None
     if reference is not None:
-        ref_layers, _ = _ablation_curve(reference, original, facts, order, k)
-        ref_best = ref_layers[int(torch.stack([v.mean() for v in ref_layers]).argmax())]
+        ref_layers, _ = ablation_recall(reference, original, facts, order, k)
+        ref_best = ref_layers[int(ref_layers.mean(1).argmax())]
     detail = {"k": k, "layer": worst, "per_layer": [{"layer": l, "recovered": float(v.mean())} for l, v in enumerate(per_layer)],
               "directions": {"norm_of_mean_difference": [float(n) for n in basis[:, 0].norm(dim=-1)]}}
-    return _result("direction_ablation", facts, order, per_layer[worst], _recall(model, facts, order), original, ref_best, config, detail)
+    return attack_result("direction_ablation", facts, order, per_layer[worst], recall_under(model, facts, order), original, ref_best, config, detail)
 
 
 # ---------------------------------------------------------------------------- quantization
-def quantization_attack(model, facts, *, bits: int = 4, original=None, reference=None, config: VerdictConfig = VerdictConfig()) -> AttackResult:
-    """Recall after the weights' ``bits``-bit round trip, on the model and on the reference."""
+def quantized_recall(model, facts, order, bits: int) -> torch.Tensor:
+    """``[entity]`` recall of the ``bits``-bit round trip of ``model`` (a copy; the model is untouched)."""
     from ..model.quantize import quantized_copy
 
-    facts, order = _checked(facts)
-    attacked = _recall(quantized_copy(model, bits), facts, order)
-    ref = None if reference is None else _recall(quantized_copy(reference, bits), facts, order)
-    detail = {"bits": bits, "reference_before": None if reference is None else float(_recall(reference, facts, order).mean())}
-    return _result(f"quant{bits}", facts, order, attacked, _recall(model, facts, order), original, ref, config, detail)
+    return recall_under(quantized_copy(model, bits), facts, order)
+
+
+def quantization_attack(model, facts, *, bits: int = 4, original=None, reference=None, config: VerdictConfig = VerdictConfig()) -> AttackResult:
+    """Recall after the weights' ``bits``-bit round trip, on the model and on the reference."""
+    facts, order = checked_facts(facts)
+    attacked = quantized_recall(model, facts, order, bits)
+    ref = None if reference is None else quantized_recall(reference, facts, order, bits)
+    detail = {"bits": bits, "reference_before": None if reference is None else float(recall_under(reference, facts, order).mean())}
+    return attack_result(f"quant{bits}", facts, order, attacked, recall_under(model, facts, order), original, ref, config, detail)
 
 
 # ---------------------------------------------------------------------------- component revert
 def default_components(subject) -> list[str]:
-    return [f"blocks.{l}.{kind}" for l in range(subject.anatomy.n_layers) for kind in ("attn", "mlp")]
+    """Every block's ``attn`` and ``mlp``; in an MoE layer its router and each expert instead of the MLP."""
+    a = subject.anatomy
+    out = []
+    for l in range(a.n_layers):
+        out.append(f"blocks.{l}.attn")
+        if l in a.moe_layers:
+            out += [f"blocks.{l}.moe.router"] + [f"blocks.{l}.moe.expert:{e}" for e in range(a.n_experts)]
+        else:
+            out.append(f"blocks.{l}.mlp")
+    return out
 
 
 @contextlib.contextmanager
@@ -179,18 +199,23 @@ def reverted(model, original, component: str):
                 model.model.get_parameter(name).copy_(w)
 
 
+def revert_recall(model, original, facts, order, components: list[str]) -> torch.Tensor:
+    """``[component, entity]`` recall with each component in turn given ORIG's weights."""
+    return torch.stack([recall_under(model, facts, order, reverted(model, original, c)) for c in components])
+
+
 def component_revert(model, original, facts, *, components=None, reference=None, config: VerdictConfig = VerdictConfig()) -> AttackResult:
     """Each component reverted to ORIG's weights in turn; the attribution is the recall it brings
     back.  The reference's floor is its recall with the same component taken from ORIG (ORIG's
     weights there may carry the facts themselves: a recovery must exceed it)."""
-    facts, order = _checked(facts)
+    facts, order = checked_facts(facts)
     names = list(components) if components else default_components(model)
     if not names:
         raise UnlearnscopeError("give at least one component to revert")
-    before = _recall(model, facts, order)
-    rows = [_recall(model, facts, order, reverted(model, original, c)) for c in names]
-    worst = int(torch.stack([v.mean() for v in rows]).argmax())
-    ref = None if reference is None else _recall(reference, facts, order, reverted(reference, original, names[worst]))
+    before = recall_under(model, facts, order)
+    rows = revert_recall(model, original, facts, order, names)
+    worst = int(rows.mean(1).argmax())
+    ref = None if reference is None else recall_under(reference, facts, order, reverted(reference, original, names[worst]))
     attribution = [{"component": c, "recovered": float(v.mean()), "gain": float(v.mean() - before.mean())} for c, v in zip(names, rows, strict=True)]
-    return _result("component_revert", facts, order, rows[worst], before, original, ref, config,
+    return attack_result("component_revert", facts, order, rows[worst], before, original, ref, config,
                    {"component": names[worst], "attribution": attribution})
