@@ -12,6 +12,8 @@ protocol and the pre-registered verdict margins.  Read from a TOML or JSON file,
     lrs = [1e-4, 3e-4]
     [audit.verify.verdict]           # VerdictConfig fields (pre-registered margins)
     margin = 0.2
+    [audit.verify.sweep]             # SweepConfig fields: the relearning sweep's budget (attacks = "quick" | "full")
+    params = ["full", "lora:8"]
 """
 
 from __future__ import annotations
@@ -23,7 +25,10 @@ from pathlib import Path
 
 from ..errors import UnlearnscopeError
 from ..evaluate import RelearnConfig, VerdictConfig, VerifyConfig
+from ..evaluate.attack_readouts import WHITEBOX
+from ..evaluate.sweep import FULL_SWEEP, QUICK_SWEEP, SweepConfig
 
+ATTACK_BUDGETS = ("quick", "full", "off")
 DEFAULT_METHODS = {"facts": ("ga", "localized", "ablate"), "moe": ("experts-off", "uoe", "full")}
 # (full-model, localized) learning rates that reach the stopping rule within max_steps on each organism
 DEFAULT_LRS = {"facts": (3e-5, 1e-4), "moe": (1e-4, 3e-4)}
@@ -54,6 +59,7 @@ class AuditConfig:
     n_random: int = 100  # random unit sets matched in layer and count (localization validity)
     noise: bool = True  # build the NOISE drift floor
     quick: bool = False  # a light protocol for a first look and tests (fewer seeds and steps)
+    attacks: str = "quick"  # worst-case attacks: quick (white-box + a small relearning sweep) | full (the complete sweep) | off
     verify: VerifyConfig = field(default_factory=VerifyConfig)
 
     def validate(self) -> AuditConfig:
@@ -70,6 +76,8 @@ class AuditConfig:
             raise UnlearnscopeError(f"seeds must be distinct and at least one, got {self.seeds}")
         if self.n_references < 1:
             raise UnlearnscopeError(f"n_references must be >= 1, got {self.n_references}")
+        if self.attacks not in ATTACK_BUDGETS:
+            raise UnlearnscopeError(f"attacks must be one of {ATTACK_BUDGETS}, got {self.attacks!r}")
         if not 0 < self.max_vectors_share <= 1:
             raise UnlearnscopeError(f"max_vectors_share must be in (0, 1], got {self.max_vectors_share}")
         self.verify.validate()
@@ -108,6 +116,17 @@ class AuditConfig:
         return {**asdict(self), "lr_full": self.full_lr, "lr_localized": self.localized_lr, "seeds": list(self.unlearning_seeds)}
 
 
+def with_attack_budget(verify: VerifyConfig, budget: str) -> VerifyConfig:
+    """``verify`` with the audit's worst-case attacks: ``quick`` adds the white-box attacks and the
+    relearning sweep at its configured budget (`sweep.QUICK_SWEEP` by default), ``full`` the
+    complete sweep (`sweep.FULL_SWEEP`, unless a config file set ``verify.sweep``), ``off`` neither."""
+    base = tuple(a for a in verify.attacks if a != "sweep" and a not in WHITEBOX)
+    if budget == "off":
+        return replace(verify, attacks=base)
+    sweep = FULL_SWEEP if budget == "full" and verify.sweep == QUICK_SWEEP else verify.sweep
+    return replace(verify, attacks=base + WHITEBOX + ("sweep",), sweep=sweep)
+
+
 QUICK_VERIFY = VerifyConfig(probe_seeds=(0, 1), random_init_control=False, incontext_k=(1,),
                             relearn=RelearnConfig(lrs=(1e-4, 3e-4), seeds=(0, 1), steps=15), verdict=VerdictConfig(n_boot=500))
 
@@ -120,7 +139,7 @@ def _nested(cls, data: dict, where: str):
         raise UnlearnscopeError(f"{where}: unknown keys {bad}; known: {sorted(known)}")
     kw = {}
     for k, v in data.items():
-        sub = {"verify": VerifyConfig, "relearn": RelearnConfig, "verdict": VerdictConfig}.get(k)
+        sub = {"verify": VerifyConfig, "relearn": RelearnConfig, "verdict": VerdictConfig, "sweep": SweepConfig}.get(k)
         if sub is not None and isinstance(v, dict):
             v = _nested(sub, v, f"{where}.{k}")
         elif isinstance(v, list):

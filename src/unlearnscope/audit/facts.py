@@ -18,7 +18,7 @@ from dataclasses import replace
 
 from ..errors import UnlearnscopeError
 from ..model.components import ComponentSet
-from .config import AuditConfig
+from .config import AuditConfig, with_attack_budget
 from .methods import Method, check_methods, longest_run, unlearn_config, unlearning_summary
 from .noise import finetune_noise, random_vectors_noise
 from .plan import Plan, organism_sources, report_dir, stage
@@ -169,6 +169,7 @@ def facts_plan(cfg: AuditConfig, out, log) -> Plan:
     name = cfg.name or target.name
     out = report_dir(out, name)
     vcfg = cfg.verify if cfg.verify.bos is not None or target.bos is None else replace(cfg.verify, bos=target.bos)
+    vcfg = with_attack_budget(vcfg, cfg.attacks)
     stage(log, f"localize on ORIG ({len(target.forget)} forget facts, {len(target.retain)} retain)")
     a = original.anatomy
     max_vectors = max(cfg.top_vectors, int(cfg.max_vectors_share * a.n_layers * a.d_mlp))

@@ -21,6 +21,7 @@ from dataclasses import replace
 from ..data import Fact, Item
 from ..errors import UnlearnscopeError
 from ..model.routing import RoutingOverride, route
+from .config import with_attack_budget
 from .methods import Method, check_methods, longest_run, unlearn_config, unlearning_summary
 from .noise import finetune_noise, random_experts_noise
 from .plan import Plan, organism_sources, report_dir, stage
@@ -148,6 +149,6 @@ def moe_plan(cfg, out, log) -> Plan:
         return route(subject, RoutingOverride.from_dict(ov)) if ov else contextlib.nullcontext()
 
     return Plan(name, out, target, fresh, original, references, methods, {"ranking": ranking},
-                replace(cfg.verify, bos=cfg.verify.bos or target.bos, **MOE_VERIFY), verify_kwargs,
+                with_attack_budget(replace(cfg.verify, bos=cfg.verify.bos or target.bos, **MOE_VERIFY), cfg.attacks), verify_kwargs,
                 {"target": "refusal", "localization": loc}, noise_items=target.noise_items, noise_data=target.noise_source, hold=hold,
                 evaluate=evaluate, organism=org, after_interventions=control)

@@ -50,6 +50,7 @@ def audit(
     device: str = typer.Option(None, "--device", help="cpu, cuda, cuda:1 ..."),
     dtype: str = typer.Option(None, "--dtype", help="float32, bfloat16, float16"),
     quick: bool = typer.Option(None, "--quick/--full", help="a light protocol (2 probe seeds, 2 relearning seeds × 15 steps, 500 resamples)"),
+    attacks: str = typer.Option(None, "--attacks", help="worst-case attacks: quick (default: white-box attacks + a small relearning sweep) | full (the complete sweep) | off"),
     stop_at: float = typer.Option(None, "--stop-at", help="unlearning stops at forget recall <= this (default 0.1)"),
     metaeval: bool = typer.Option(False, "--metaeval", help="facts organism: run `unlearnscope metaeval` first when its table is missing"),
     use_unfaithful: bool = typer.Option(False, "--use-unfaithful", help="use readouts below the metaeval faithfulness floor in verdicts too"),
@@ -62,7 +63,7 @@ def audit(
     device, dtype = device or DEFAULTS["device"], dtype or DEFAULTS["dtype"]
     log = (lambda m: None) if quiet else (lambda m: print(m, file=sys.stderr, flush=True))
     cfg = load_config(config, model=model, target=target, reference=reference, organism=organism, size=size, name=name, seed=seed,
-                      device=device, dtype=dtype, quick=quick, stop_at=stop_at, seeds=tuple(range(seeds)) if seeds is not None else None,
+                      device=device, dtype=dtype, quick=quick, attacks=attacks, stop_at=stop_at, seeds=tuple(range(seeds)) if seeds is not None else None,
                       methods=tuple(m.strip() for m in methods.split(",") if m.strip()) if methods else None)
     if use_unfaithful:
         cfg = replace(cfg, verify=replace(cfg.verify, use_unfaithful=True))

@@ -1,4 +1,4 @@
-"""``unlearnscope probe`` and ``unlearnscope attack relearn|incontext|format``.
+"""``unlearnscope probe`` and ``unlearnscope attack relearn|incontext|format|sweep|direction|quantize|router|revert``.
 
     unlearnscope probe --model organism:facts --facts organism:forget --layers 2,3,4 --json
     unlearnscope attack relearn --model runs/unlearned --original ORIG --reference REF --facts forget.json --retain-facts retain.json --json
@@ -183,7 +183,8 @@ for _kind in ATTACKS:
 
 WHITEBOX_DOCS = {"direction": "Project the unlearning directions (model − ORIG, per layer) out of the residual stream; worst layer.",
                  "quantize": "Recall after 8- and 4-bit per-channel weight round trips (the model and the reference).",
-                 "revert": "Give each component ORIG's weights back in turn: which component holds the suppression."}
+                 "revert": "Give each component ORIG's weights back in turn: which component holds the suppression.",
+                 "router": "MoE: run the model with ORIG's routing decisions, and the routing stability (top-k overlap, JSD) against ORIG."}
 
 
 def _whitebox_payload(results: list) -> dict:
@@ -208,7 +209,8 @@ def _whitebox(kind: str):
         patch: str = typer.Option(None, "--patch", help="edit patch to apply to --model first"),
         k: int = typer.Option(1, "--k", help="direction: directions per layer (mean difference, then principal components)"),
         bits: str = typer.Option("8,4", "--bits", help="quantize: bit widths"),
-        components: str = typer.Option(None, "--components", help="revert: comma-separated components (default every block's attn and mlp)"),
+        components: str = typer.Option(None, "--components", help="revert: comma-separated components (default every block's attn and mlp; MoE: router and experts)"),
+        retain_facts: str = typer.Option(None, "--retain-facts", help="router: retain facts whose routing stability is reported beside the forget facts'"),
         device: str = typer.Option(None, "--device"),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
@@ -225,6 +227,11 @@ def _whitebox(kind: str):
             results = [wb.direction_ablation(subject, orig, forget, reference=ref, k=k)]
         elif kind == "quantize":
             results = [wb.quantization_attack(subject, forget, bits=int(b), original=orig, reference=ref) for b in bits.split(",")]
+        elif kind == "router":
+            from ..evaluate.router_attack import router_restoration
+
+            retain = load_facts(retain_facts, model, default_organism=None) if retain_facts else None
+            results = [router_restoration(subject, orig, forget, retain=retain, reference=ref)]
         else:
             names = [c.strip() for c in components.split(",") if c.strip()] if components else None
             results = [wb.component_revert(subject, orig, forget, components=names, reference=ref)]

@@ -8,6 +8,7 @@ import json
 
 from ..viz import audit as audit_figs
 from ..viz import verify as figs
+from .attacks import attacks_section
 
 NOT_COVERED = {"causal depth": "weight restoration into the located units (UDS-style patching depth is the causal_depth readout)",
                "privacy and memorisation": "membership inference attacks"}
@@ -260,6 +261,7 @@ def render_html(report: dict) -> str:
             parts.append(_fig(audit_figs.localization_effects(sec["localization"])))
         if sec["localization"].get("random_control"):
             parts.append(_fig(audit_figs.random_control_cloud(sec["localization"]["random_control"])))
+    parts += attacks_section(runs, _fig)
     parts += ["<h2>Specificity</h2>", _specificity(runs)]
     if sec.get("behaviour"):
         parts.append(_behaviour(sec["behaviour"]))
