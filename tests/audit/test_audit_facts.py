@@ -60,6 +60,11 @@ def test_verdicts_against_ground_truth_and_controls(audited):
     # "damaged" is a drop beyond NOISE's own: ga loses retain recall far beyond its NOISE
     loc = next(m for m in report["runs"]["ga"]["metrics"] if m["name"] == "retain_recall")["locality"]["beyond_noise"]
     assert rows["ga"]["verdict"] == "damaged" and loc["ci"][1] < -0.1
+    # the quick attack budget: white-box attacks and a relearning sweep, whose worst case is at least the plain relearning attack's
+    ga = {m["name"]: m for m in report["runs"]["ga"]["metrics"]}
+    assert {"direction_ablation", "quant8", "quant4", "relearn:sweep"} <= set(ga) and "component_revert" in report["runs"]["ga"]["attacks"]
+    assert ga["relearn:sweep"]["rki"]["value"] > ga["relearn"]["rki"]["value"] - 0.1 and ga["relearn:sweep"]["reference"]["agg_value"] < 0.2
+    assert rows["ga"]["adversarial_rki"]["value"] == max(m["rki"]["value"] for m in ga.values() if m["kind"] == "adversarial" and m["rki"]["defined"])
     # localization validity: the located vectors beat layer-matched random sets
     rc = report["sections"]["localization"]["random_control"]
     assert rc["n_random"] == 100 and rc["p_value"] <= 0.05
@@ -72,7 +77,7 @@ def test_verdicts_against_ground_truth_and_controls(audited):
 def test_report_sections_and_rerender(audited, tmp_path):
     _, summary, report = audited
     html = open(summary["report_html"], encoding="utf-8").read()
-    order = [html.index(h) for h in ("<h2>Verdicts", "<h2>Residual knowledge by method", "<h2>Localization validity", "<h2>Specificity",
+    order = [html.index(h) for h in ("<h2>Verdicts", "<h2>Residual knowledge by method", "<h2>Localization validity", "<h2>Worst-case attacks", "<h2>Specificity",
                                      "<h2>Provenance", "<h3>Parametric traces", "<h3>Logit lens", "<h3>Linear probes", "<h3>Relearning")]
     assert order[0] == min(order)  # the verdict table first
     assert "<th>NOISE</th>" in html and "Not covered by this report" in html

@@ -124,6 +124,24 @@ def test_config_file_and_flags(tmp_path):
         load_config(organism="dragons")
 
 
+def test_attack_budgets(tmp_path):
+    from unlearnscope.audit.config import with_attack_budget
+    from unlearnscope.evaluate.attack_readouts import WHITEBOX
+    from unlearnscope.evaluate.sweep import FULL_SWEEP, QUICK_SWEEP
+
+    cfg = load_config()
+    assert cfg.attacks == "quick"
+    quick, full, off = (with_attack_budget(cfg.verify, b) for b in ("quick", "full", "off"))
+    assert "sweep" in quick.attacks and set(WHITEBOX) <= set(quick.attacks) and quick.sweep == QUICK_SWEEP
+    assert full.sweep == FULL_SWEEP and len(FULL_SWEEP.configs()) * len(FULL_SWEEP.steps) > 10 * len(QUICK_SWEEP.configs()) * len(QUICK_SWEEP.steps)
+    assert not {"sweep", *WHITEBOX} & set(off.attacks) and {"relearn", "incontext"} <= set(off.attacks)
+    (tmp_path / "s.toml").write_text('[audit]\nattacks = "full"\n[audit.verify.sweep]\nparams = ["lora:2"]\nlrs = [0.01]\n')
+    mine = with_attack_budget(load_config(tmp_path / "s.toml").verify, "full")
+    assert mine.sweep.params == ("lora:2",) and mine.sweep.lrs == (0.01,)  # a sweep set in the file is kept
+    with pytest.raises(UnlearnscopeError, match="attacks must be one of"):
+        load_config(attacks="everything")
+
+
 def test_interrupted_audit_writes_nothing(facts, tmp_path, monkeypatch):
     org, _ = facts
     import unlearnscope.audit.facts as loc

@@ -63,3 +63,20 @@ def test_sweep_json_contract(small_organism):
     assert {"config", "recovered", "rki", "ci", "locality"} <= set(out["worst_case"]) and out["reference_floor"]["max_recovered"] < 0.3
     res = CliRunner().invoke(app, ["attack", "sweep", "--model", "organism:facts", "--facts", "organism:forget", "--params", "qlora", "--json"])
     assert res.exit_code == 2 and "lora:R" in res.output
+
+
+def test_router_attack_json_contract(small_organism, tmp_path):
+    from unlearnscope.audit.moe import refusal_target
+
+    t = refusal_target(small_organism("moe"))
+    facts = tmp_path / "forget.json"
+    facts.write_text(json.dumps([{"prompt": f.prompt, "answer": f.answer, "subject": f.subject} for f in t.forget]))
+    res = CliRunner().invoke(app, ["attack", "router", "--model", "organism:moe", "--facts", str(facts), "--retain-facts", str(facts), "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert {"attack", "recovered", "rki", "ci", "routing_stability", "reading"} <= set(out) and out["attack"] == "router_restore"
+    # ORIG against itself: the same routing, nothing to recover
+    assert out["recovered"] == out["before"] and out["routing_stability"]["forget"]["top_k_overlap"] == 1.0
+    small_organism("facts")
+    res = CliRunner().invoke(app, ["attack", "router", "--model", "organism:facts", "--facts", "organism:forget", "--json"])
+    assert res.exit_code == 2 and "needs an MoE model" in res.output

@@ -81,12 +81,12 @@ def _router(subject, orig: Anchor, facts, order):
 
 def _sweep(subject, forget, retain, cfg):
     from .recall import entity_recall
-    from .sweep import attack_curves
+    from .sweep import attack_curves, locality_sample
 
     _, rows = attack_curves(subject, forget, retain, None, cfg)
     keys = sorted(rows)
     return {"keys": keys, "recall": torch.stack([rows[k][0] for k in keys]), "retain": torch.tensor([rows[k][1] for k in keys]),
-            "n_params": [rows[k][2] for k in keys], "retain_before": float(entity_recall(subject, retain)[1].mean())}
+            "n_params": [rows[k][2] for k in keys], "retain_before": float(entity_recall(subject, locality_sample(retain, cfg))[1].mean())}
 
 
 # ---------------------------------------------------------------------------- readouts
