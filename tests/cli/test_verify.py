@@ -63,6 +63,8 @@ def test_sweep_json_contract(small_organism):
     assert {"config", "recovered", "rki", "ci", "locality"} <= set(out["worst_case"]) and out["reference_floor"]["max_recovered"] < 0.3
     res = CliRunner().invoke(app, ["attack", "sweep", "--model", "organism:facts", "--facts", "organism:forget", "--params", "qlora", "--json"])
     assert res.exit_code == 2 and "lora:R" in res.output
+    res = CliRunner().invoke(app, ["attack", "sweep", "--model", "organism:facts", "--facts", "organism:forget", "--preset", "huge", "--json"])
+    assert res.exit_code == 2 and "--preset must be quick or full" in res.output
 
 
 def test_router_attack_json_contract(small_organism, tmp_path):

@@ -245,6 +245,22 @@ for _kind in WHITEBOX_DOCS:
     attack_app.command(_kind)(_whitebox(_kind))
 
 
+def _sweep_config(preset, lrs, params, n_examples, budget, seeds, **kw):
+    """The grid: a preset (or the command's defaults) with every given flag on top."""
+    from dataclasses import replace
+
+    from ..errors import UnlearnscopeError
+    from ..evaluate.sweep import FULL_SWEEP, QUICK_SWEEP, SweepConfig
+
+    presets = {"quick": QUICK_SWEEP, "full": FULL_SWEEP, None: SweepConfig(lrs=(1e-4, 3e-4, 1e-3), params=("full", "lora:8"), steps=(10, 30))}
+    if preset not in presets:
+        raise UnlearnscopeError(f"--preset must be quick or full, got {preset!r}")
+    given = {"lrs": lrs and tuple(float(x) for x in lrs.split(",")), "params": params and tuple(p.strip() for p in params.split(",")),
+             "n_examples": n_examples and tuple(None if x.strip() == "all" else int(x) for x in n_examples.split(",")),
+             "steps": budget and tuple(int(x) for x in budget.split(",")), "seeds": None if seeds is None else tuple(range(seeds))}
+    return replace(presets[preset], **{k: v for k, v in given.items() if v is not None}, **kw)
+
+
 @handle_errors
 def sweep(
     model: str = typer.Option(..., "--model", help="model under audit (path, hub id, organism:NAME)"),
@@ -253,11 +269,12 @@ def sweep(
     original: str = typer.Option(None, "--original"),
     reference: str = typer.Option(None, "--reference", help="never-knew model (REF): the same attacks give the floor"),
     patch: str = typer.Option(None, "--patch"),
-    lrs: str = typer.Option("1e-4,3e-4,1e-3", "--lrs"),
-    params: str = typer.Option("full,lora:8", "--params", help="trainable parameters: full and/or lora:R"),
-    n_examples: str = typer.Option("all", "--examples", help="attack examples per run: all and/or counts, comma-separated"),
-    budget: str = typer.Option("10,30", "--budget", help="step checkpoints of every run"),
-    seeds: int = typer.Option(2, "--seeds"),
+    preset: str = typer.Option(None, "--preset", help="quick | full: the audit's sweep grids (QUICK_SWEEP / FULL_SWEEP); the flags below override it"),
+    lrs: str = typer.Option(None, "--lrs", help="learning rates, comma-separated (default 1e-4,3e-4,1e-3)"),
+    params: str = typer.Option(None, "--params", help="trainable parameters: full and/or lora:R (default full,lora:8)"),
+    n_examples: str = typer.Option(None, "--examples", help="attack examples per run: all and/or counts, comma-separated (default all)"),
+    budget: str = typer.Option(None, "--budget", help="step checkpoints of every run (default 10,30)"),
+    seeds: int = typer.Option(None, "--seeds", help="attack seeds (default 2)"),
     data: str = typer.Option("disjoint", "--data", help="disjoint (other forget entities) | retain"),
     utility_limit: float = typer.Option(0.9, "--utility-limit", help="worst case only where retain recall stays >= this share of the model's"),
     device: str = typer.Option(None, "--device"),
@@ -266,7 +283,7 @@ def sweep(
     """Relearning over the attacker's budget (steps, LR, examples, full / LoRA) with REF's floor; the worst case within a utility limit."""
     from ..data import DataSpec
     from ..errors import UnlearnscopeError
-    from ..evaluate.sweep import SweepConfig, relearn_sweep
+    from ..evaluate.sweep import relearn_sweep
     from ..sources import load_facts
 
     subject, orig, refs = _subjects(model, patch, original, reference, device)
@@ -276,9 +293,7 @@ def sweep(
     if not retain_facts and not DataSpec.parse(facts).is_organism:
         raise UnlearnscopeError("give --retain-facts: the utility limit is measured on them")
     retain = load_facts(retain_facts or "organism:retain", model, default_organism=None)
-    cfg = SweepConfig(lrs=tuple(float(x) for x in lrs.split(",")), params=tuple(p.strip() for p in params.split(",")),
-                      n_examples=tuple(None if x.strip() == "all" else int(x) for x in n_examples.split(",")),
-                      steps=tuple(int(x) for x in budget.split(",")), seeds=tuple(range(seeds)), data=data, utility_limit=utility_limit)
+    cfg = _sweep_config(preset, lrs, params, n_examples, budget, seeds, data=data, utility_limit=utility_limit)
     s = relearn_sweep(subject, forget, retain, original=orig, reference=refs[0], config=cfg)
     emit({"attack": "relearn_sweep", "curves": s.curves, "worst_case": s.worst_case, "reference_floor": s.reference_floor,
           "config": s.config}, as_json)
