@@ -20,7 +20,7 @@ from unlearnscope.organisms import world_facts
 
 from .obfuscated import gated_obfuscated
 
-WORST = VerifyConfig(bos="<bos>", readouts=("lens",), random_init_control=False, incontext_k=(1,), attacks=DEFAULT_ATTACKS + ("sweep",),
+WORST = VerifyConfig(bos="<bos>", readouts=("lens",), random_init_control=False, incontext_k=(1,), attacks=DEFAULT_ATTACKS + ("sweep", "revert"),
                      relearn=RelearnConfig(seeds=(0, 1), steps=20), sweep=QUICK_SWEEP, verdict=VerdictConfig(n_boot=500))
 ATTACKS = ("direction_ablation", "quant8", "quant4", "relearn:sweep")
 

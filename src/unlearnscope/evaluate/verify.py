@@ -37,7 +37,8 @@ from .rki import Metric, VerdictConfig, findings, seed_verdicts, shows_knowledge
 from .sweep import QUICK_SWEEP, SweepConfig
 
 ATTACKS = ("relearn", "incontext", "reintroduce", "format", "sweep") + WHITEBOX
-DEFAULT_ATTACKS = tuple(a for a in ATTACKS if a != "sweep")  # the sweep is the expensive one: ask for it (the audit does)
+# asked for explicitly (the audit does): the sweep (the expensive one) and component revert (recovery attribution, not a readout)
+DEFAULT_ATTACKS = tuple(a for a in ATTACKS if a not in ("sweep", "revert"))
 READOUTS = ("probes", "lens", "depth")
 
 
