@@ -252,7 +252,7 @@ def _sweep_config(preset, lrs, params, n_examples, budget, seeds, **kw):
     from ..errors import UnlearnscopeError
     from ..evaluate.sweep import FULL_SWEEP, QUICK_SWEEP, SweepConfig
 
-    presets = {"quick": QUICK_SWEEP, "full": FULL_SWEEP, None: SweepConfig(lrs=(1e-4, 3e-4, 1e-3), params=("full", "lora:8"), steps=(10, 30))}
+    presets = {"quick": QUICK_SWEEP, "full": FULL_SWEEP, None: SweepConfig()}
     if preset not in presets:
         raise UnlearnscopeError(f"--preset must be quick or full, got {preset!r}")
     given = {"lrs": lrs and tuple(float(x) for x in lrs.split(",")), "params": params and tuple(p.strip() for p in params.split(",")),

@@ -177,10 +177,9 @@ def sweep_metric(ms: ModelSet, forget, retain, cfg, out: dict) -> Metric:
               "score": "recall of forget entities the attack did not train on", "retain_recall_before": before}
     if not bool(allowed.any()):
         detail["note"] = "no configuration kept retain recall within the utility limit: the worst case is taken over all of them"
-        allowed = None
+        allowed = torch.ones_like(allowed)
     m, chosen = worst_option("relearn:sweep", vals, names, cfg.verdict.seed, detail, allowed)
     m.detail["worst_case"] = [options[c] for c in chosen]
     out["relearn:sweep"] = {"options": options, "recovered": _means(vals), "locality": retain_after.tolist(),
-                            "within_utility_limit": (allowed if allowed is not None else torch.ones(len(keys), dtype=torch.bool)).tolist(),
-                            "chosen": chosen, **detail}
+                            "within_utility_limit": allowed.tolist(), "chosen": chosen, **detail}
     return m

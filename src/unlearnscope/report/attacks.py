@@ -4,19 +4,12 @@ layers and the recovery attribution bars."""
 
 from __future__ import annotations
 
-import html
-
 from ..viz import attacks as figs
+from .fmt import esc as _e
+from .fmt import num as _n
+from .fmt import with_ci
 
 WORST_CASE = ("relearn:sweep", "relearn", "direction_ablation", "router_restore")
-
-
-def _e(x) -> str:
-    return html.escape(str(x))
-
-
-def _n(x) -> str:
-    return "–" if x is None else f"{x:.2f}"
 
 
 def _chosen(m: dict, attacks: dict) -> str:
@@ -52,9 +45,9 @@ def worst_case_table(runs: dict) -> str:
             if not _is_attack(m["name"]):
                 continue
             r, ref, orig = m.get("rki") or {}, m.get("reference") or {}, m.get("original") or {}
-            rki = "–" if not r.get("defined") else f"{_n(r['value'])} [{_n(r['ci'][0])}, {_n(r['ci'][1])}]"
+            rki = with_ci(r) if r.get("defined") else "–"
             rows.append(f"<tr><td class=l>{_e(method)}</td><td class=l>{_e(m['name'])}</td><td class=l>{_e(_chosen(m, attacks))}</td>"
-                        f"<td>{_n(m['agg_value'])} [{_n(m['ci'][0])}, {_n(m['ci'][1])}]</td><td>{_n(orig.get('agg_value'))}</td>"
+                        f"<td>{with_ci({'value': m['agg_value'], 'ci': m['ci']})}</td><td>{_n(orig.get('agg_value'))}</td>"
                         f"<td>{_n(ref.get('agg_value'))}</td><td>{rki}</td><td>{_e(_locality(m, attacks))}</td></tr>")
     if not rows:
         return "<p class=note>No worst-case attack was run (audit --attacks off).</p>"

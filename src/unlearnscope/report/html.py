@@ -3,12 +3,14 @@ once, every figure is embedded, nothing is fetched from the network."""
 
 from __future__ import annotations
 
-import html
 import json
 
 from ..viz import audit as audit_figs
 from ..viz import verify as figs
 from .attacks import attacks_section
+from .fmt import esc as _e
+from .fmt import num as _num
+from .fmt import with_ci as _ci
 
 NOT_COVERED = {"causal depth": "weight restoration into the located units (UDS-style patching depth is the causal_depth readout)",
                "privacy and memorisation": "membership inference attacks"}
@@ -27,21 +29,6 @@ CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;
 table{border-collapse:collapse;margin:1em 0;font-size:14px}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
 th{background:#f3f3f3}td.l,th.l{text-align:left}.v-erased{background:#dfd}.v-suppressed{background:#ffd}
 .v-damaged{background:#fdd}.v-not{background:#fcc}.note{color:#666;font-size:13px}h2{border-bottom:1px solid #ddd}"""
-
-
-def _e(x) -> str:
-    return html.escape(str(x))
-
-
-def _num(x, nd=2) -> str:
-    return "–" if x is None else f"{x:.{nd}f}" if isinstance(x, (int, float)) else _e(x)
-
-
-def _ci(r) -> str:
-    if not r or r.get("value") is None:
-        return "–"
-    lo, hi = (r.get("ci") or [None, None])[:2]
-    return f"{_num(r['value'])} [{_num(lo)}, {_num(hi)}]"
 
 
 def _fig_html(fig, div_id: str) -> str:
