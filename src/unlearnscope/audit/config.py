@@ -42,7 +42,8 @@ class AuditConfig:
     reference: str | tuple[str, ...] | None = None  # the user's never-knew model(s) (REF); without one: verdict "no reference"
     target: str | None = None  # facts file (JSON / JSONL with split forget|retain|noise)
     name: str | None = None  # report name (default: the organism or the target file's stem)
-    methods: tuple[str, ...] | None = None  # default: DEFAULT_METHODS[organism]
+    methods: tuple[str, ...] | None = None  # default: DEFAULT_METHODS[organism]; none when checkpoints are given
+    unlearned: str | tuple[str, ...] | None = None  # checkpoints made elsewhere, "NAME=PATH" (comma-separated): audited as they are
     seed: int = 0  # the organism's, the localization's and the NOISE controls' seed
     seeds: tuple[int, ...] | None = None  # unlearning seeds of every training method (default: 0, 1, 2; --quick: 0, 1)
     n_references: int = 2  # organisms: never-knew models (REF and REF of other weight seeds) whose spread enters the CIs
@@ -74,6 +75,8 @@ class AuditConfig:
                                     f"top_vectors={self.top_vectors}, n_random={self.n_random}")
         if self.seeds is not None and (not self.seeds or len(set(self.seeds)) != len(self.seeds)):
             raise UnlearnscopeError(f"seeds must be distinct and at least one, got {self.seeds}")
+        if not self.method_names and not self.checkpoints:
+            raise UnlearnscopeError("nothing to audit: give --methods, or --unlearned NAME=PATH for checkpoints made elsewhere")
         if self.n_references < 1:
             raise UnlearnscopeError(f"n_references must be >= 1, got {self.n_references}")
         if self.attacks not in ATTACK_BUDGETS:
@@ -110,10 +113,21 @@ class AuditConfig:
 
     @property
     def method_names(self) -> tuple[str, ...]:
-        return tuple(self.methods) if self.methods else DEFAULT_METHODS[self.kind]
+        """The audit's own methods: as given; else none beside checkpoints; else the target's defaults."""
+        if self.methods is not None:
+            return tuple(self.methods)
+        return () if self.unlearned else DEFAULT_METHODS[self.kind]
+
+    @property
+    def checkpoints(self) -> list:
+        """The unlearned checkpoints to audit as they are (`checkpoints.Checkpoint`)."""
+        from .checkpoints import parse_checkpoints
+
+        return parse_checkpoints(self.unlearned, taken=self.methods or ())
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "lr_full": self.full_lr, "lr_localized": self.localized_lr, "seeds": list(self.unlearning_seeds)}
+        return {**asdict(self), "lr_full": self.full_lr, "lr_localized": self.localized_lr, "seeds": list(self.unlearning_seeds),
+                "methods": list(self.method_names), "unlearned": {c.name: c.path for c in self.checkpoints}}
 
 
 def with_attack_budget(verify: VerifyConfig, budget: str) -> VerifyConfig:

@@ -18,6 +18,7 @@ from dataclasses import replace
 
 from ..errors import UnlearnscopeError
 from ..model.components import ComponentSet
+from .checkpoints import checked_inputs
 from .config import AuditConfig, with_attack_budget
 from .methods import Method, check_methods, longest_run, unlearn_config, unlearning_summary
 from .noise import finetune_noise, random_vectors_noise
@@ -154,18 +155,23 @@ def _sources(cfg: AuditConfig, log):
         org, fresh, references = organism_sources(cfg, cfg.organism, log)
         return fresh, fresh(), references, organism_target(org), org
     from ..model.load import load
+    from .checkpoints import check_against, target_prompts
 
     kw = {"device": cfg.device, "dtype": cfg.dtype}
     fresh = lambda: load(cfg.model, **kw)  # noqa: E731
     original = fresh()
+    target = load_target(cfg.target, original, seed=cfg.seed)
+    for r in cfg.references:
+        check_against(original, r, target_prompts(target), f"reference {r!r}")
     references = [load(r, **kw) for r in cfg.references]
-    return fresh, original, references, load_target(cfg.target, original, seed=cfg.seed), None
+    return fresh, original, references, target, None
 
 
 def facts_plan(cfg: AuditConfig, out, log) -> Plan:
     """Facts (organism or a user's target file): located components and value vectors."""
     methods = check_methods(cfg.method_names, FACT_METHODS)
     fresh, original, references, target, org = _sources(cfg, log)
+    checkpoints = checked_inputs(cfg, original, target, log)
     name = cfg.name or target.name
     out = report_dir(out, name)
     vcfg = cfg.verify if cfg.verify.bos is not None or target.bos is None else replace(cfg.verify, bos=target.bos)
@@ -185,4 +191,4 @@ def facts_plan(cfg: AuditConfig, out, log) -> Plan:
 
     return Plan(name, out, target, fresh, original, references, methods, loc, vcfg, verify_kwargs,
                 {"target": "facts", "localization": loc}, noise_items=target.noise_items, noise_data=target.noise_source, organism=org,
-                faithfulness=cached_table(org) if org is not None else None)
+                faithfulness=cached_table(org) if org is not None else None, checkpoints=checkpoints)

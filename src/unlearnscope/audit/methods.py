@@ -50,8 +50,8 @@ def unlearning_summary(res, lr: float) -> dict:
 
 def check_methods(names, table: dict) -> list[Method]:
     bad = [n for n in names if n not in table]
-    if bad or not names:
-        raise UnlearnscopeError(f"unknown audit methods {bad or names}; choose from {list(table)}")
+    if bad:
+        raise UnlearnscopeError(f"unknown audit methods {bad}; choose from {list(table)}")
     return [table[n] for n in names]
 
 

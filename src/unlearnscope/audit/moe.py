@@ -21,6 +21,7 @@ from dataclasses import replace
 from ..data import Fact, Item
 from ..errors import UnlearnscopeError
 from ..model.routing import RoutingOverride, route
+from .checkpoints import checked_inputs
 from .config import with_attack_budget
 from .methods import Method, check_methods, longest_run, unlearn_config, unlearning_summary
 from .noise import finetune_noise, random_experts_noise
@@ -124,6 +125,7 @@ def moe_plan(cfg, out, log) -> Plan:
     name = cfg.name or target.name
     out = report_dir(out, name)
     original = fresh()
+    checkpoints = checked_inputs(cfg, original, target, log)
     evaluate = behaviour_evaluator(org)
     stage(log, "localize on ORIG: fTRI over refusal and benign prompts")
     prompts = [i.prompt for i in target.forget_items] + [i.prompt for i in target.retain_items if i.domain == "benign"]
@@ -151,4 +153,4 @@ def moe_plan(cfg, out, log) -> Plan:
     return Plan(name, out, target, fresh, original, references, methods, {"ranking": ranking},
                 with_attack_budget(replace(cfg.verify, bos=cfg.verify.bos or target.bos, **MOE_VERIFY), cfg.attacks), verify_kwargs,
                 {"target": "refusal", "localization": loc}, noise_items=target.noise_items, noise_data=target.noise_source, hold=hold,
-                evaluate=evaluate, organism=org, after_interventions=control)
+                evaluate=evaluate, organism=org, after_interventions=control, checkpoints=checkpoints)

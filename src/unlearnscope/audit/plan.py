@@ -48,10 +48,13 @@ class Plan:
     organism: object | None = None
     after_interventions: Callable[[dict], dict] | None = None  # interventions -> more report sections
     faithfulness: object | None = None  # FaithfulnessTable of the organism's metaeval (None: not meta-evaluated)
+    checkpoints: list = field(default_factory=list)  # unlearned checkpoints made elsewhere (checkpoints.Checkpoint), checked against ORIG
 
 
 def stage(log, name: str) -> None:
-    """One progress line: ``[audit] HH:MM:SS name``."""
+    """One progress line: ``[audit] HH:MM:SS name``; on a `clock.StageClock`, also the start of a timed stage."""
+    if hasattr(log, "begin"):
+        log.begin(name)
     log(f"[audit] {time.strftime('%H:%M:%S')} {name}")
 
 

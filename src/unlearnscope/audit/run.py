@@ -18,11 +18,12 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
+from .clock import StageClock
 from .config import AuditConfig
 from .facts import facts_plan
 from .methods import runs_summary
 from .moe import moe_plan
-from .plan import AuditContext, Plan, stage
+from .plan import AuditContext, Plan, check_writable, stage
 
 PLANS: dict[str, Callable] = {"facts": facts_plan, "moe": moe_plan}  # AuditConfig.kind -> plan builder
 
@@ -40,7 +41,7 @@ class AuditResult:
                 "verdicts": [{"method": r["method"], "verdict": r["verdict"], "knowledge_verdict": r.get("knowledge_verdict"),
                               "behavioural_rki": pick(r["behavioural_rki"]), "intrinsic_rki": pick(r["intrinsic_rki"]),
                               "adversarial_rki": pick(r["adversarial_rki"]), "locality": pick(r["locality"]),
-                              **{k: r.get(k) for k in ("seeds", "stability", "missing_readouts", "intervention")}}
+                              **{k: r.get(k) for k in ("seeds", "stability", "missing_readouts", "intervention")}, "source": r.get("source", "method")}
                              for r in self.report["verdict_table"]]}
 
 
@@ -71,7 +72,8 @@ def run_audit(config: AuditConfig, *, out: str | os.PathLike | None = None, prog
     from transformers.utils import logging as hf_logging
 
     cfg = config.validate()
-    log = log or (lambda m: print(m, file=sys.stderr))
+    check_writable(Path(out) if out is not None else Path("reports") / (cfg.name or "report"))  # before any model is built or loaded
+    log = StageClock(log or (lambda m: print(m, file=sys.stderr)))
     bars = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()  # "Loading weights" bars for every model copy are noise here
     try:
@@ -112,6 +114,32 @@ def _seed_mean_behaviour(evaluate, subjects, hold) -> dict:
     return {k: sum(r[k] for r in rows) / len(rows) for k in rows[0]}
 
 
+def _verify_checkpoint(ck, cfg: AuditConfig, plan: Plan, cache, log) -> tuple:
+    """A checkpoint made elsewhere, verified as it is against ORIG and the never-knew models (no
+    NOISE: what made it is unknown): ``(verification, interventions entry, behaviour row or None)``."""
+    import time
+
+    from ..evaluate import verify_facts
+    from ..model.load import load
+    from .checkpoints import check_parameters
+
+    stage(log, f"checkpoint {ck.name}: load {ck.path}")
+    t0 = time.perf_counter()
+    subject = load(ck.path, device=cfg.device, dtype=cfg.dtype)
+    if subject.tokenizer is None:
+        subject.tokenizer = plan.original.tokenizer  # a weights-only directory (checked: same architecture)
+    check_parameters(plan.original, subject, f"checkpoint {ck.name!r}")
+    info = {"description": "an unlearned checkpoint made elsewhere, audited as it is (no NOISE control: what made it is unknown)",
+            "source": "checkpoint", "path": ck.path, "fingerprint": subject.fingerprint(), "intervention": "weights", "region": None,
+            "seeds": [], "seconds": round(time.perf_counter() - t0, 2)}
+    stage(log, f"verify: {ck.name} (checkpoint)")
+    target = plan.target
+    run = verify_facts([subject], target.forget, target.retain, original=plan.original, reference=plan.references or None,
+                       formats=target.formats, incontext_pool=target.incontext_pool, restatements=target.restatements,
+                       config=plan.verify_config, cache=cache, faithfulness=plan.faithfulness, **plan.verify_kwargs(ck.name, info))
+    return run, info, plan.evaluate(subject) if plan.evaluate is not None else None
+
+
 def _self_check(plan: Plan, cfg: AuditConfig) -> dict:
     """The report's metric self-check: the organism's faithfulness table, or why there is none."""
     t = plan.faithfulness
@@ -140,7 +168,7 @@ def execute(cfg: AuditConfig, plan: Plan, *, progress: bool, log) -> AuditResult
     cache = MeasurementCache()  # ORIG and the never-knew models measured once for all methods
     for m in plan.methods:
         subjects, infos = _run_method(m, ctx, plan, cfg.unlearning_seeds, log)
-        interventions[m.name] = runs_summary(m, infos)
+        interventions[m.name] = {**runs_summary(m, infos), "source": "method"}
         noise, noises[m.name] = _noise(m, ctx, plan, infos, log) if cfg.noise and m.noise is not None else (None, None)
         info_of = {id(s): i for s, i in zip(subjects, infos, strict=True)}
         held = m.intervention == "inference-time" and plan.hold is not None
@@ -154,6 +182,10 @@ def execute(cfg: AuditConfig, plan: Plan, *, progress: bool, log) -> AuditResult
                                     hold=hold, noise_hold=noise_hold, seeds=[i["seed"] for i in infos], config=plan.verify_config, cache=cache,
                                     faithfulness=plan.faithfulness, **plan.verify_kwargs(m.name, infos[0]))
         del subjects, noise  # free the copies
+    for ck in plan.checkpoints:
+        runs[ck.name], interventions[ck.name], beh = _verify_checkpoint(ck, cfg, plan, cache, log)
+        if beh is not None:
+            behaviour[ck.name] = beh
     cache.clear()
     sections = dict(plan.sections)
     if plan.after_interventions is not None:
@@ -162,10 +194,16 @@ def execute(cfg: AuditConfig, plan: Plan, *, progress: bool, log) -> AuditResult
         behaviour = {"original": plan.evaluate(plan.original), **{f"reference{'' if i == 0 else i}": plan.evaluate(r) for i, r in enumerate(plan.references)},
                      **behaviour}
     org = plan.organism
-    prov = provenance(cfg, plan, {"organism": org.describe() if org is not None else None})
+    stage(log, f"write {plan.out}")
+    prov = provenance(cfg, plan, {"organism": org.describe() if org is not None else None,
+                                  "checkpoints": {ck.name: {"fingerprint": interventions[ck.name]["fingerprint"], "origin": ck.origin()}
+                                                  for ck in plan.checkpoints}})
+    if hasattr(log, "stages"):
+        log.finish()
+        prov["stage_timings"] = {"stages": list(log.stages), "total_seconds": log.total(),
+                                 "note": "seconds and peak memory per stage up to the report (written after)"}
     sections.update(interventions=interventions, noise=noises, **({"behaviour": behaviour} if behaviour else {}),
                     metric_self_check=_self_check(plan, cfg))
     report = build_report(plan.name, runs, provenance=prov, config={**cfg.to_dict(), "verify": asdict(plan.verify_config)}, sections=sections)
-    stage(log, f"write {plan.out}")
     html_path, json_path = write_report(report, plan.out)
     return AuditResult(report, html_path, json_path)

@@ -49,7 +49,14 @@ app.command("audit")(audit)
 app.command("metaeval")(metaeval)
 
 
+def _sigterm_as_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt  # a `timeout` or a job scheduler stops us like Ctrl-C: temporaries removed, exit 130
+
+
 def main() -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     app()
 
 

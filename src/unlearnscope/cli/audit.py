@@ -4,6 +4,7 @@
     unlearnscope audit --organism moe                   # refusal: experts off vs UOE vs full unlearning
     unlearnscope audit --model ./my-model --reference ./never-knew --target facts.jsonl --out reports/mine
     unlearnscope audit --config audit.toml --methods ga,localized --quick --json
+    unlearnscope audit --original ./orig --unlearned npo=./npo,rmu=./rmu --reference ./retain-model --target facts.jsonl
 
 Exit codes: 0 written, 2 bad input (target file, config, model, output directory), 1 other
 errors, 130 interrupted (nothing half-written: the report directory appears only when complete).
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import typer
 
@@ -36,7 +38,8 @@ def _ensure_metaeval(cfg, progress: bool, log) -> None:
 
 @handle_errors(interrupted="interrupted: no report was written (reports appear only when complete)")
 def audit(
-    model: str = typer.Option(None, "--model", help="your model (directory or hub id); default: the organism"),
+    model: str = typer.Option(None, "--model", "--original", help="your original model, ORIG (directory or hub id); default: the organism"),
+    unlearned: str = typer.Option(None, "--unlearned", help="unlearned checkpoints made elsewhere, NAME=PATH[,NAME=PATH…]: verified as they are (alone, or beside --methods)"),
     target: str = typer.Option(None, "--target", help="facts file (JSON Lines: prompt, answer, subject, split forget|retain[, kind])"),
     reference: str = typer.Option(None, "--reference", help="model(s) that never knew the target (REF), comma-separated: two or more put the never-knew spread in the CIs; without one there is no verdict"),
     organism: str = typer.Option(None, "--organism", help="facts (default) | moe (refusal), when no --model is given"),
@@ -62,12 +65,15 @@ def audit(
 
     device, dtype = device or DEFAULTS["device"], dtype or DEFAULTS["dtype"]
     log = (lambda m: None) if quiet else (lambda m: print(m, file=sys.stderr, flush=True))
-    cfg = load_config(config, model=model, target=target, reference=reference, organism=organism, size=size, name=name, seed=seed,
+    cfg = load_config(config, model=model, unlearned=unlearned, target=target, reference=reference, organism=organism, size=size, name=name, seed=seed,
                       device=device, dtype=dtype, quick=quick, attacks=attacks, stop_at=stop_at, seeds=tuple(range(seeds)) if seeds is not None else None,
                       methods=tuple(m.strip() for m in methods.split(",") if m.strip()) if methods else None)
     if use_unfaithful:
         cfg = replace(cfg, verify=replace(cfg.verify, use_unfaithful=True))
     if metaeval:
+        from ..audit.plan import check_writable
+
+        check_writable(Path(out) if out is not None else Path("reports") / (cfg.name or "report"))  # before the population is trained
         _ensure_metaeval(cfg, not quiet and not as_json, log)
     summary = run_audit(cfg, out=out, progress=not quiet and not as_json, log=log).summary()
     if as_json:
@@ -77,4 +83,4 @@ def audit(
     for r in summary["verdicts"]:
         f = lambda x: "–" if x is None else f"{x:.2f}"  # noqa: E731
         typer.echo(f"  {r['method']:<18} {r['verdict']:<14} behavioural RKI {f(r['behavioural_rki'])}  intrinsic {f(r['intrinsic_rki'])}  "
-                   f"adversarial {f(r['adversarial_rki'])}  locality {f(r['locality'])}  seeds {r['stability']}  {r['intervention']}")
+                   f"adversarial {f(r['adversarial_rki'])}  locality {f(r['locality'])}  seeds {r['stability']}  {'checkpoint' if r['source'] == 'checkpoint' else r['intervention']}")

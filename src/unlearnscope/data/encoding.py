@@ -3,7 +3,8 @@
     enc = encode_facts(subject, facts, need_subject=True)
     enc.input_ids [batch, pos], enc.last [batch], enc.answer [batch], enc.subject_mask [batch, pos]
 
-The answer token is the first token of ``" " + answer`` after the prompt (or of ``answer`` glued
+Prompts follow the special-token policy of `tokens` (the tokenizer's leading specials, a BOS the
+prompt already carries not doubled).  The answer token is the first token of ``" " + answer`` after the prompt (or of ``answer`` glued
 on, for tokenizers without a leading-space convention); it must tokenize as a continuation of the
 prompt.  The subject's span is found on token ids (with and without a leading space), falling
 back on character offsets.  ``subject`` is anything with ``tokenizer``, ``device`` and ``model``
@@ -18,6 +19,7 @@ import torch
 
 from ..errors import UnlearnscopeError
 from .records import Fact, as_facts
+from .tokens import encode_text, encode_texts, pad_id, pad_rows
 
 
 @dataclass
@@ -45,7 +47,16 @@ class EncodedFacts:
 
 
 def token_ids(tok, text: str) -> list[int]:
+    """``text``'s ids without any special token (a piece of a prompt: subjects, answers)."""
     return tok(text, add_special_tokens=False)["input_ids"]
+
+
+def _answer_token(tok, f: Fact, p: list[int]) -> int:
+    for full_text in (f.prompt + " " + f.answer, f.prompt + f.answer):
+        full = encode_text(tok, full_text)
+        if len(full) > len(p) and full[: len(p)] == p:
+            return full[len(p)]
+    raise UnlearnscopeError(f"answer {f.answer!r} does not tokenize as a continuation of {f.prompt!r}")
 
 
 def encode_facts(subject, facts, need_subject: bool = False) -> EncodedFacts:
@@ -53,36 +64,34 @@ def encode_facts(subject, facts, need_subject: bool = False) -> EncodedFacts:
     if tok is None:
         raise UnlearnscopeError("localizing facts needs a tokenizer: pass tokenizer= to unlearnscope.load")
     facts = as_facts(facts)
-    rows, answers, spans = [], [], []
-    for f in facts:
-        p = token_ids(tok, f.prompt)
-        if not p:
-            raise UnlearnscopeError(f"prompt {f.prompt!r} tokenizes to nothing")
-        full = token_ids(tok, f.prompt + " " + f.answer)
-        if len(full) <= len(p) or full[: len(p)] != p:
-            full = token_ids(tok, f.prompt + f.answer)
-        if len(full) <= len(p) or full[: len(p)] != p:
-            raise UnlearnscopeError(f"answer {f.answer!r} does not tokenize as a continuation of {f.prompt!r}")
-        rows.append(p)
-        answers.append(full[len(p)])
-        if need_subject:
-            spans.append(subject_span(tok, f, p))
+    if not facts:
+        raise UnlearnscopeError("empty fact set: give at least one fact")
+    rows = encode_texts(tok, [f.prompt for f in facts])
+    answers = [_answer_token(tok, f, p) for f, p in zip(facts, rows)]
+    spans = [subject_span(tok, f, p) for f, p in zip(facts, rows)] if need_subject else []
     L = max(map(len, rows))
     limit = max_positions(subject)
     if limit is not None and L > limit:
         raise UnlearnscopeError(f"a prompt has {L} tokens but the model takes at most {limit} positions: shorten it (fewer in-context facts, shorter renderings)")
-    pad = tok.pad_token_id if tok.pad_token_id is not None else 0
-    ids = torch.full((len(rows), L), pad, dtype=torch.long)
-    mask = torch.zeros((len(rows), L), dtype=torch.long)
-    subj = torch.zeros((len(rows), L), dtype=torch.bool) if need_subject else None
-    for i, r in enumerate(rows):
-        ids[i, : len(r)] = torch.tensor(r)
-        mask[i, : len(r)] = 1
-        if need_subject:
-            subj[i, spans[i][0] : spans[i][1]] = True
+    enc = pad_rows(rows, pad_id(tok))
+    subj = None
+    if need_subject:
+        subj = torch.zeros(enc["input_ids"].shape, dtype=torch.bool)
+        for i, (a, b) in enumerate(spans):
+            subj[i, a:b] = True
     dev = subject.device
-    return EncodedFacts(facts, ids.to(dev), mask.to(dev), torch.tensor([len(r) - 1 for r in rows], device=dev),
+    return EncodedFacts(facts, enc["input_ids"].to(dev), enc["attention_mask"].to(dev), torch.tensor([len(r) - 1 for r in rows], device=dev),
                         torch.tensor(answers, device=dev), None if subj is None else subj.to(dev))
+
+
+def overlong(subject, facts) -> tuple[int, int] | None:
+    """``(longest prompt, the model's limit)`` in tokens when some prompt of ``facts`` exceeds the
+    model's positions, else ``None``."""
+    limit = max_positions(subject)
+    if limit is None or subject.tokenizer is None:
+        return None
+    longest = max((len(encode_text(subject.tokenizer, f.prompt)) for f in as_facts(facts)), default=0)
+    return (longest, limit) if longest > limit else None
 
 
 def max_positions(subject) -> int | None:
@@ -107,10 +116,11 @@ def subject_span(tok, fact: Fact, prompt_ids: list[int]) -> tuple[int, int]:
         for a in range(len(prompt_ids) - len(s) + 1):
             if s and prompt_ids[a : a + len(s)] == s:
                 return a, a + len(s)
-    # fall back on character offsets
+    # fall back on character offsets (the prompt's leading special tokens counted in)
     start = fact.prompt.index(fact.subject)
-    a = len(token_ids(tok, fact.prompt[:start].rstrip())) if start else 0
-    b = len(token_ids(tok, fact.prompt[: start + len(fact.subject)]))
+    lead = len(prompt_ids) - len(token_ids(tok, fact.prompt))
+    a = lead + (len(token_ids(tok, fact.prompt[:start].rstrip())) if start else 0)
+    b = lead + len(token_ids(tok, fact.prompt[: start + len(fact.subject)]))
     if b <= a:
         raise UnlearnscopeError(f"subject {fact.subject!r} has no tokens of its own in {fact.prompt!r}")
     return a, b

@@ -15,6 +15,7 @@ import hashlib
 
 import torch
 
+from ..data.encoding import overlong
 from .crossfit import cross_fit, halves
 from .models import Anchor, ModelSet, metric
 from .prompt_attacks import incontext_facts
@@ -171,15 +172,20 @@ def _relearn_details(curves: dict, auc: dict, lrs: list, chosen: list, out: dict
         out["area_between_original_and_unlearned"] = area["original"] - area["unlearned"]
 
 
-def prompt_attack_metrics(ms: ModelSet, forget, pool, restatements, formats, cfg, order) -> list[Metric]:
+def prompt_attack_metrics(ms: ModelSet, forget, pool, restatements, formats, cfg, order, not_run: dict) -> list[Metric]:
     """In-context demos (``incontext_k{k}``, k ≥ 1), reintroduction and held-out formats: recall of
-    rewritten prompts (the forget entities in ``order``; formats may hold other items)."""
+    rewritten prompts (the forget entities in ``order``; formats may hold other items).  A ``k``
+    whose prompts exceed the model's positions is not run; why goes into ``not_run``."""
     from ..data import as_facts
 
     metrics = []
     if "incontext" in cfg.attacks:
         for k in cfg.incontext_k:  # every forget fact with `incontext_draws` independent draws of demos
             facts_k = [f for d in range(cfg.incontext_draws) for f in incontext_facts(forget, pool, k, bos=cfg.bos, seed=d)]
+            too_long = overlong(ms.roles["unlearned"][0], facts_k)
+            if too_long is not None:
+                not_run[f"incontext_k{k}"] = f"not run: {k} stated facts make prompts of {too_long[0]} tokens, the model takes at most {too_long[1]}"
+                continue
             metrics.append(recall_metric(ms, f"incontext_k{k}", "adversarial", facts_k, order,
                                          {"k": k, "draws": cfg.incontext_draws, "demos": "other entities' facts of the same relation"}))
     if "reintroduce" in cfg.attacks and restatements is not None:

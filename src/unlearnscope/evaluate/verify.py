@@ -138,7 +138,7 @@ def _not_run(cfg: VerifyConfig, formats, restatements, ms: ModelSet) -> dict:
 def _readouts(ms: ModelSet, forget, retain, order, cfg: VerifyConfig, formats, pool, restatements, locality, *, weights_only=False):
     """Every metric asked for (``weights_only``: behaviour and attacks only) and the details the
     report plots (probe tables, lens ranks, relearning curves)."""
-    details = {"probes": {}, "lens": {}, "relearn": {}, "depth": {}, "attacks": {}}
+    details = {"probes": {}, "lens": {}, "relearn": {}, "depth": {}, "attacks": {}, "not_run": {}}
     metrics = [recall_metric(ms, "recall", "behavioural", forget, order)]
     if not weights_only:
         metrics.append(recall_metric(ms, "retain_recall", "locality", retain))
@@ -153,7 +153,7 @@ def _readouts(ms: ModelSet, forget, retain, order, cfg: VerifyConfig, formats, p
             metrics.append(depth_metric(ms, forget, cfg, details["depth"]))
     if "relearn" in cfg.attacks:
         metrics.append(relearn_metric(ms.without("noise"), forget, cfg, details["relearn"]))
-    metrics += prompt_attack_metrics(ms, forget, pool if pool is not None else retain, restatements, formats, cfg, order)
+    metrics += prompt_attack_metrics(ms, forget, pool if pool is not None else retain, restatements, formats, cfg, order, details["not_run"])
     if not weights_only and ms.has("original"):
         metrics += whitebox_metrics(ms.without("noise"), forget, retain, order, cfg, details["attacks"])
     if not weights_only and "sweep" in cfg.attacks:
@@ -275,7 +275,7 @@ def verify_facts(unlearned, forget, retain, *, original=None, reference=None, no
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         metrics, details = _readouts(ms, forget, retain, order, cfg, *args)
-        used, not_run = _gate(metrics, {**_not_run(cfg, formats, restatements, ms)}, faithfulness, cfg)
+        used, not_run = _gate(metrics, {**_not_run(cfg, formats, restatements, ms), **details["not_run"]}, faithfulness, cfg)
         weights = _readouts(ms.weights(), forget, retain, order, cfg, *args, weights_only=True)[0] if hold is not None else []
         adjust = (lambda v: _held_in_weights(v, weights, cfg.verdict)) if hold is not None else (lambda v: v)
         v = seed_verdicts(used, cfg.verdict, adjust(verdict(used, cfg.verdict, not_run=not_run)), not_run=not_run, adjust=adjust,

@@ -226,8 +226,32 @@ def _inside(path: Path, parent: Path) -> bool:
         return False
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def clear_stale_temporaries(path: Path) -> list[Path]:
+    """Remove the temp siblings ``.NAME.tmp-PID-*`` of ``path`` left by processes that died
+    mid-write (a SIGKILL, a crash); live writers' temporaries are kept.  Returns what was removed."""
+    removed = []
+    for tmp in path.parent.glob(f".{path.name}.tmp-*-*"):
+        pid = tmp.name[len(path.name) + 6:].split("-", 1)[0]
+        if tmp.is_dir() and pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(tmp, ignore_errors=True)
+            removed.append(tmp)
+    return removed
+
+
 class atomic_dir:
-    """Write a directory atomically: build it in a temp sibling, then rename into place."""
+    """Write a directory atomically: build it in a temp sibling ``.NAME.tmp-PID-*``, then rename
+    into place.  Temporaries of dead writers are cleared on entry; an error (Ctrl-C, or SIGTERM,
+    which the command line turns into the same interrupt) removes this one."""
 
     def __init__(self, path: Path, overwrite: bool = True):
         self.path, self.overwrite = Path(path), overwrite
@@ -236,7 +260,8 @@ class atomic_dir:
         if self.path.exists() and not self.overwrite:
             raise EditError(f"{str(self.path)!r} exists; choose a new directory")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", dir=self.path.parent))
+        clear_stale_temporaries(self.path)
+        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.tmp-{os.getpid()}-", dir=self.path.parent))
         umask = os.umask(0)
         os.umask(umask)
         self.tmp.chmod(0o777 & ~umask)  # mkdtemp makes 0700; the result is an ordinary directory

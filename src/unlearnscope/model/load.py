@@ -102,7 +102,7 @@ def _load_pretrained(path, tokenizer, device, dtype, device_map, trust_remote_co
     local = Path(path).expanduser()
     is_local = local.exists()
     if is_local:
-        _check_model_dir(local)
+        check_model_dir(local)
         path = str(local)
     elif path.startswith((".", "/", "~")) or path.count("/") > 1:
         raise NotAModelDirectoryError(f"{path!r} does not exist. Give a model directory (with config.json and *.safetensors) or a hub id like 'org/name'.")
@@ -138,7 +138,7 @@ def _load_pretrained(path, tokenizer, device, dtype, device_map, trust_remote_co
     return Subject(model=model, tokenizer=tokenizer, anatomy=Anatomy.of(model, fam), source=path)
 
 
-def _check_model_dir(path: Path) -> None:
+def check_model_dir(path: Path) -> None:
     if not path.is_dir():
         raise NotAModelDirectoryError(f"{str(path)!r} is a file, not a model directory: give the directory holding config.json and *.safetensors.")
     if not (path / "config.json").is_file():

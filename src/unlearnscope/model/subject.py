@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..data.tokens import encode_batch
 from ..errors import UnlearnscopeError
 from .anatomy import Anatomy
 from .hook_points import HookPoint, build_hook_table
@@ -67,7 +68,10 @@ class Subject:
             raise UnlearnscopeError("empty prompt set: give at least one text")
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.unk_token
-        enc = self.tokenizer(texts, return_tensors="pt", padding=True, padding_side=padding_side, **kwargs)
+        if kwargs:  # the caller's own tokenizer arguments (add_special_tokens=..., truncation=...)
+            enc = self.tokenizer(texts, return_tensors="pt", padding=True, padding_side=padding_side, **kwargs)
+        else:
+            enc = encode_batch(self.tokenizer, texts, padding_side)
         return {k: v.to(self.device) for k, v in enc.items()}
 
     def as_inputs(self, inputs) -> dict[str, torch.Tensor]:

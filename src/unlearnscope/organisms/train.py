@@ -43,7 +43,9 @@ class TrainConfig:
 
 def encode(tokenizer, texts: list[str], device="cpu") -> tuple[torch.Tensor, torch.Tensor]:
     """Right-padded ids ``[n, L]`` and lengths ``[n]``; raises if a word is unknown."""
-    enc = tokenizer(texts, padding=True, padding_side="right", return_tensors="pt")
+    from ..data.tokens import encode_batch
+
+    enc = encode_batch(tokenizer, texts)
     ids = enc["input_ids"]
     if (ids == tokenizer.unk_token_id).any():
         raise UnlearnscopeError("a world text contains a word the tokenizer does not know")

@@ -21,9 +21,10 @@ from ..errors import UnlearnscopeError
 REPORT_VERSION = 2  # 2: seeds, several never-knew models, NOISE per method, missing readouts
 
 
-def verdict_row(method: str, v: dict, intervention: str = "weights") -> dict:
+def verdict_row(method: str, v: dict, intervention: str = "weights", source: str = "method") -> dict:
     """One row of the verdict table: the verdict, the RKIs it rests on, the worst retained share
-    (with its drop beyond NOISE), per-seed verdicts, missing readouts and the intervention's kind."""
+    (with its drop beyond NOISE), per-seed verdicts, missing readouts, the intervention's kind and
+    its ``source`` (``method``: run by the audit; ``checkpoint``: made elsewhere, audited as it is)."""
     verdict = v["verdict"]
     pick = lambda r: None if r is None else {k: r.get(k) for k in ("metric", "value", "ci") if k in r}  # noqa: E731
     locs = [{"metric": k, **v} for k, v in verdict.get("locality", {}).items() if v.get("value") is not None]
@@ -33,7 +34,7 @@ def verdict_row(method: str, v: dict, intervention: str = "weights") -> dict:
             "intrinsic_rki": pick(verdict.get("intrinsic_rki")), "adversarial_rki": pick(verdict.get("adversarial_rki")),
             "locality": loc, "seeds": verdict.get("seeds", []), "stability": verdict.get("stability"),
             "missing_readouts": verdict.get("missing_readouts", []), "intervention": verdict.get("intervention", intervention),
-            "held_in_weights": verdict.get("held_in_weights")}
+            "held_in_weights": verdict.get("held_in_weights"), "source": source}
 
 
 def build_report(name: str, runs: dict, *, provenance: dict | None = None, config: dict | None = None,
@@ -45,11 +46,13 @@ def build_report(name: str, runs: dict, *, provenance: dict | None = None, confi
     as_dict = {m: (v.to_dict() if hasattr(v, "to_dict") else dict(v)) for m, v in runs.items()}
     for v in as_dict.values():  # each method's NOISE values beside its metrics
         v["noise"] = {m["name"]: m.get("noise") for m in v["metrics"]}
-    kinds = {m: (sections or {}).get("interventions", {}).get(m, {}).get("intervention", "weights") for m in as_dict}
+    iv = (sections or {}).get("interventions", {})
+    kinds = {m: iv.get(m, {}).get("intervention", "weights") for m in as_dict}
+    sources = {m: iv.get(m, {}).get("source", "method") for m in as_dict}
     return {
         "kind": "intrinsic_evaluation_report", "version": REPORT_VERSION, "name": name,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "verdict_table": [verdict_row(m, v, kinds[m]) for m, v in as_dict.items()],
+        "verdict_table": [verdict_row(m, v, kinds[m], sources[m]) for m, v in as_dict.items()],
         "provenance": provenance or {}, "config": config or {}, "sections": sections or {}, "runs": as_dict,
     }
 
