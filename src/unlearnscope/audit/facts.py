@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..errors import UnlearnscopeError
+from ..evaluate.verify import has_lm_head
 from ..model.components import ComponentSet
 from .checkpoints import checked_inputs
 from .config import AuditConfig, with_attack_budget
@@ -176,11 +177,18 @@ def facts_plan(cfg: AuditConfig, out, log) -> Plan:
     out = report_dir(out, name)
     vcfg = cfg.verify if cfg.verify.bos is not None or target.bos is None else replace(cfg.verify, bos=target.bos)
     vcfg = with_attack_budget(vcfg, cfg.attacks)
-    stage(log, f"localize on ORIG ({len(target.forget)} forget facts, {len(target.retain)} retain)")
-    a = original.anatomy
-    max_vectors = max(cfg.top_vectors, int(cfg.max_vectors_share * a.n_layers * a.d_mlp))
-    loc = localize_target(original, target, top_components=cfg.top_components, top_vectors=cfg.top_vectors, n_random=cfg.n_random,
-                          seed=cfg.seed, max_vectors=max_vectors)
+    if has_lm_head(original):
+        stage(log, f"localize on ORIG ({len(target.forget)} forget facts, {len(target.retain)} retain)")
+        a = original.anatomy
+        max_vectors = max(cfg.top_vectors, int(cfg.max_vectors_share * a.n_layers * a.d_mlp))
+        loc = localize_target(original, target, top_components=cfg.top_components, top_vectors=cfg.top_vectors, n_random=cfg.n_random,
+                              seed=cfg.seed, max_vectors=max_vectors)
+    elif methods:
+        raise UnlearnscopeError(f"ORIG is an encoder (no LM head): the audit's methods {[m.name for m in methods]} unlearn next-token "
+                                "predictions; audit encoder checkpoints made elsewhere with --unlearned NAME=PATH")
+    else:
+        loc = {"skipped": "ORIG is an encoder (no LM head): attribution patching and unit attribution score next-token predictions",
+               "components": [], "vectors": []}
     vectors = [(v["layer"], v["neuron"]) for v in loc["vectors"]]
 
     def verify_kwargs(name, info):

@@ -82,7 +82,8 @@ def _payload(v, names=None) -> dict:
     metrics = {m["name"]: {k: m[k] for k in ("agg_value", "ci", "value_by_index", "original", "reference", "rki", "n_entities")}
                for m in v.metrics if keep(m["name"])}
     found = {f["name"]: f["finding"] for f in v.findings if keep(f["name"])}
-    return {"metrics": metrics, "findings": found, "config": v.verdict["config"], "warnings": v.warnings}
+    not_run = {r["name"]: r["why"] for r in v.verdict.get("missing_readouts", []) if r["why"].startswith("not run")}
+    return {"metrics": metrics, "findings": found, "config": v.verdict["config"], "warnings": v.warnings, "not_run": not_run}
 
 
 def _config(layers: str | None, bos: str | None, margin: float = 0.2, **kw):

@@ -135,10 +135,38 @@ def _not_run(cfg: VerifyConfig, formats, restatements, ms: ModelSet) -> dict:
     return out
 
 
+NEEDS_LM_HEAD = "not run: the model has no LM head (an encoder); this readout scores next-token predictions"
+
+
+def has_lm_head(subject) -> bool:
+    """Whether the model predicts tokens (an unembedding); encoders (BERT-family) do not."""
+    return subject.anatomy.unembed is not None
+
+
+def _encoder_readouts(ms: ModelSet, forget, retain, cfg: VerifyConfig, details: dict) -> list[Metric]:
+    """An encoder: the probes (transfer / refit, with their controls); every readout that needs
+    next-token predictions is listed in ``details["not_run"]`` with why."""
+    moe = ms.roles["unlearned"][0].anatomy.is_moe
+    skipped = (["recall", "retain_recall"] + [r for r in ("lens", "depth") if r in cfg.readouts]
+               + [a for a in cfg.attacks if a != "revert" and (a != "router" or moe)])
+    details["not_run"].update({("logit_lens" if n == "lens" else "causal_depth" if n == "depth" else n): NEEDS_LM_HEAD for n in skipped})
+    return probe_metrics(ms, forget, retain, cfg, details["probes"]) if "probes" in cfg.readouts else []
+
+
+def _encoder_verdict(not_run: dict, cfg: VerdictConfig) -> dict:
+    return {"config": asdict(cfg), "verdict": "no verdict", "knowledge_verdict": "no verdict", "seeds": [], "stability": None,
+            "reason": "an encoder without an LM head: behaviour, relearning and the prompt attacks need next-token predictions, so only "
+                      "the intrinsic readouts (probes) are measured and there is no verdict",
+            "missing_readouts": [{"name": k, "why": w} for k, w in not_run.items()], "behavioural_rki": None, "intrinsic_rki": None,
+            "adversarial_rki": None, "locality": {}}
+
+
 def _readouts(ms: ModelSet, forget, retain, order, cfg: VerifyConfig, formats, pool, restatements, locality, *, weights_only=False):
     """Every metric asked for (``weights_only``: behaviour and attacks only) and the details the
     report plots (probe tables, lens ranks, relearning curves)."""
     details = {"probes": {}, "lens": {}, "relearn": {}, "depth": {}, "attacks": {}, "not_run": {}}
+    if not has_lm_head(ms.roles["unlearned"][0]):
+        return _encoder_readouts(ms, forget, retain, cfg, details), details
     metrics = [recall_metric(ms, "recall", "behavioural", forget, order)]
     if not weights_only:
         metrics.append(recall_metric(ms, "retain_recall", "locality", retain))
@@ -276,10 +304,13 @@ def verify_facts(unlearned, forget, retain, *, original=None, reference=None, no
         warnings.simplefilter("always")
         metrics, details = _readouts(ms, forget, retain, order, cfg, *args)
         used, not_run = _gate(metrics, {**_not_run(cfg, formats, restatements, ms), **details["not_run"]}, faithfulness, cfg)
-        weights = _readouts(ms.weights(), forget, retain, order, cfg, *args, weights_only=True)[0] if hold is not None else []
-        adjust = (lambda v: _held_in_weights(v, weights, cfg.verdict)) if hold is not None else (lambda v: v)
-        v = seed_verdicts(used, cfg.verdict, adjust(verdict(used, cfg.verdict, not_run=not_run)), not_run=not_run, adjust=adjust,
-                          labels=seeds)
+        if not has_lm_head(ms.roles["unlearned"][0]):
+            weights, v = [], _encoder_verdict(not_run, cfg.verdict)
+        else:
+            weights = _readouts(ms.weights(), forget, retain, order, cfg, *args, weights_only=True)[0] if hold is not None else []
+            adjust = (lambda v: _held_in_weights(v, weights, cfg.verdict)) if hold is not None else (lambda v: v)
+            v = seed_verdicts(used, cfg.verdict, adjust(verdict(used, cfg.verdict, not_run=not_run)), not_run=not_run, adjust=adjust,
+                              labels=seeds)
     msgs = sorted({str(w.message) for w in caught if issubclass(w.category, UserWarning) and "entities" in str(w.message)})
     traces = _traces(ms, vectors, region) if ms.has("original") else {}
     if cache is not None:

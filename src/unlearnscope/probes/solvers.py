@@ -69,12 +69,20 @@ def _apply(A: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
 
 
 def _standardise(X, train):
-    """Training-set mean / std per (group, training set): ``[g, f, d]`` each (two matmuls)."""
-    w = train.float()  # [f, n]
+    """Training-set mean / std per (group, training set): ``[g, f, d]`` each (two matmuls on
+    features shifted by their mean over all rows, so that the variance does not cancel).  A
+    feature (nearly) constant on the training rows (std below 1e-3 of its shifted root mean
+    square) keeps std 1: dividing by a rounding error would blow it up and make the ridge system
+    indefinite."""
+    w = train.to(X.dtype)  # [f, n]
+    shift = X.mean(1, keepdim=True)  # [g, 1, d]
+    Xs = X - shift
     n = w.sum(1)[None, :, None].clamp_min(1)
-    mu = (w @ X) / n  # [g, f, d]
-    var = ((w @ (X * X)) / n - mu * mu).clamp_min(0)
-    return mu, var.sqrt().clamp_min(1e-6)
+    mu = (w @ Xs) / n  # [g, f, d]
+    ex2 = (w @ (Xs * Xs)) / n
+    sd = (ex2 - mu * mu).clamp_min(0).sqrt()
+    sd = torch.where(sd > 1e-3 * ex2.sqrt(), sd, torch.ones_like(sd))
+    return mu + shift, sd
 
 
 def fit_probes(X: torch.Tensor, y: torch.Tensor, train: torch.Tensor, n_classes: int | None = None, *,
@@ -117,7 +125,8 @@ def _ridge(A, Y, w, l2):
         rows = w[targets[0], fi].nonzero()[:, 0]
         Ar = A[:, fi].index_select(1, rows)  # [g, m, d]
         mean = Ar.mean(1)
-        gram[:, targets, fi] = torch.baddbmm(mean[:, :, None] * mean[:, None], Ar.transpose(1, 2), Ar, beta=-len(rows))[:, None]
+        Ac = Ar - mean[:, None]  # centred rows: a gram that stays positive semi-definite (no cancellation of large means)
+        gram[:, targets, fi] = (Ac.transpose(1, 2) @ Ac)[:, None]
         Am[:, targets, fi] = mean[:, None]
     Ym = torch.einsum("tfn,tnc->tfc", w, Y) / n_t[..., None]
     wY = (w[..., None] * Y[:, None]).permute(1, 2, 0, 3).reshape(f, n, t * c)  # [f, n, t*c]

@@ -186,6 +186,8 @@ def _behaviour(beh: dict) -> str:
 
 
 def _localization(loc: dict) -> str:
+    if loc.get("skipped"):
+        return f"<p>Not localized: {_e(loc['skipped'])}.</p>"
     if loc.get("kind") == "experts":
         return _expert_localization(loc)
     rc = loc.get("random_control") or {}
