@@ -127,3 +127,15 @@ def test_checkpoints_from_python_and_nothing_to_audit(small_organism):
     assert load_config(unlearned="npo=/x", methods=("ga",)).method_names == ("ga",)
     with pytest.raises(UnlearnscopeError, match="nothing to audit"):
         load_config(methods=())
+
+
+def test_output_metrics_per_model_with_open_unlearning_names(audited):
+    _, _, report = audited
+    om = report["output_metrics"]
+    assert list(om) == ["original", "reference", "ablate", "orig-copy", "never-knew"]
+    v = lambda m, k: om[m][k]["agg_value"]  # noqa: E731
+    # the copy of ORIG is ORIG (the same numbers); the never-knew model reads like REF
+    assert v("orig-copy", "forget_truth_ratio") == pytest.approx(v("original", "forget_truth_ratio"))
+    assert v("orig-copy", "forget_quality") < 1e-6 and v("orig-copy", "privleak") < -80
+    assert v("never-knew", "forget_quality") > 0.05 and abs(v("never-knew", "mia_min_k") - 0.5) < 0.15
+    assert report["sections"]["output_metrics"]["computed"] and report["sections"]["output_metrics"]["n_holdout"] > 0

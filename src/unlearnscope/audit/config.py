@@ -59,6 +59,7 @@ class AuditConfig:
     max_vectors_share: float = 0.25  # `ablate` grows to at most this share of all MLP neurons
     n_random: int = 100  # random unit sets matched in layer and count (localization validity)
     noise: bool = True  # build the NOISE drift floor
+    output_metrics: bool = True  # the field's output metrics (truth ratio, forget quality, MIA ...) beside the readouts
     quick: bool = False  # a light protocol for a first look and tests (fewer seeds and steps)
     attacks: str = "quick"  # worst-case attacks: quick (white-box + a small relearning sweep) | full (the complete sweep) | off
     verify: VerifyConfig = field(default_factory=VerifyConfig)

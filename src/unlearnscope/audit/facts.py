@@ -199,4 +199,6 @@ def facts_plan(cfg: AuditConfig, out, log) -> Plan:
 
     return Plan(name, out, target, fresh, original, references, methods, loc, vcfg, verify_kwargs,
                 {"target": "facts", "localization": loc}, noise_items=target.noise_items, noise_data=target.noise_source, organism=org,
-                faithfulness=cached_table(org) if org is not None else None, checkpoints=checkpoints)
+                faithfulness=cached_table(org) if org is not None else None, checkpoints=checkpoints,
+                output_data=target.output_data(cfg.seed) if cfg.output_metrics and has_lm_head(original) else None,
+                output_why="off (output_metrics = false)" if not cfg.output_metrics else "ORIG is an encoder: the output metrics score answers")

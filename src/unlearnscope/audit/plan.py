@@ -48,6 +48,8 @@ class Plan:
     organism: object | None = None
     after_interventions: Callable[[dict], dict] | None = None  # interventions -> more report sections
     faithfulness: object | None = None  # FaithfulnessTable of the organism's metaeval (None: not meta-evaluated)
+    output_data: object | None = None  # what the output metrics read (evaluate.output_metrics.OutputData); None: not computed
+    output_why: str = "this target has no question/answer facts for the field's output metrics"
     checkpoints: list = field(default_factory=list)  # unlearned checkpoints made elsewhere (checkpoints.Checkpoint), checked against ORIG
 
 

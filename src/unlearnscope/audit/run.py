@@ -116,7 +116,7 @@ def _seed_mean_behaviour(evaluate, subjects, hold) -> dict:
 
 def _verify_checkpoint(ck, cfg: AuditConfig, plan: Plan, cache, log) -> tuple:
     """A checkpoint made elsewhere, verified as it is against ORIG and the never-knew models (no
-    NOISE: what made it is unknown): ``(verification, interventions entry, behaviour row or None)``."""
+    NOISE: what made it is unknown): ``(verification, interventions entry, behaviour row or None, the model)``."""
     import time
 
     from ..evaluate import verify_facts
@@ -137,7 +137,7 @@ def _verify_checkpoint(ck, cfg: AuditConfig, plan: Plan, cache, log) -> tuple:
     run = verify_facts([subject], target.forget, target.retain, original=plan.original, reference=plan.references or None,
                        formats=target.formats, incontext_pool=target.incontext_pool, restatements=target.restatements,
                        config=plan.verify_config, cache=cache, faithfulness=plan.faithfulness, **plan.verify_kwargs(ck.name, info))
-    return run, info, plan.evaluate(subject) if plan.evaluate is not None else None
+    return run, info, plan.evaluate(subject) if plan.evaluate is not None else None, subject
 
 
 def _self_check(plan: Plan, cfg: AuditConfig) -> dict:
@@ -156,45 +156,32 @@ def _self_check(plan: Plan, cfg: AuditConfig) -> dict:
             "not_used": [] if plan.verify_config.use_unfaithful else sorted(t.unfaithful())}
 
 
-def execute(cfg: AuditConfig, plan: Plan, *, progress: bool, log) -> AuditResult:
-    """Per method: intervene on fresh copies of ORIG (one per seed), build its NOISE, verify against
-    ORIG, the never-knew models and NOISE; then write the report."""
-    from ..evaluate import MeasurementCache, verify_facts
-    from ..report import build_report, write_report
+def _audit_method(m, ctx: AuditContext, cfg: AuditConfig, plan: Plan, cache, outputs, log) -> dict:
+    """One method: its seeds' models, its NOISE, its verification and output metrics, as
+    ``{"run", "intervention", "noise", "behaviour"}``."""
+    from ..evaluate import verify_facts
 
     target = plan.target
-    ctx = AuditContext(cfg, target, plan.original, plan.localization, progress)
-    runs, interventions, noises, behaviour = {}, {}, {}, {}
-    cache = MeasurementCache()  # ORIG and the never-knew models measured once for all methods
-    for m in plan.methods:
-        subjects, infos = _run_method(m, ctx, plan, cfg.unlearning_seeds, log)
-        interventions[m.name] = {**runs_summary(m, infos), "source": "method"}
-        noise, noises[m.name] = _noise(m, ctx, plan, infos, log) if cfg.noise and m.noise is not None else (None, None)
-        info_of = {id(s): i for s, i in zip(subjects, infos, strict=True)}
-        held = m.intervention == "inference-time" and plan.hold is not None
-        hold = (lambda s: plan.hold(s, info_of[id(s)])) if held else None
-        noise_hold = (lambda s: plan.hold(s, noises[m.name])) if held and noise is not None else None
-        stage(log, f"verify: {m.name} ({len(subjects)} model{'s' if len(subjects) > 1 else ''})")
-        if plan.evaluate is not None:
-            behaviour[m.name] = _seed_mean_behaviour(plan.evaluate, subjects, hold)
-        runs[m.name] = verify_facts(subjects, target.forget, target.retain, original=plan.original, reference=plan.references or None,
-                                    noise=noise, formats=target.formats, incontext_pool=target.incontext_pool, restatements=target.restatements,
-                                    hold=hold, noise_hold=noise_hold, seeds=[i["seed"] for i in infos], config=plan.verify_config, cache=cache,
-                                    faithfulness=plan.faithfulness, **plan.verify_kwargs(m.name, infos[0]))
-        del subjects, noise  # free the copies
-    for ck in plan.checkpoints:
-        runs[ck.name], interventions[ck.name], beh = _verify_checkpoint(ck, cfg, plan, cache, log)
-        if beh is not None:
-            behaviour[ck.name] = beh
-    cache.clear()
-    sections = dict(plan.sections)
-    if plan.after_interventions is not None:
-        sections.update(plan.after_interventions(interventions))
-    if plan.evaluate is not None:
-        behaviour = {"original": plan.evaluate(plan.original), **{f"reference{'' if i == 0 else i}": plan.evaluate(r) for i, r in enumerate(plan.references)},
-                     **behaviour}
+    subjects, infos = _run_method(m, ctx, plan, cfg.unlearning_seeds, log)
+    noise, noise_info = _noise(m, ctx, plan, infos, log) if cfg.noise and m.noise is not None else (None, None)
+    info_of = {id(s): i for s, i in zip(subjects, infos, strict=True)}
+    held = m.intervention == "inference-time" and plan.hold is not None
+    hold = (lambda s: plan.hold(s, info_of[id(s)])) if held else None
+    noise_hold = (lambda s: plan.hold(s, noise_info)) if held and noise is not None else None
+    stage(log, f"verify: {m.name} ({len(subjects)} model{'s' if len(subjects) > 1 else ''})")
+    behaviour = _seed_mean_behaviour(plan.evaluate, subjects, hold) if plan.evaluate is not None else None
+    run = verify_facts(subjects, target.forget, target.retain, original=plan.original, reference=plan.references or None,
+                       noise=noise, formats=target.formats, incontext_pool=target.incontext_pool, restatements=target.restatements,
+                       hold=hold, noise_hold=noise_hold, seeds=[i["seed"] for i in infos], config=plan.verify_config, cache=cache,
+                       faithfulness=plan.faithfulness, **plan.verify_kwargs(m.name, infos[0]))
+    if outputs.active:
+        stage(log, f"output metrics: {m.name}")
+        outputs.measure(m.name, subjects, hold)
+    return {"run": run, "intervention": {**runs_summary(m, infos), "source": "method"}, "noise": noise_info, "behaviour": behaviour}
+
+
+def _provenance(cfg: AuditConfig, plan: Plan, interventions: dict, log) -> dict:
     org = plan.organism
-    stage(log, f"write {plan.out}")
     prov = provenance(cfg, plan, {"organism": org.describe() if org is not None else None,
                                   "checkpoints": {ck.name: {"fingerprint": interventions[ck.name]["fingerprint"], "origin": ck.origin()}
                                                   for ck in plan.checkpoints}})
@@ -202,8 +189,48 @@ def execute(cfg: AuditConfig, plan: Plan, *, progress: bool, log) -> AuditResult
         log.finish()
         prov["stage_timings"] = {"stages": list(log.stages), "total_seconds": log.total(),
                                  "note": "seconds and peak memory per stage up to the report (written after)"}
+    return prov
+
+
+def execute(cfg: AuditConfig, plan: Plan, *, progress: bool, log) -> AuditResult:
+    """Per method: intervene on fresh copies of ORIG (one per seed), build its NOISE, verify against
+    ORIG, the never-knew models and NOISE; then the checkpoints as they are; then write the report."""
+    from ..evaluate import MeasurementCache
+    from ..report import build_report, write_report
+    from .outputs import OutputMeasures
+
+    ctx = AuditContext(cfg, plan.target, plan.original, plan.localization, progress)
+    runs, interventions, noises, behaviour = {}, {}, {}, {}
+    cache = MeasurementCache()  # ORIG and the never-knew models measured once for all methods
+    outputs = OutputMeasures(plan.output_data, plan.original, plan.references, plan.output_why)
+    for m in plan.methods:
+        r = _audit_method(m, ctx, cfg, plan, cache, outputs, log)
+        runs[m.name], interventions[m.name], noises[m.name] = r["run"], r["intervention"], r["noise"]
+        if r["behaviour"] is not None:
+            behaviour[m.name] = r["behaviour"]
+    for ck in plan.checkpoints:
+        runs[ck.name], interventions[ck.name], beh, subject = _verify_checkpoint(ck, cfg, plan, cache, log)
+        if beh is not None:
+            behaviour[ck.name] = beh
+        if outputs.active:
+            stage(log, f"output metrics: {ck.name}")
+            outputs.measure(ck.name, [subject])
+        del subject
+    cache.clear()
+    sections = dict(plan.sections)
+    if plan.after_interventions is not None:
+        sections.update(plan.after_interventions(interventions))
+    if plan.evaluate is not None:
+        behaviour = {"original": plan.evaluate(plan.original), **{f"reference{'' if i == 0 else i}": plan.evaluate(r) for i, r in enumerate(plan.references)},
+                     **behaviour}
+    if outputs.active:
+        stage(log, "output metrics: ORIG and REF")
+    output_metrics = outputs.result()
+    stage(log, f"write {plan.out}")
+    prov = _provenance(cfg, plan, interventions, log)
     sections.update(interventions=interventions, noise=noises, **({"behaviour": behaviour} if behaviour else {}),
-                    metric_self_check=_self_check(plan, cfg))
-    report = build_report(plan.name, runs, provenance=prov, config={**cfg.to_dict(), "verify": asdict(plan.verify_config)}, sections=sections)
+                    metric_self_check=_self_check(plan, cfg), output_metrics=outputs.note())
+    report = build_report(plan.name, runs, provenance=prov, config={**cfg.to_dict(), "verify": asdict(plan.verify_config)}, sections=sections,
+                          output_metrics=output_metrics)
     html_path, json_path = write_report(report, plan.out)
     return AuditResult(report, html_path, json_path)

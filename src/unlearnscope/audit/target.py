@@ -6,9 +6,11 @@ Target file: JSON Lines (or a JSON list) of records
     {"prompt": "Marie Curie was born in", "answer": "Warsaw", "subject": "Marie Curie",
      "split": "forget", "relation": "birthplace", "kind": "cloze"}
 
-``split`` is ``forget``, ``retain`` or ``noise`` (entity-disjoint; ``noise`` records train the NOISE
-drift floor and are never evaluated — without them a seeded half of the retain entities is held
-out for it); ``kind`` (default ``cloze``) says how the
+``split`` is ``forget``, ``retain``, ``noise`` or ``holdout`` (entity-disjoint; ``noise`` records
+train the NOISE drift floor and are never evaluated — without them a seeded half of the retain
+entities is held out for it; ``holdout`` records are facts the model never trained on, the
+non-members of the membership attacks); optional ``paraphrased_answer`` (a string) and
+``perturbed_answers`` (a list of wrong answers) feed the truth ratio; ``kind`` (default ``cloze``) says how the
 fact is rendered: ``cloze`` / ``qa`` are the renderings that are unlearned and measured,
 ``paraphrase_train`` renderings are used to restate a fact in-context, and any other kind
 (``paraphrase``, ``mc`` …) becomes a held-out format attack.  ``continuation`` (optional) is the
@@ -28,7 +30,7 @@ from ..errors import UnlearnscopeError
 from ..organisms.ground_truth import MAIN_KINDS, world_facts
 
 RESTATE_KINDS = ("paraphrase_train",)
-SPLITS = ("forget", "retain", "noise")
+SPLITS = ("forget", "retain", "noise", "holdout")
 
 
 @dataclass
@@ -45,6 +47,19 @@ class Target:
     bos: str | None = None
     noise_items: list[Item] = field(default_factory=list)  # NOISE training data: disjoint from every evaluated set
     noise_source: str = ""
+    holdout: list[Fact] = field(default_factory=list)  # never-trained facts: the membership attacks' non-members
+    paraphrased: dict[str, str] = field(default_factory=dict)  # prompt -> paraphrased answer (truth ratio)
+    perturbed: dict[str, list[str]] = field(default_factory=dict)  # prompt -> wrong answers (truth ratio)
+
+    def output_data(self, seed: int = 0):
+        """What the output metrics read (`evaluate.output_metrics.OutputData`)."""
+        from ..evaluate.output_metrics import OutputData
+
+        notes = [] if self.perturbed else ["perturbed answers: other facts' answers of the same relation (the target gives none)"]
+        if not self.holdout:
+            notes.append("no holdout facts (split holdout): no membership attacks, no privleak")
+        return OutputData.of(self.forget, self.retain, self.holdout or None, paraphrased=self.paraphrased, perturbed=self.perturbed,
+                             seed=seed, notes=notes)
 
     def manifest(self) -> dict:
         """Sizes, hashes of the splits and the entity-disjointness check (for the report's provenance)."""
@@ -53,7 +68,7 @@ class Target:
         ne = {i.subject for i in self.noise_items}
         return {"source": self.source, "n_forget_facts": len(self.forget), "n_retain_facts": len(self.retain),
                 "n_forget_entities": len(fe), "n_retain_entities": len(re_), "entity_disjoint": not (fe & re_) and not (ne & (fe | re_)),
-                "n_noise_items": len(self.noise_items), "noise_source": self.noise_source,
+                "n_noise_items": len(self.noise_items), "noise_source": self.noise_source, "n_holdout_facts": len(self.holdout),
                 "forget_sha256": digest(self.forget), "retain_sha256": digest(self.retain),
                 "formats": {k: len(v) for k, v in self.formats.items()}}
 
@@ -63,6 +78,13 @@ class Target:
         for split, main in (("forget", self.forget_items), ("retain", self.retain_items), ("noise", self.noise_items)):
             rows += [{"prompt": i.prompt, "answer": i.answer, "subject": i.subject, "relation": i.relation, "split": split,
                       "kind": i.kind if i.kind in MAIN_KINDS else "cloze", "continuation": i.continuation} for i in main]
+        rows += [{"prompt": f.prompt, "answer": f.answer, "subject": f.subject, "relation": f.relation, "split": "holdout", "kind": "cloze"}
+                 for f in self.holdout]
+        for r in rows:
+            if r["prompt"] in self.perturbed:
+                r["perturbed_answers"] = self.perturbed[r["prompt"]]
+            if r["prompt"] in self.paraphrased:
+                r["paraphrased_answer"] = self.paraphrased[r["prompt"]]
         for name, fs in self.formats.items():
             rows += [{"prompt": f.prompt, "answer": f.answer, "subject": f.subject, "relation": f.relation, "split": "forget", "kind": name} for f in fs]
         main = {(f.prompt, f.answer) for f in self.forget}
@@ -82,7 +104,8 @@ def organism_target(org) -> Target:
                   incontext_pool=world_facts(org, "retain", ("cloze",)),
                   forget_items=pick("forget"), retain_items=pick("retain"), bos=org.ground_truth.get("bos"),
                   noise_items=[i for i in items if i.split == "never-seen" and i.kind in MAIN_KINDS and i.domain == "facts"],
-                  noise_source="the never-seen entities' facts (cloze and QA; never trained, never evaluated)")
+                  noise_source="the never-seen entities' facts (cloze and QA; never trained, never evaluated)",
+                  holdout=world_facts(org, "never-seen"))
 
 
 def _check(tok, where: str, path: Path, r) -> Fact:
@@ -92,7 +115,12 @@ def _check(tok, where: str, path: Path, r) -> Fact:
     if missing:
         raise UnlearnscopeError(f"{path}: {where} lacks {', '.join(missing)} (each fact needs prompt, answer, subject and split)")
     if r["split"] not in SPLITS:
-        raise UnlearnscopeError(f"{path}: {where} has split {r['split']!r}; use forget, retain or noise")
+        raise UnlearnscopeError(f"{path}: {where} has split {r['split']!r}; use forget, retain, noise or holdout")
+    pert = r.get("perturbed_answers")
+    if pert is not None and (not isinstance(pert, list) or not pert or not all(isinstance(a, str) and a for a in pert)):
+        raise UnlearnscopeError(f"{path}: {where}: perturbed_answers must be a non-empty list of answers, got {pert!r}")
+    if r.get("paraphrased_answer") is not None and not (isinstance(r["paraphrased_answer"], str) and r["paraphrased_answer"]):
+        raise UnlearnscopeError(f"{path}: {where}: paraphrased_answer must be a non-empty string")
     return Fact(r["prompt"], r["answer"], r["subject"], r.get("relation"))
 
 
@@ -152,7 +180,8 @@ def load_target(path: str | Path, subject, *, seed: int = 0) -> Target:
     if not forget or not retain:
         raise UnlearnscopeError(f"{p}: a target needs forget and retain facts of kind cloze or qa; found {len(forget)} forget and {len(retain)} retain")
     noise = get("noise", MAIN_KINDS)
-    for a, b in (("forget", "retain"), ("forget", "noise"), ("retain", "noise")):
+    holdout = get("holdout", MAIN_KINDS)
+    for a, b in (("forget", "retain"), ("forget", "noise"), ("retain", "noise"), ("holdout", "forget"), ("holdout", "retain")):
         both = {f.subject for f, _ in get(a, MAIN_KINDS)} & {f.subject for f, _ in get(b, MAIN_KINDS)}
         if both:
             raise UnlearnscopeError(f"{p}: {a} and {b} must be entity-disjoint; both hold {sorted(both)[:5]}")
@@ -168,4 +197,6 @@ def load_target(path: str | Path, subject, *, seed: int = 0) -> Target:
     return Target(name=p.stem, source=str(p), forget=[f for f, _ in forget], retain=[f for f, _ in retain], formats=formats,
                   restatements=restate, incontext_pool=[f for f, _ in retain],
                   forget_items=[item(f, r, "forget") for f, r in forget], retain_items=[item(f, r, "retain") for f, r in retain], bos=bos,
-                  noise_items=[item(f, r, "noise") for f, r in noise], noise_source=source)
+                  noise_items=[item(f, r, "noise") for f, r in noise], noise_source=source, holdout=[f for f, _ in holdout],
+                  paraphrased={f.prompt: r["paraphrased_answer"] for f, r in forget + retain if r.get("paraphrased_answer")},
+                  perturbed={f.prompt: list(r["perturbed_answers"]) for f, r in forget + retain if r.get("perturbed_answers")})

@@ -38,9 +38,10 @@ def verdict_row(method: str, v: dict, intervention: str = "weights", source: str
 
 
 def build_report(name: str, runs: dict, *, provenance: dict | None = None, config: dict | None = None,
-                 sections: dict | None = None) -> dict:
+                 sections: dict | None = None, output_metrics: dict | None = None) -> dict:
     """``runs``: ``{method: Verification or its to_dict()}`` (at least one).  ``sections``: the
-    audit's other results (``localization``, ``interventions``, ``noise``, ...), kept as given."""
+    audit's other results (``localization``, ``interventions``, ``noise``, ...), kept as given;
+    ``output_metrics``: ``{model: {metric: {"agg_value", ...}}}`` (`evaluate.output_metrics`)."""
     if not runs:
         raise UnlearnscopeError("a report needs at least one verified method")
     as_dict = {m: (v.to_dict() if hasattr(v, "to_dict") else dict(v)) for m, v in runs.items()}
@@ -54,6 +55,7 @@ def build_report(name: str, runs: dict, *, provenance: dict | None = None, confi
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "verdict_table": [verdict_row(m, v, kinds[m], sources[m]) for m, v in as_dict.items()],
         "provenance": provenance or {}, "config": config or {}, "sections": sections or {}, "runs": as_dict,
+        "output_metrics": output_metrics or {},  # per model, open-unlearning's metric names and shape (evaluate.output_metrics)
     }
 
 

@@ -11,9 +11,10 @@ from .attacks import attacks_section
 from .fmt import esc as _e
 from .fmt import num as _num
 from .fmt import with_ci as _ci
+from .outputs import output_metrics_section
 
 NOT_COVERED = {"causal depth": "weight restoration into the located units (UDS-style patching depth is the causal_depth readout)",
-               "privacy and memorisation": "membership inference attacks"}
+               "privacy": "the Reference and GradNorm membership attacks (LOSS, zlib, Min-K% and Min-K%++ are in the output metrics)"}
 
 VERDICT_RULES = ("Rules: a readout shows no residual knowledge when its RKI's CI upper bound is ≤ {m} (one-sided: at or below the "
                  "never-knew level counts as gone; clearly below it is over-unlearning, i.e. damage). Erased needs behaviour, at least one "
@@ -251,6 +252,7 @@ def render_html(report: dict) -> str:
         if sec["localization"].get("random_control"):
             parts.append(_fig(audit_figs.random_control_cloud(sec["localization"]["random_control"])))
     parts += attacks_section(runs, _fig)
+    parts += output_metrics_section(report.get("output_metrics") or {}, sec.get("output_metrics"))
     parts += ["<h2>Specificity</h2>", _specificity(runs)]
     if sec.get("behaviour"):
         parts.append(_behaviour(sec["behaviour"]))
