@@ -44,6 +44,23 @@ def from_jsonable(x: Any) -> Any:
     return x
 
 
+def check_writable_file(path: str | os.PathLike) -> Path:
+    """Fail now, before any work, unless a file can be written at ``path`` (its directory is
+    created; an existing directory there is refused)."""
+    path = Path(path)
+    if path.is_dir():
+        raise UnlearnscopeError(f"cannot write {path}: it is a directory — give a file name")
+    probe = path.with_name(f".{path.name}.write-test-{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        probe.write_text("")
+    except OSError as err:
+        raise UnlearnscopeError(f"cannot write {path}: {err.strerror or err} — choose another location") from err
+    finally:
+        probe.unlink(missing_ok=True)
+    return path
+
+
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` to ``path`` through a temp file and a rename: readers see the old file or
     the new one, never a half-written one (parent directories are created)."""

@@ -20,6 +20,7 @@ from .metaeval import metaeval
 from .organism import organism_app
 from .report import report
 from .skills import localize_skills  # noqa: F401  (registers `localize skills`)
+from .target import target
 from .unlearn import unlearn
 from .verify import attack_app, probe
 
@@ -47,6 +48,7 @@ app.add_typer(attack_app, name="attack")
 app.command("report")(report)
 app.command("audit")(audit)
 app.command("metaeval")(metaeval)
+app.command("target")(target)
 
 
 def _sigterm_as_interrupt(signum, frame) -> None:
