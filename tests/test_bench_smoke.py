@@ -94,3 +94,19 @@ def test_run_all_scaling_smoke_and_summary(tmp_path):
     assert all(row["ratio"] > 0 for row in results["tables"]["capture/seq"])
     summary = next(tmp_path.glob("*/SUMMARY_smoke.md")).read_text()
     assert "## scaling" in summary and "capture/seq" in summary and "## capture\n\nnot run" in summary
+
+
+def test_audit_bench_smoke(small_organism, tmp_path):
+    """The audit cost benchmark: every stage of a checkpoint audit timed from the report's
+    provenance, each readout family inside the verify stage, and the memory plan."""
+    small_organism("facts")  # the shared organism cache (UNLEARNSCOPE_HOME) the subprocess inherits
+    subprocess.run([sys.executable, str(ROOT / "bench" / "bench_audit.py"), "--smoke", "--out", str(tmp_path)], check=True, capture_output=True,
+                   env={**os.environ, "OMP_NUM_THREADS": "1"})
+    res = json.loads(next(tmp_path.glob("*/audit_smoke.json")).read_text())
+    stages = res["points"][0]["stages"]
+    assert {"localize on ORIG", "verify checkpoint", "output metrics", "readout: probes", "readout: relearning sweep"} <= set(stages)
+    whole = sum(v["seconds"] for k, v in stages.items() if not k.startswith("readout:"))
+    assert 0 < whole <= res["points"][0]["seconds_total"] + 1
+    inside = sum(v["seconds"] for k, v in stages.items() if k.startswith("readout:"))
+    assert inside <= stages["verify checkpoint"]["seconds"] + 0.5  # the readouts run inside the verify stage
+    assert res["memory_plan"]["8b"]["lora8_state_gib"] < res["memory_plan"]["8b"]["full_finetune_state_gib"] / 100

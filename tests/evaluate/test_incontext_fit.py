@@ -19,3 +19,20 @@ def test_default_incontext_attacks_fit_or_are_listed(small_organism):
     assert "incontext_k5" in missing and "at most 64" in missing["incontext_k5"]
     k1 = v.metric("incontext_k1")
     assert k1["agg_value"] == k1["original"]["agg_value"] and k1["rki"]["value"] == 1.0  # ORIG against itself
+
+
+def test_progress_bars_on_stderr_only_when_enabled(small_organism, capsys):
+    from unlearnscope.progress import progress_enabled
+
+    org = small_organism("facts")
+    orig, ref = org.load("orig"), org.load("ref")
+    forget, retain = world_facts(org, "forget", ("cloze",)), world_facts(org, "retain", ("cloze",))
+    cfg = replace(VerifyConfig(), readouts=(), attacks=("relearn",), relearn=replace(VerifyConfig().relearn, seeds=(0,), lrs=(1e-4,), steps=2))
+    verify_facts(orig, forget, retain, original=orig, reference=ref, config=cfg)
+    quiet = capsys.readouterr()
+    assert "verify" not in quiet.err and quiet.out == ""
+    with progress_enabled(True):
+        verify_facts(orig, forget, retain, original=orig, reference=ref, config=cfg)
+    shown = capsys.readouterr()
+    assert "verify" in shown.err and "relearn" in shown.err and "<" in shown.err  # elapsed<remaining
+    assert shown.out == ""

@@ -62,6 +62,7 @@ class AuditConfig:
     output_metrics: bool = True  # the field's output metrics (truth ratio, forget quality, MIA ...) beside the readouts
     quick: bool = False  # a light protocol for a first look and tests (fewer seeds and steps)
     attacks: str = "quick"  # worst-case attacks: quick (white-box + a small relearning sweep) | full (the complete sweep) | off
+    lora_above: int = 1_000_000_000  # models with more parameters relearn through LoRA only (no full-parameter relearning)
     verify: VerifyConfig = field(default_factory=VerifyConfig)
 
     def validate(self) -> AuditConfig:
@@ -140,6 +141,20 @@ def with_attack_budget(verify: VerifyConfig, budget: str) -> VerifyConfig:
         return replace(verify, attacks=base)
     sweep = FULL_SWEEP if budget == "full" and verify.sweep == QUICK_SWEEP else verify.sweep
     return replace(verify, attacks=base + WHITEBOX + ("sweep",), sweep=sweep)
+
+
+def with_memory_plan(verify: VerifyConfig, n_params: int, lora_above: int) -> tuple[VerifyConfig, str | None]:
+    """``verify`` for a model of ``n_params``: above ``lora_above`` the relearning attacks train
+    LoRA adapters only (full-parameter AdamW state is three more copies of the model): the
+    full-parameter ``relearn`` readout is replaced by the sweep restricted to its LoRA
+    configurations.  Returns the config and a note for the report (``None``: unchanged)."""
+    if n_params <= lora_above or not ({"relearn", "sweep"} & set(verify.attacks)):
+        return verify, None
+    lora = tuple(p for p in verify.sweep.params if p.startswith("lora:")) or ("lora:8",)
+    attacks = tuple(a for a in verify.attacks if a != "relearn") + (() if "sweep" in verify.attacks else ("sweep",))
+    note = (f"{n_params:,} parameters > {lora_above:,}: relearning through LoRA only ({', '.join(lora)}); the full-parameter "
+            "relearning readout is not run")
+    return replace(verify, attacks=attacks, sweep=replace(verify.sweep, params=lora)), note
 
 
 QUICK_VERIFY = VerifyConfig(probe_seeds=(0, 1), random_init_control=False, incontext_k=(1,),

@@ -20,10 +20,10 @@ from ..errors import UnlearnscopeError
 from ..evaluate.verify import has_lm_head
 from ..model.components import ComponentSet
 from .checkpoints import checked_inputs
-from .config import AuditConfig, with_attack_budget
+from .config import AuditConfig, with_attack_budget, with_memory_plan
 from .methods import Method, check_methods, longest_run, unlearn_config, unlearning_summary
 from .noise import finetune_noise, random_vectors_noise
-from .plan import Plan, organism_sources, report_dir, stage
+from .plan import Plan, organism_sources, reference_placement, report_dir, stage
 
 
 def localize_target(original, target, *, top_components: int, top_vectors: int, n_random: int, seed: int = 0,
@@ -164,7 +164,7 @@ def _sources(cfg: AuditConfig, log):
     target = load_target(cfg.target, original, seed=cfg.seed)
     for r in cfg.references:
         check_against(original, r, target_prompts(target), f"reference {r!r}")
-    references = [load(r, **kw) for r in cfg.references]
+    references = [load(r, **reference_placement(kw)) for r in cfg.references]
     return fresh, original, references, target, None
 
 
@@ -177,6 +177,7 @@ def facts_plan(cfg: AuditConfig, out, log) -> Plan:
     out = report_dir(out, name)
     vcfg = cfg.verify if cfg.verify.bos is not None or target.bos is None else replace(cfg.verify, bos=target.bos)
     vcfg = with_attack_budget(vcfg, cfg.attacks)
+    vcfg, memory_note = with_memory_plan(vcfg, sum(p.numel() for p in original.model.parameters()), cfg.lora_above)
     if has_lm_head(original):
         stage(log, f"localize on ORIG ({len(target.forget)} forget facts, {len(target.retain)} retain)")
         a = original.anatomy
@@ -198,7 +199,7 @@ def facts_plan(cfg: AuditConfig, out, log) -> Plan:
     from ..evaluate.faithfulness import cached_table
 
     return Plan(name, out, target, fresh, original, references, methods, loc, vcfg, verify_kwargs,
-                {"target": "facts", "localization": loc}, noise_items=target.noise_items, noise_data=target.noise_source, organism=org,
+                {"target": "facts", "localization": loc, **({"memory_plan": memory_note} if memory_note else {})}, noise_items=target.noise_items, noise_data=target.noise_source, organism=org,
                 faithfulness=cached_table(org) if org is not None else None, checkpoints=checkpoints,
                 output_data=target.output_data(cfg.seed) if cfg.output_metrics and has_lm_head(original) else None,
                 output_why="off (output_metrics = false)" if not cfg.output_metrics else "ORIG is an encoder: the output metrics score answers")

@@ -22,8 +22,9 @@ def _pooled(rows: list[dict]) -> dict:
 class OutputMeasures:
     """Output metrics of ORIG and REF (once) and of each audited model, against REF."""
 
-    def __init__(self, data, original, references, why: str | None = None):
+    def __init__(self, data, original, references, why: str | None = None, residency=None):
         self.data, self.original, self.references, self.why = data, original, references, why
+        self.residency = residency
         self.models: dict[str, dict] = {}
         self._ref = None
 
@@ -31,21 +32,31 @@ class OutputMeasures:
     def active(self) -> bool:
         return self.data is not None
 
+    def _on_device(self, subject):
+        import contextlib
+
+        return self.residency.use(subject) if self.residency is not None else contextlib.nullcontext()
+
+    def _measure(self, subject, reference=None, hold=None) -> dict:
+        with self._on_device(subject):
+            return output_metrics(subject, self.data, reference, hold=hold)
+
     def _reference(self) -> dict | None:
         if self._ref is None and self.references:
-            self._ref = output_metrics(self.references[0], self.data)
+            self._ref = self._measure(self.references[0])
         return self._ref
 
     def measure(self, name: str, subjects: list, hold=None) -> None:
         """``name``'s models (one per seed), measured with the intervention ``hold`` applied."""
         if self.active:
-            self.models[name] = _pooled([output_metrics(s, self.data, self._reference(), hold=hold) for s in subjects])
+            ref = self._reference()
+            self.models[name] = _pooled([self._measure(s, ref, hold) for s in subjects])
 
     def result(self) -> dict:
         """``{"original", "reference", <model>...}`` of metric dicts; ``{}`` when not computed."""
         if not self.active:
             return {}
-        anchors = {"original": output_metrics(self.original, self.data, self._reference())}
+        anchors = {"original": self._measure(self.original, self._reference())}
         if self.references:
             anchors["reference"] = self._reference()
         return {**anchors, **self.models}

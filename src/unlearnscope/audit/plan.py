@@ -50,7 +50,8 @@ class Plan:
     faithfulness: object | None = None  # FaithfulnessTable of the organism's metaeval (None: not meta-evaluated)
     output_data: object | None = None  # what the output metrics read (evaluate.output_metrics.OutputData); None: not computed
     output_why: str = "this target has no question/answer facts for the field's output metrics"
-    checkpoints: list = field(default_factory=list)  # unlearned checkpoints made elsewhere (checkpoints.Checkpoint), checked against ORIG
+    checkpoints: list = field(default_factory=list)
+    residency: object | None = None  # model.residency.Residency on an accelerator (set by run.execute)  # unlearned checkpoints made elsewhere (checkpoints.Checkpoint), checked against ORIG
 
 
 def stage(log, name: str) -> None:
@@ -84,6 +85,13 @@ def report_dir(out, name: str) -> Path:
     return path
 
 
+def reference_placement(kw: dict) -> dict:
+    """Load keywords for models that wait off the device (the memory plan): on CPU when the audit
+    runs on an accelerator; they are moved in while measured."""
+    dev = kw.get("device")
+    return {**kw, "device": "cpu"} if dev is not None and str(dev) != "cpu" else kw
+
+
 def organism_sources(cfg: AuditConfig, name: str, log):
     """``(organism, fresh ORIG loader, never-knew models)`` for the organism ``name`` at the
     config's size and seed: REF and ``n_references − 1`` REFs of other weight seeds."""
@@ -94,5 +102,5 @@ def organism_sources(cfg: AuditConfig, name: str, log):
     stage(log, f"organism {name} (size {size}, seed {cfg.seed}): build or load, {cfg.n_references} never-knew models")
     org = build(name, size, cfg.seed, progress=False, log=lambda m: log(f"  {m}"))
     kw = {"device": cfg.device, "dtype": cfg.dtype}
-    refs = [load(org.variant_path(v, log=lambda m: log(f"  {m}")), **kw) for v in org.references(cfg.n_references)]
+    refs = [load(org.variant_path(v, log=lambda m: log(f"  {m}")), **reference_placement(kw)) for v in org.references(cfg.n_references)]
     return org, (lambda: org.load("orig", **kw)), refs

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
+from ..progress import progress_enabled
 from .clock import StageClock
 from .config import AuditConfig
 from .facts import facts_plan
@@ -77,8 +78,9 @@ def run_audit(config: AuditConfig, *, out: str | os.PathLike | None = None, prog
     bars = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()  # "Loading weights" bars for every model copy are noise here
     try:
-        plan = PLANS[cfg.kind](cfg, out, log)
-        return execute(cfg, plan, progress=progress, log=log)
+        with progress_enabled(progress):
+            plan = PLANS[cfg.kind](cfg, out, log)
+            return execute(cfg, plan, progress=progress, log=log)
     finally:
         if bars:
             hf_logging.enable_progress_bar()
@@ -94,6 +96,8 @@ def _run_method(method, ctx: AuditContext, plan: Plan, seeds, log) -> tuple[list
         subject = plan.fresh()
         infos.append(timed(method, replace(ctx, seed=s), subject))
         subjects.append(subject)
+        if plan.residency is not None:
+            plan.residency.park(subject)  # the memory plan: trained copies wait on CPU until measured
     return subjects, infos
 
 
@@ -101,7 +105,10 @@ def _noise(method, ctx: AuditContext, plan: Plan, infos, log):
     """The method's NOISE control on a fresh copy of ORIG: ``(model, info)``."""
     stage(log, f"NOISE for {method.name}: the same change aimed at nothing ({plan.noise_data})")
     noise = plan.fresh()
-    return noise, method.noise(ctx, noise, infos, plan.noise_items)
+    info = method.noise(ctx, noise, infos, plan.noise_items)
+    if plan.residency is not None:
+        plan.residency.park(noise)
+    return noise, info
 
 
 def _seed_mean_behaviour(evaluate, subjects, hold) -> dict:
@@ -125,7 +132,7 @@ def _verify_checkpoint(ck, cfg: AuditConfig, plan: Plan, cache, log) -> tuple:
 
     stage(log, f"checkpoint {ck.name}: load {ck.path}")
     t0 = time.perf_counter()
-    subject = load(ck.path, device=cfg.device, dtype=cfg.dtype)
+    subject = load(ck.path, device="cpu" if plan.residency is not None else cfg.device, dtype=cfg.dtype)  # moved in when measured
     if subject.tokenizer is None:
         subject.tokenizer = plan.original.tokenizer  # a weights-only directory (checked: same architecture)
     check_parameters(plan.original, subject, f"checkpoint {ck.name!r}")
@@ -136,7 +143,8 @@ def _verify_checkpoint(ck, cfg: AuditConfig, plan: Plan, cache, log) -> tuple:
     target = plan.target
     run = verify_facts([subject], target.forget, target.retain, original=plan.original, reference=plan.references or None,
                        formats=target.formats, incontext_pool=target.incontext_pool, restatements=target.restatements,
-                       config=plan.verify_config, cache=cache, faithfulness=plan.faithfulness, **plan.verify_kwargs(ck.name, info))
+                       config=plan.verify_config, cache=cache, faithfulness=plan.faithfulness, residency=plan.residency,
+                       **plan.verify_kwargs(ck.name, info))
     return run, info, plan.evaluate(subject) if plan.evaluate is not None else None, subject
 
 
@@ -173,14 +181,14 @@ def _audit_method(m, ctx: AuditContext, cfg: AuditConfig, plan: Plan, cache, out
     run = verify_facts(subjects, target.forget, target.retain, original=plan.original, reference=plan.references or None,
                        noise=noise, formats=target.formats, incontext_pool=target.incontext_pool, restatements=target.restatements,
                        hold=hold, noise_hold=noise_hold, seeds=[i["seed"] for i in infos], config=plan.verify_config, cache=cache,
-                       faithfulness=plan.faithfulness, **plan.verify_kwargs(m.name, infos[0]))
+                       faithfulness=plan.faithfulness, residency=plan.residency, **plan.verify_kwargs(m.name, infos[0]))
     if outputs.active:
         stage(log, f"output metrics: {m.name}")
         outputs.measure(m.name, subjects, hold)
     return {"run": run, "intervention": {**runs_summary(m, infos), "source": "method"}, "noise": noise_info, "behaviour": behaviour}
 
 
-def _provenance(cfg: AuditConfig, plan: Plan, interventions: dict, log) -> dict:
+def _provenance(cfg: AuditConfig, plan: Plan, interventions: dict, runs: dict, log) -> dict:
     org = plan.organism
     prov = provenance(cfg, plan, {"organism": org.describe() if org is not None else None,
                                   "checkpoints": {ck.name: {"fingerprint": interventions[ck.name]["fingerprint"], "origin": ck.origin()}
@@ -188,7 +196,9 @@ def _provenance(cfg: AuditConfig, plan: Plan, interventions: dict, log) -> dict:
     if hasattr(log, "stages"):
         log.finish()
         prov["stage_timings"] = {"stages": list(log.stages), "total_seconds": log.total(),
-                                 "note": "seconds and peak memory per stage up to the report (written after)"}
+                                 "readouts": {m: getattr(v, "seconds", {}) for m, v in runs.items()},
+                                 "note": "seconds and peak memory per stage up to the report (written after); readouts: seconds per "
+                                         "readout family inside each model's verify stage"}
     return prov
 
 
@@ -202,7 +212,14 @@ def execute(cfg: AuditConfig, plan: Plan, *, progress: bool, log) -> AuditResult
     ctx = AuditContext(cfg, plan.target, plan.original, plan.localization, progress)
     runs, interventions, noises, behaviour = {}, {}, {}, {}
     cache = MeasurementCache()  # ORIG and the never-knew models measured once for all methods
-    outputs = OutputMeasures(plan.output_data, plan.original, plan.references, plan.output_why)
+    if plan.original.device.type != "cpu":
+        from ..model.residency import Residency
+
+        plan.residency = Residency(plan.original.device)  # at most ORIG + the model being measured on the device
+        plan.residency.pin(plan.original)
+        for r in plan.references:
+            plan.residency.park(r)
+    outputs = OutputMeasures(plan.output_data, plan.original, plan.references, plan.output_why, plan.residency)
     for m in plan.methods:
         r = _audit_method(m, ctx, cfg, plan, cache, outputs, log)
         runs[m.name], interventions[m.name], noises[m.name] = r["run"], r["intervention"], r["noise"]
@@ -227,7 +244,7 @@ def execute(cfg: AuditConfig, plan: Plan, *, progress: bool, log) -> AuditResult
         stage(log, "output metrics: ORIG and REF")
     output_metrics = outputs.result()
     stage(log, f"write {plan.out}")
-    prov = _provenance(cfg, plan, interventions, log)
+    prov = _provenance(cfg, plan, interventions, runs, log)
     sections.update(interventions=interventions, noise=noises, **({"behaviour": behaviour} if behaviour else {}),
                     metric_self_check=_self_check(plan, cfg), output_metrics=outputs.note())
     report = build_report(plan.name, runs, provenance=prov, config={**cfg.to_dict(), "verify": asdict(plan.verify_config)}, sections=sections,

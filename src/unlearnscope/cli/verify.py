@@ -71,9 +71,14 @@ def _run(model, patch, original, reference, facts, retain_facts, device, cfg, fo
         retain = load_facts("organism:retain", model, default_organism=None)
     else:
         raise UnlearnscopeError("give --retain-facts: probes train on retain entities and relearning needs them for locality")
+    import sys
+
+    from ..progress import progress_enabled
+
     kw = {"formats": formats, "incontext_pool": None, "restatements": None}
     kw.update({k: v for k, v in _organism_facts(model, facts).items() if k != "formats" or formats is None})
-    return verify_facts(subject, forget, retain, original=orig, reference=ref, config=cfg, **kw)
+    with progress_enabled(sys.stderr.isatty()):  # bars in a terminal; never on stdout
+        return verify_facts(subject, forget, retain, original=orig, reference=ref, config=cfg, **kw)
 
 
 def _payload(v, names=None) -> dict:

@@ -129,7 +129,7 @@ def router_metric(ms: ModelSet, forget, retain, order, cfg, out: dict) -> Metric
     prompts = {"forget": [f.prompt for f in forget], "retain": [f.prompt for f in retain]}
     rows = []
     for u in ms.roles["unlearned"]:
-        with ms.held(u):  # the routing the model actually uses, its intervention included
+        with ms.resident(u), ms.held(u):  # the routing the model actually uses, its intervention included
             rows.append(routing_stability(orig, u, prompts))
     stability = {k: {s: sum(r[k][s] for r in rows) / len(rows) for s in ("top_k_overlap", "jsd")} for k in rows[0]}
     m.detail["routing_stability"] = stability
@@ -149,7 +149,7 @@ def revert_attribution(ms: ModelSet, forget, order, cfg) -> dict:
     comps = list(cfg.revert_components) if cfg.revert_components else default_components(unl)
     roles = [r for r in ms.roles if r not in ("noise", "original")]
     vals = ms.map("component_revert", _revert, anchor_of(ms.roles["original"][0]), forget, order, comps, roles=roles)
-    own = sum(float(entity_recall(u, forget, order)[1].mean()) for u in ms.roles["unlearned"]) / len(ms.roles["unlearned"])
+    own = sum(float(ms.measure("unlearned", u, "recall", entity_recall, forget, order)[1].mean()) for u in ms.roles["unlearned"]) / len(ms.roles["unlearned"])
     rec = _means(vals)
     gain = [x - own for x in rec["unlearned"]]
     top = max(range(len(comps)), key=lambda i: gain[i])

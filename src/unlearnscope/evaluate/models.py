@@ -38,15 +38,28 @@ class ModelSet:
     weights_only: bool = False  # measure the unlearned models without `hold`
     extra: dict = field(default_factory=dict)  # role -> [subject] measured beside the others (random-init probes)
     noise_hold: Callable | None = None
+    residency: object | None = None  # model.residency.Residency: at most ORIG + the measured model on the device
 
     @classmethod
-    def of(cls, unlearned, original=None, reference=None, noise=None, *, hold=None, noise_hold=None, cache=None) -> ModelSet:
+    def of(cls, unlearned, original=None, reference=None, noise=None, *, hold=None, noise_hold=None, cache=None,
+           residency=None) -> ModelSet:
         roles = {"unlearned": as_list(unlearned), "original": as_list(original), "reference": as_list(reference), "noise": as_list(noise)}
         if not roles["unlearned"]:
             raise UnlearnscopeError("verification needs at least one unlearned model")
         if len(roles["original"]) > 1:
             raise UnlearnscopeError("give one original model (ORIG)")
-        return cls({r: v for r, v in roles.items() if v}, hold, cache, noise_hold=noise_hold)
+        ms = cls({r: v for r, v in roles.items() if v}, hold, cache, noise_hold=noise_hold, residency=residency)
+        if residency is not None:
+            for o in roles["original"]:
+                residency.pin(o)
+            for r in ("unlearned", "reference", "noise"):
+                for subject in roles[r]:
+                    residency.park(subject)
+        return ms
+
+    def resident(self, subject):
+        """``subject`` on the device for the block (the memory plan; a null context without one)."""
+        return self.residency.use(subject) if self.residency is not None else contextlib.nullcontext(subject)
 
     def without(self, *roles: str) -> ModelSet:
         return replace(self, roles={r: v for r, v in self.roles.items() if r not in roles})
@@ -63,7 +76,12 @@ class ModelSet:
         return self.hold(subject) if self.hold is not None and not self.weights_only else contextlib.nullcontext()
 
     def measure(self, role: str, subject, name: str, fn: Callable, *args):
-        """``fn(subject, *args)``: memoised for references, under ``hold`` for unlearned models."""
+        """``fn(subject, *args)``: memoised for references, under ``hold`` for unlearned models, with
+        ``subject`` on the device (`resident`)."""
+        with self.resident(subject):
+            return self._measure(role, subject, name, fn, *args)
+
+    def _measure(self, role: str, subject, name: str, fn: Callable, *args):
         if role == "noise" and self.noise_hold is not None:
             with self.noise_hold(subject):
                 return fn(subject, *args)

@@ -111,7 +111,8 @@ def depth_metric(ms: ModelSet, forget, cfg, out: dict) -> Metric:
     from .depth import patching_baseline
 
     orig, ref = ms.roles["original"][0], ms.roles["reference"][0]
-    base = patching_baseline(orig, ref, forget, scope=cfg.depth_scope)
+    with ms.resident(ref):
+        base = patching_baseline(orig, ref, forget, scope=cfg.depth_scope)
     keep = base.defined
     facts = [f for f, k in zip(base.facts, keep.tolist(), strict=True) if k]
     facts_key = hashlib.sha256(repr([(f.prompt, f.answer, f.subject) for f in base.facts]).encode()).hexdigest()

@@ -26,6 +26,7 @@ import torch
 from ..data import as_facts, encode_facts
 from ..errors import UnlearnscopeError
 from ..probes.recall import recall
+from ..progress import bar
 
 SPLITS = ("disjoint", "same")
 
@@ -130,9 +131,11 @@ def relearn_curves(subject, facts, *, config: RelearnConfig = RelearnConfig(), c
         v[~rows_v] = float("nan")
         return v
 
+    runs = bar(total=len(cfg.lrs) * len(cfg.seeds), desc="relearn")
     for lr in cfg.lrs:
         per_seed = []
         for seed in cfg.seeds:
+            runs.update()
             if cfg.split == "disjoint":
                 T, V = entity_halves([f.subject for f in facts], seed)
             else:
@@ -153,4 +156,5 @@ def relearn_curves(subject, facts, *, config: RelearnConfig = RelearnConfig(), c
                         curve.append(score(v_mask))
             per_seed.append(torch.stack(curve))
         out.curves[lr] = torch.stack(per_seed)  # [seed, point, entity]
+    runs.close()
     return out

@@ -32,6 +32,7 @@ import torch
 from ..data import as_facts, encode_facts
 from ..errors import UnlearnscopeError
 from ..probes.recall import recall
+from ..progress import bar
 from ..results import Result
 from .relearn import answer_step, entity_halves, restored_weights
 from .rki import Metric, VerdictConfig
@@ -148,17 +149,21 @@ def attack_curves(subject, forget, retain, unrelated, cfg: SweepConfig):
     ent = torch.tensor([entities.index(f.subject) for f in forget])
     steps = tuple(sorted(set(cfg.steps)))
     acc: dict = {}
+    runs = bar(total=len(cfg.seeds) * len(cfg.configs()), desc="relearning sweep")
     for seed in cfg.seeds:
         T, V = entity_halves([f.subject for f in forget], seed) if cfg.data == "disjoint" else (set(), set(entities))
         train = {"disjoint": lambda: encode_facts(subject, [f for f in forget if f.subject in T]),
                  "retain": lambda: encode_facts(subject, retain), "unrelated": lambda: encode_facts(subject, unrelated)}[cfg.data]()
         scored = torch.tensor([e in V for e in entities])
         for ci, c in enumerate(cfg.configs()):
+            runs.set_postfix_str(f"{c['params']} lr {c['lr']:g}", refresh=False)
             points, n_trained = _run(subject, c, seed, train, enc_f, enc_r, steps)
+            runs.update()
             for step, (correct, ret) in zip(steps, points, strict=True):
                 per = torch.zeros(len(entities)).index_add_(0, ent, correct) / torch.bincount(ent, minlength=len(entities))
                 per[~scored] = float("nan")
                 acc.setdefault((ci, step), []).append((per, ret, n_trained))
+    runs.close()
     return entities, {k: (torch.nanmean(torch.stack([p for p, _, _ in v]), 0), sum(r for _, r, _ in v) / len(v), v[0][2]) for k, v in acc.items()}
 
 

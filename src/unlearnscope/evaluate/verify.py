@@ -24,10 +24,12 @@ comes back without the intervention is "held in the weights".
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, field, replace
 
 from ..data import as_facts
 from ..errors import UnlearnscopeError
+from ..progress import bar
 from ..results import Result
 from .attack_readouts import WHITEBOX, sweep_metric, whitebox_metrics
 from .models import ModelSet
@@ -97,6 +99,7 @@ class Verification(Result):
     weights_only: list[dict] = field(default_factory=list)  # inference-time interventions: metrics without them
     depth: dict = field(default_factory=dict)  # causal depth: the patching baseline per layer (see evaluate.depth)
     attacks: dict = field(default_factory=dict)  # worst-case attacks: each option's recovered recall per role (see evaluate.attack_readouts)
+    seconds: dict = field(default_factory=dict)  # wall time of each readout family (recall, probes, relearning, white-box attacks ...)
 
     def metric(self, name: str) -> dict:
         for m in self.metrics:
@@ -167,26 +170,38 @@ def _readouts(ms: ModelSet, forget, retain, order, cfg: VerifyConfig, formats, p
     details = {"probes": {}, "lens": {}, "relearn": {}, "depth": {}, "attacks": {}, "not_run": {}}
     if not has_lm_head(ms.roles["unlearned"][0]):
         return _encoder_readouts(ms, forget, retain, cfg, details), details
-    metrics = [recall_metric(ms, "recall", "behavioural", forget, order)]
-    if not weights_only:
-        metrics.append(recall_metric(ms, "retain_recall", "locality", retain))
-        for name, facts_l in (locality or {}).items():
-            facts_l = [f if f.subject else replace(f, subject=f.prompt) for f in as_facts(facts_l)]
-            metrics.append(recall_metric(ms, f"locality:{name}", "locality", facts_l))
-        if "probes" in cfg.readouts:
-            metrics += probe_metrics(ms, forget, retain, cfg, details["probes"])
-        if "lens" in cfg.readouts:
-            metrics.append(lens_metric(ms, forget, cfg, details["lens"]))
-        if "depth" in cfg.readouts and ms.has("original") and ms.has("reference"):
-            metrics.append(depth_metric(ms, forget, cfg, details["depth"]))
-    if "relearn" in cfg.attacks:
-        metrics.append(relearn_metric(ms.without("noise"), forget, cfg, details["relearn"]))
-    metrics += prompt_attack_metrics(ms, forget, pool if pool is not None else retain, restatements, formats, cfg, order, details["not_run"])
-    if not weights_only and ms.has("original"):
-        metrics += whitebox_metrics(ms.without("noise"), forget, retain, order, cfg, details["attacks"])
-    if not weights_only and "sweep" in cfg.attacks:
-        metrics.append(sweep_metric(ms.without("noise"), forget, retain, cfg, details["attacks"]))
+    full = not weights_only
+    steps = [("recall", True, lambda: [recall_metric(ms, "recall", "behavioural", forget, order)]),
+             ("locality", full, lambda: _locality_metrics(ms, retain, locality)),
+             ("probes", full and "probes" in cfg.readouts, lambda: probe_metrics(ms, forget, retain, cfg, details["probes"])),
+             ("logit lens", full and "lens" in cfg.readouts, lambda: [lens_metric(ms, forget, cfg, details["lens"])]),
+             ("causal depth", full and "depth" in cfg.readouts and ms.has("original") and ms.has("reference"),
+              lambda: [depth_metric(ms, forget, cfg, details["depth"])]),
+             ("relearning", "relearn" in cfg.attacks, lambda: [relearn_metric(ms.without("noise"), forget, cfg, details["relearn"])]),
+             ("prompt attacks", True, lambda: prompt_attack_metrics(ms, forget, pool if pool is not None else retain, restatements, formats,
+                                                                    cfg, order, details["not_run"])),
+             ("white-box attacks", full and ms.has("original"),
+              lambda: whitebox_metrics(ms.without("noise"), forget, retain, order, cfg, details["attacks"])),
+             ("relearning sweep", full and "sweep" in cfg.attacks,
+              lambda: [sweep_metric(ms.without("noise"), forget, retain, cfg, details["attacks"])])]
+    todo = [(name, run) for name, on, run in steps if on]
+    metrics, details["seconds"] = [], {}
+    with bar(total=len(todo), desc="verify (weights only)" if weights_only else "verify") as b:
+        for name, run in todo:
+            b.set_postfix_str(name)
+            t0 = time.perf_counter()
+            metrics += run()
+            details["seconds"][name] = round(time.perf_counter() - t0, 3)
+            b.update()
     return metrics, details
+
+
+def _locality_metrics(ms: ModelSet, retain, locality) -> list[Metric]:
+    out = [recall_metric(ms, "retain_recall", "locality", retain)]
+    for name, facts_l in (locality or {}).items():
+        facts_l = [f if f.subject else replace(f, subject=f.prompt) for f in as_facts(facts_l)]
+        out.append(recall_metric(ms, f"locality:{name}", "locality", facts_l))
+    return out
 
 
 def _held_in_weights(v: dict, weights: list[Metric], cfg: VerdictConfig) -> dict:
@@ -254,11 +269,15 @@ def _traces(ms: ModelSet, vectors, region) -> dict:
     from .parametric import parametric_traces
 
     orig = ms.roles["original"][0]
-    ts = [parametric_traces(orig, u, vectors, region) for u in ms.roles["unlearned"]]
+    def trace(u):
+        with ms.resident(u):
+            return parametric_traces(orig, u, vectors, region)
+
+    ts = [trace(u) for u in ms.roles["unlearned"]]
     summary = _mean_summary([t.summary() for t in ts])
     traces = {"summary": summary, "by_seed": [t.summary() for t in ts], "vectors": ts[0].vectors, "modules": ts[0].modules}
     if ms.has("noise"):
-        tn = [parametric_traces(orig, n, vectors, region) for n in ms.roles["noise"]]
+        tn = [trace(n) for n in ms.roles["noise"]]
         noise = _mean_summary([t.summary() for t in tn])
         traces["noise"] = {"summary": noise, "vectors": tn[0].vectors}
         traces["relative_to_noise"] = {k: summary[k] / noise[k] for k in ("total_delta_norm", "mean_relative_change")
@@ -268,7 +287,8 @@ def _traces(ms: ModelSet, vectors, region) -> dict:
 
 def verify_facts(unlearned, forget, retain, *, original=None, reference=None, noise=None, formats: dict | None = None,
                  incontext_pool=None, restatements=None, vectors=(), region=None, locality: dict | None = None, hold=None,
-                 noise_hold=None, seeds=None, config: VerifyConfig = VerifyConfig(), cache=None, faithfulness=None) -> Verification:
+                 noise_hold=None, seeds=None, config: VerifyConfig = VerifyConfig(), cache=None, faithfulness=None,
+                 residency=None) -> Verification:
     """Run every readout and attack (see module doc).  ``unlearned``: a model, or one per unlearning
     seed; ``reference``: a never-knew model, or several (REF of other weight seeds: their spread
     enters the CIs); ``noise``: the NOISE drift floor(s) — every metric but relearning is measured
@@ -284,7 +304,9 @@ def verify_facts(unlearned, forget, retain, *, original=None, reference=None, no
     ``cache``: a `MeasurementCache` shared by calls that verify several models against the same
     references (results identical to no cache).  ``faithfulness``: a `FaithfulnessTable` (from
     `unlearnscope metaeval`): readouts below its floor are listed but not used in the verdict
-    (unless ``config.use_unfaithful``), and every metric shows its faithfulness."""
+    (unless ``config.use_unfaithful``), and every metric shows its faithfulness.  ``residency``: a
+    `model.residency.Residency` (the memory plan for large models: ORIG and the model being
+    measured on the device, every other model parked on CPU)."""
     import warnings
 
     from .cache import MeasurementCache
@@ -293,7 +315,7 @@ def verify_facts(unlearned, forget, retain, *, original=None, reference=None, no
     cfg.validate()
     forget, retain = as_facts(forget), as_facts(retain)
     cache = cache if cache is not None or hold is None else MeasurementCache()  # references are measured twice with `hold`
-    ms = ModelSet.of(unlearned, original, reference, noise, hold=hold, noise_hold=noise_hold, cache=cache)
+    ms = ModelSet.of(unlearned, original, reference, noise, hold=hold, noise_hold=noise_hold, cache=cache, residency=residency)
     if cfg.random_init_control and "probes" in cfg.readouts:
         ms.extra = {"random_init": [_random_init(ms, cache)]}
     order = sorted({f.subject for f in forget})
@@ -317,4 +339,4 @@ def verify_facts(unlearned, forget, retain, *, original=None, reference=None, no
         cache.reset_digests()
     return Verification([_annotated(m, cfg, faithfulness, used) for m in metrics], v, details["probes"], details["lens"], details["relearn"], asdict(cfg),
                         msgs, traces, findings(metrics, cfg.verdict), [m.summary(cfg.verdict) for m in weights],
-                        details["depth"], details["attacks"])
+                        details["depth"], details["attacks"], details.get("seconds", {}))

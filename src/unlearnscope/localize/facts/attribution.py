@@ -39,7 +39,9 @@ def attribution_terms(subject, clean, corr, points: list[str], batch_size: int, 
 
     The terms keep the point's shape (summing them over any dims is the attribution of that
     part); one clean forward and one corrupted forward + backward per batch."""
-    for s in range(0, len(clean), batch_size):
+    from ...progress import bar
+
+    for s in bar(range(0, len(clean), batch_size), "attribution patching"):
         sl = slice(s, s + batch_size)
         am, last, ans = clean.attention_mask[sl], clean.last[sl], clean.answer[sl]
         with torch.no_grad(), subject.capture(points) as cc:

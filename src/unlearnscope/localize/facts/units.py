@@ -22,6 +22,7 @@ import torch
 
 from ...data import encode_facts
 from ...errors import OutOfRangeError, UnlearnscopeError
+from ...progress import bar
 from ...results import Result
 from .attribution import attribution_terms
 from .corruption import clean_and_corrupt, recovered_denominator
@@ -183,7 +184,7 @@ def random_control(subject, units, target, unrelated=None, *, n_random: int = 10
         base = _mean_p_per_set(subject, enc, {}, 1)[0]
         per = max(1, max_rows // len(enc))
         vals = torch.cat([_mean_p_per_set(subject, enc, {l: k[s : s + per] for l, k in keep.items()}, min(per, S - s))
-                          for s in range(0, S, per)])
+                          for s in bar(range(0, S, per), f"random unit sets ({S - 1})")])
         return float(base), (base - vals)
 
     tb, td = drops(tgt)
