@@ -1,7 +1,7 @@
 """What an audit costs: time and peak memory per stage against model size and target size, with a
 fitted cost model extrapolated to 1B and 8B shapes.
 
-    python bench/bench_audit.py                      # CPU, 1 thread: d_model 64/128/256 × 20/40 entities
+    python bench/bench_audit.py                      # CPU, 1 thread: d_model 64/128/256 × 10/20 entities (~25 min)
     python bench/bench_audit.py --smoke              # one tiny point, seconds
     python bench/bench_audit.py --device cuda --dtype bfloat16 --sizes 768,1024,1536 --layers 12   # >= 100M parameters
 
@@ -121,9 +121,12 @@ def fit(points: list[dict]) -> dict:
         coef = torch.linalg.lstsq(X, y[:, None]).solution[:, 0].tolist()
         c, a, b = coef[0], coef[1], coef[2] if vary_f else 1.0
         pred = lambda N, F: math.exp(c + a * math.log(N) + b * math.log(F))  # noqa: E731
+        big = max((p for p in points if name in p["stages"]), key=lambda p: (p["params"], p["n_facts"]))
+        linear = lambda N: big["stages"][name]["seconds"] * N / big["params"] * TARGET_FACTS / big["n_facts"]  # noqa: E731
+        sizes = {k: n_params(s["d_model"], s["layers"], s["vocab"], s["d_mlp"], gated=True) for k, s in SHAPES.items()}
         out[name] = {"log_c": round(c, 3), "a_params": round(a, 3), "b_facts": round(b, 3), "b_fixed": not vary_f,
-                     "extrapolated_seconds": {k: round(pred(n_params(s["d_model"], s["layers"], s["vocab"], s["d_mlp"], gated=True), TARGET_FACTS), 1)
-                                              for k, s in SHAPES.items()}}
+                     "extrapolated_seconds": {k: round(pred(N, TARGET_FACTS), 1) for k, N in sizes.items()},
+                     "compute_bound_seconds": {k: round(linear(N), 1) for k, N in sizes.items()}}
     return out
 
 
@@ -145,11 +148,15 @@ def markdown(res: dict) -> str:
     for p in res["points"]:
         lines.append(f"| {p['d_model']} | {p['params']:,} | {p['n_entities']} | {p['n_facts']} | {p['seconds_total']} | "
                      + " | ".join(f"{p['stages'].get(n, {}).get('seconds', 0):.1f}" for n in res["stage_names"]) + " |")
-    lines += ["", "Cost model per stage: seconds = c · N^a · F^b (N parameters, F forget facts); extrapolated to a 400-fact target at this "
-              "machine's throughput:", "", "| stage | a (params) | b (facts) | 1B s | 8B s |", "|---|---|---|---|---|"]
+    lines += ["", "Cost model per stage: seconds = c · N^a · F^b (N parameters, F forget facts), extrapolated to a 400-fact target at this "
+              "machine's throughput; the compute-bound columns scale the largest point linearly in N and F (small models are "
+              "overhead-bound, so a < 1 here understates large models):", "",
+              "| stage | a (params) | b (facts) | 1B s (fit) | 8B s (fit) | 1B s (compute-bound) | 8B s (compute-bound) |",
+              "|---|---|---|---|---|---|---|"]
     for n, f in res["fit"].items():
-        lines.append(f"| {n} | {f['a_params']} | {f['b_facts']}{' (fixed)' if f['b_fixed'] else ''} | {f['extrapolated_seconds']['1b']:,} | "
-                     f"{f['extrapolated_seconds']['8b']:,} |")
+        e, cb = f["extrapolated_seconds"], f["compute_bound_seconds"]
+        lines.append(f"| {n} | {f['a_params']} | {f['b_facts']}{' (fixed)' if f['b_fixed'] else ''} | {e['1b']:,} | {e['8b']:,} | "
+                     f"{cb['1b']:,} | {cb['8b']:,} |")
     lines += ["", "Memory plan (bf16 weights): " + "; ".join(f"{k}: two resident copies {m['two_copies_gib']} GiB, full fine-tuning state "
                                                              f"{m['full_finetune_state_gib']} GiB vs LoRA-8 {m['lora8_state_gib']} GiB"
                                                              for k, m in res["memory_plan"].items())]
@@ -164,7 +171,7 @@ def main(argv=None) -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--sizes", default="64,128,256")
     p.add_argument("--layers", type=int, default=4)
-    p.add_argument("--entities", default="20,40")
+    p.add_argument("--entities", default="10,20")  # the small facts organism has 20 forget entities
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
