@@ -17,6 +17,7 @@ CFG = VerifyConfig(bos="<bos>", probe_seeds=(0,), attacks=("relearn", "incontext
 def _numbers(v):
     d = v.to_dict()
     d.pop("warnings", None)
+    d.pop("seconds", None)  # wall time of each readout, not a result
     return d
 
 
