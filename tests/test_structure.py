@@ -24,7 +24,8 @@ LAYERS = [
     ["sources"],
     ["organisms"],
     ["model"],
-    ["data", "results", "viz"],
+    ["data", "viz"],
+    ["results", "progress"],
     ["errors"],
 ]
 RANK = {p: i for i, layer in enumerate(LAYERS) for p in layer}
