@@ -162,8 +162,9 @@ def _sources(cfg: AuditConfig, log):
     fresh = lambda: load(cfg.model, **kw)  # noqa: E731
     original = fresh()
     target = load_target(cfg.target, original, seed=cfg.seed)
+    prompts = target_prompts(target)
     for r in cfg.references:
-        check_against(original, r, target_prompts(target), f"reference {r!r}")
+        check_against(original, r, prompts, f"reference {r!r}")
     references = [load(r, **reference_placement(kw)) for r in cfg.references]
     return fresh, original, references, target, None
 
@@ -199,7 +200,8 @@ def facts_plan(cfg: AuditConfig, out, log) -> Plan:
     from ..evaluate.faithfulness import cached_table
 
     return Plan(name, out, target, fresh, original, references, methods, loc, vcfg, verify_kwargs,
-                {"target": "facts", "localization": loc, **({"memory_plan": memory_note} if memory_note else {})}, noise_items=target.noise_items, noise_data=target.noise_source, organism=org,
+                {"target": "facts", "localization": loc, **({"memory_plan": memory_note} if memory_note else {})},
+                noise_items=target.noise_items, noise_data=target.noise_source, organism=org,
                 faithfulness=cached_table(org) if org is not None else None, checkpoints=checkpoints,
                 output_data=target.output_data(cfg.seed) if cfg.output_metrics and has_lm_head(original) else None,
                 output_why="off (output_metrics = false)" if not cfg.output_metrics else "ORIG is an encoder: the output metrics score answers")

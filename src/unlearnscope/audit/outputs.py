@@ -22,9 +22,9 @@ def _pooled(rows: list[dict]) -> dict:
 class OutputMeasures:
     """Output metrics of ORIG and REF (once) and of each audited model, against REF."""
 
-    def __init__(self, data, original, references, why: str | None = None, residency=None):
+    def __init__(self, data, original, references, residency, why: str | None = None):
         self.data, self.original, self.references, self.why = data, original, references, why
-        self.residency = residency
+        self.residency = residency  # model.residency.Residency: each model on the device while measured
         self.models: dict[str, dict] = {}
         self._ref = None
 
@@ -32,13 +32,8 @@ class OutputMeasures:
     def active(self) -> bool:
         return self.data is not None
 
-    def _on_device(self, subject):
-        import contextlib
-
-        return self.residency.use(subject) if self.residency is not None else contextlib.nullcontext()
-
     def _measure(self, subject, reference=None, hold=None) -> dict:
-        with self._on_device(subject):
+        with self.residency.use(subject):
             return output_metrics(subject, self.data, reference, hold=hold)
 
     def _reference(self) -> dict | None:

@@ -50,8 +50,8 @@ class Plan:
     faithfulness: object | None = None  # FaithfulnessTable of the organism's metaeval (None: not meta-evaluated)
     output_data: object | None = None  # what the output metrics read (evaluate.output_metrics.OutputData); None: not computed
     output_why: str = "this target has no question/answer facts for the field's output metrics"
-    checkpoints: list = field(default_factory=list)
-    residency: object | None = None  # model.residency.Residency on an accelerator (set by run.execute)  # unlearned checkpoints made elsewhere (checkpoints.Checkpoint), checked against ORIG
+    checkpoints: list = field(default_factory=list)  # unlearned checkpoints made elsewhere (checkpoints.Checkpoint), checked against ORIG
+    residency: object | None = None  # model.residency.Residency (set by run.execute; it moves nothing on CPU)
 
 
 def stage(log, name: str) -> None:

@@ -96,8 +96,7 @@ def _run_method(method, ctx: AuditContext, plan: Plan, seeds, log) -> tuple[list
         subject = plan.fresh()
         infos.append(timed(method, replace(ctx, seed=s), subject))
         subjects.append(subject)
-        if plan.residency is not None:
-            plan.residency.park(subject)  # the memory plan: trained copies wait on CPU until measured
+        plan.residency.park(subject)  # the memory plan: trained copies wait on CPU until measured
     return subjects, infos
 
 
@@ -106,8 +105,7 @@ def _noise(method, ctx: AuditContext, plan: Plan, infos, log):
     stage(log, f"NOISE for {method.name}: the same change aimed at nothing ({plan.noise_data})")
     noise = plan.fresh()
     info = method.noise(ctx, noise, infos, plan.noise_items)
-    if plan.residency is not None:
-        plan.residency.park(noise)
+    plan.residency.park(noise)
     return noise, info
 
 
@@ -126,13 +124,12 @@ def _verify_checkpoint(ck, cfg: AuditConfig, plan: Plan, cache, log) -> tuple:
     NOISE: what made it is unknown): ``(verification, interventions entry, behaviour row or None, the model)``."""
     import time
 
-    from ..evaluate import verify_facts
     from ..model.load import load
     from .checkpoints import check_parameters
 
     stage(log, f"checkpoint {ck.name}: load {ck.path}")
     t0 = time.perf_counter()
-    subject = load(ck.path, device="cpu" if plan.residency is not None else cfg.device, dtype=cfg.dtype)  # moved in when measured
+    subject = load(ck.path, device="cpu" if plan.residency.active else cfg.device, dtype=cfg.dtype)  # moved in when measured
     if subject.tokenizer is None:
         subject.tokenizer = plan.original.tokenizer  # a weights-only directory (checked: same architecture)
     check_parameters(plan.original, subject, f"checkpoint {ck.name!r}")
@@ -140,11 +137,7 @@ def _verify_checkpoint(ck, cfg: AuditConfig, plan: Plan, cache, log) -> tuple:
             "source": "checkpoint", "path": ck.path, "fingerprint": subject.fingerprint(), "intervention": "weights", "region": None,
             "seeds": [], "seconds": round(time.perf_counter() - t0, 2)}
     stage(log, f"verify: {ck.name} (checkpoint)")
-    target = plan.target
-    run = verify_facts([subject], target.forget, target.retain, original=plan.original, reference=plan.references or None,
-                       formats=target.formats, incontext_pool=target.incontext_pool, restatements=target.restatements,
-                       config=plan.verify_config, cache=cache, faithfulness=plan.faithfulness, residency=plan.residency,
-                       **plan.verify_kwargs(ck.name, info))
+    run = _verify(plan, [subject], cache, **plan.verify_kwargs(ck.name, info))
     return run, info, plan.evaluate(subject) if plan.evaluate is not None else None, subject
 
 
@@ -164,12 +157,20 @@ def _self_check(plan: Plan, cfg: AuditConfig) -> dict:
             "not_used": [] if plan.verify_config.use_unfaithful else sorted(t.unfaithful())}
 
 
+def _verify(plan: Plan, subjects: list, cache, **kw):
+    """`verify_facts` of ``subjects`` on the plan's target against ORIG and the never-knew models,
+    with the plan's protocol, cache, faithfulness table and memory plan."""
+    from ..evaluate import verify_facts
+
+    t = plan.target
+    return verify_facts(subjects, t.forget, t.retain, original=plan.original, reference=plan.references or None, formats=t.formats,
+                        incontext_pool=t.incontext_pool, restatements=t.restatements, config=plan.verify_config, cache=cache,
+                        faithfulness=plan.faithfulness, residency=plan.residency, **kw)
+
+
 def _audit_method(m, ctx: AuditContext, cfg: AuditConfig, plan: Plan, cache, outputs, log) -> dict:
     """One method: its seeds' models, its NOISE, its verification and output metrics, as
     ``{"run", "intervention", "noise", "behaviour"}``."""
-    from ..evaluate import verify_facts
-
-    target = plan.target
     subjects, infos = _run_method(m, ctx, plan, cfg.unlearning_seeds, log)
     noise, noise_info = _noise(m, ctx, plan, infos, log) if cfg.noise and m.noise is not None else (None, None)
     info_of = {id(s): i for s, i in zip(subjects, infos, strict=True)}
@@ -178,10 +179,8 @@ def _audit_method(m, ctx: AuditContext, cfg: AuditConfig, plan: Plan, cache, out
     noise_hold = (lambda s: plan.hold(s, noise_info)) if held and noise is not None else None
     stage(log, f"verify: {m.name} ({len(subjects)} model{'s' if len(subjects) > 1 else ''})")
     behaviour = _seed_mean_behaviour(plan.evaluate, subjects, hold) if plan.evaluate is not None else None
-    run = verify_facts(subjects, target.forget, target.retain, original=plan.original, reference=plan.references or None,
-                       noise=noise, formats=target.formats, incontext_pool=target.incontext_pool, restatements=target.restatements,
-                       hold=hold, noise_hold=noise_hold, seeds=[i["seed"] for i in infos], config=plan.verify_config, cache=cache,
-                       faithfulness=plan.faithfulness, residency=plan.residency, **plan.verify_kwargs(m.name, infos[0]))
+    run = _verify(plan, subjects, cache, noise=noise, hold=hold, noise_hold=noise_hold, seeds=[i["seed"] for i in infos],
+                  **plan.verify_kwargs(m.name, infos[0]))
     if outputs.active:
         stage(log, f"output metrics: {m.name}")
         outputs.measure(m.name, subjects, hold)
@@ -206,20 +205,16 @@ def execute(cfg: AuditConfig, plan: Plan, *, progress: bool, log) -> AuditResult
     """Per method: intervene on fresh copies of ORIG (one per seed), build its NOISE, verify against
     ORIG, the never-knew models and NOISE; then the checkpoints as they are; then write the report."""
     from ..evaluate import MeasurementCache
+    from ..model.residency import Residency
     from ..report import build_report, write_report
     from .outputs import OutputMeasures
 
     ctx = AuditContext(cfg, plan.target, plan.original, plan.localization, progress)
     runs, interventions, noises, behaviour = {}, {}, {}, {}
     cache = MeasurementCache()  # ORIG and the never-knew models measured once for all methods
-    if plan.original.device.type != "cpu":
-        from ..model.residency import Residency
-
-        plan.residency = Residency(plan.original.device)  # at most ORIG + the model being measured on the device
-        plan.residency.pin(plan.original)
-        for r in plan.references:
-            plan.residency.park(r)
-    outputs = OutputMeasures(plan.output_data, plan.original, plan.references, plan.output_why, plan.residency)
+    plan.residency = Residency(plan.original.device)  # on an accelerator: ORIG + the model being measured on the device
+    plan.residency.pin(plan.original)
+    outputs = OutputMeasures(plan.output_data, plan.original, plan.references, plan.residency, plan.output_why)
     for m in plan.methods:
         r = _audit_method(m, ctx, cfg, plan, cache, outputs, log)
         runs[m.name], interventions[m.name], noises[m.name] = r["run"], r["intervention"], r["noise"]

@@ -51,12 +51,16 @@ def token_ids(tok, text: str) -> list[int]:
     return tok(text, add_special_tokens=False)["input_ids"]
 
 
-def _answer_token(tok, f: Fact, p: list[int]) -> int:
-    for full_text in (f.prompt + " " + f.answer, f.prompt + f.answer):
-        full = encode_text(tok, full_text)
+def continuation(tok, prompt: str, answer: str, prompt_ids: list[int] | None = None) -> list[int]:
+    """The ids of ``prompt + " " + answer`` (or ``prompt + answer`` for tokenizers without a
+    leading-space convention) that start with the prompt's own ids ``prompt_ids``; the answer's
+    tokens are the rest.  Raises when the answer does not continue the prompt."""
+    p = encode_text(tok, prompt) if prompt_ids is None else prompt_ids
+    for text in (f"{prompt} {answer}", prompt + answer):
+        full = encode_text(tok, text)
         if len(full) > len(p) and full[: len(p)] == p:
-            return full[len(p)]
-    raise UnlearnscopeError(f"answer {f.answer!r} does not tokenize as a continuation of {f.prompt!r}")
+            return full
+    raise UnlearnscopeError(f"answer {answer!r} does not tokenize as a continuation of {prompt!r}")
 
 
 def encode_facts(subject, facts, need_subject: bool = False) -> EncodedFacts:
@@ -67,7 +71,7 @@ def encode_facts(subject, facts, need_subject: bool = False) -> EncodedFacts:
     if not facts:
         raise UnlearnscopeError("empty fact set: give at least one fact")
     rows = encode_texts(tok, [f.prompt for f in facts])
-    answers = [_answer_token(tok, f, p) for f, p in zip(facts, rows)]
+    answers = [continuation(tok, f.prompt, f.answer, p)[len(p)] for f, p in zip(facts, rows)]
     spans = [subject_span(tok, f, p) for f, p in zip(facts, rows)] if need_subject else []
     L = max(map(len, rows))
     limit = max_positions(subject)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..data.encoding import continuation
 from ..data.tokens import encode_text, pad_id, pad_rows
 from ..errors import UnlearnscopeError
 
@@ -36,11 +37,7 @@ class AnswerScores:
 def _rows(tok, prompt: str, answer: str) -> tuple[list[int], int]:
     """``(ids of prompt + answer, number of prompt tokens)``."""
     p = encode_text(tok, prompt)
-    for text in (f"{prompt} {answer}", prompt + answer):
-        full = encode_text(tok, text)
-        if len(full) > len(p) and full[: len(p)] == p:
-            return full, len(p)
-    raise UnlearnscopeError(f"answer {answer!r} does not tokenize as a continuation of {prompt!r}")
+    return continuation(tok, prompt, answer, p), len(p)
 
 
 @torch.no_grad()

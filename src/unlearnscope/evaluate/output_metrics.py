@@ -124,9 +124,13 @@ def _avg_losses(subject, items: list[QAItem], which: str) -> torch.Tensor:
     return out
 
 
-def truth_ratios(subject, items: list[QAItem]) -> torch.Tensor:
-    """``[n]`` ``R = P̄(perturbed) / P̄(paraphrased)`` per item (see module doc)."""
-    correct = _avg_losses(subject, items, "paraphrased")
+def truth_ratios(subject, items: list[QAItem], answer_loss: torch.Tensor | None = None) -> torch.Tensor:
+    """``[n]`` ``R = P̄(perturbed) / P̄(paraphrased)`` per item (see module doc).  ``answer_loss``:
+    the answers' mean NLLs when already scored, reused where the paraphrase is the answer itself."""
+    if answer_loss is not None and all(i.paraphrased == i.answer for i in items):
+        correct = answer_loss
+    else:
+        correct = _avg_losses(subject, items, "paraphrased")
     wrong = _avg_losses(subject, items, "perturbed").nanmean(1)
     return torch.exp(-wrong) / (torch.exp(-correct) + 1e-10)
 
@@ -184,28 +188,32 @@ def auc(member_scores, other_scores) -> float:
     return float(gt + 0.5 * eq)
 
 
-def _mia_scores(subject, facts: list[Fact], k: float) -> dict[str, list[float]]:
-    s = score_answers(subject, [f.prompt for f in facts], [f.answer for f in facts])
+def _mia_scores(s, facts: list[Fact], k: float) -> dict[str, list[float]]:
+    """The four non-membership scores of ``facts`` from their answer scores ``s``."""
     loss = s.avg_loss()
     zl = torch.tensor([len(zlib.compress(f"{f.prompt} {f.answer}".encode())) for f in facts], dtype=torch.float32)
     return {"mia_loss": loss.tolist(), "mia_zlib": (loss / zl).tolist(),
             "mia_min_k": [_min_k(lp, k) for lp in s.logprobs], "mia_min_k_plus_plus": [_min_k(st, k) for st in s.standard]}
 
 
-def _mia(subject, data: OutputData) -> dict:
+def _answer_scores(subject, facts):
+    return score_answers(subject, [f.prompt for f in facts], [f.answer for f in facts])
+
+
+def _mia(subject, data: OutputData, forget_scores) -> dict:
     if not data.holdout:
         return {}
-    forget = [Fact(i.prompt, i.answer, i.subject) for i in data.forget]
-    f, h = _mia_scores(subject, forget, data.k), _mia_scores(subject, data.holdout, data.k)
+    f = _mia_scores(forget_scores, data.forget, data.k)
+    h = _mia_scores(_answer_scores(subject, data.holdout), data.holdout, data.k)
     return {name: {"agg_value": auc(f[name], h[name]), "forget": {"value_by_index": _by_index(f[name], "score")},
                    "holdout": {"value_by_index": _by_index(h[name], "score")}} for name in f}
 
 
-def _forget_side(subject, data: OutputData) -> dict:
+def _forget_side(subject, data: OutputData, s) -> dict:
+    """``s``: the forget answers' scores (shared with the membership attacks)."""
     items = data.forget
-    s = score_answers(subject, [i.prompt for i in items], [i.answer for i in items])
     loss = s.avg_loss()
-    tr = truth_ratios(subject, items)
+    tr = truth_ratios(subject, items, loss)
     em = [float(c.float().mean()) for c in s.correct]
     es = [_extraction(c, data.compat) for c in s.correct]
     return {"forget_Q_A_Prob": {"agg_value": float(torch.exp(-loss).mean()),
@@ -219,8 +227,8 @@ def _retain_side(subject, data: OutputData) -> dict:
     from scipy.stats import hmean
 
     items = data.retain
-    loss = score_answers(subject, [i.prompt for i in items], [i.answer for i in items]).avg_loss()
-    tr = truth_ratios(subject, items)
+    loss = _answer_scores(subject, items).avg_loss()
+    tr = truth_ratios(subject, items, loss)
     rouge = _rouge(subject, items)
     out = {"retain_Q_A_Prob": _m(torch.exp(-loss).mean(), torch.exp(-loss), "prob"), "retain_Q_A_ROUGE": _m(sum(rouge) / len(rouge), rouge, "rougeL_recall"),
            "retain_Truth_Ratio": _m((1 - tr).clamp_min(0).mean(), tr)}
@@ -248,7 +256,8 @@ def output_metrics(subject, data: OutputData, reference: dict | None = None, hol
     if not data.forget or not data.retain:
         raise UnlearnscopeError("output metrics need forget and retain items")
     with hold(subject) if hold is not None else contextlib.nullcontext():
-        out = {**_forget_side(subject, data), **_retain_side(subject, data), **_mia(subject, data)}
+        forget_scores = _answer_scores(subject, data.forget)
+        out = {**_forget_side(subject, data, forget_scores), **_retain_side(subject, data), **_mia(subject, data, forget_scores)}
     if reference is None:
         out["forget_quality"] = {"agg_value": None, "why": "no never-knew reference (REF) model to compare truth ratios with"}
     else:
