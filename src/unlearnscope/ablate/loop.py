@@ -10,7 +10,8 @@ finiteness flag — so each step reads top to bottom:
    left non-finite weights (found with the next step's read, or before any checkpoint or
    evaluation) rolls the weights back to the last good checkpoint, taken every ``eval_every``
    steps, and cuts the curves to it;
-4. apply the update inside the component set only (`masking.MaskedParams`);
+4. apply the update inside the component set only (`masking.MaskedParams`), at the schedule's
+   learning rate (``cfg.lr_factor``), decoupled weight decay at that rate on the trained entries;
 5. every ``eval_every`` steps: checkpoint, monitors, the forget metric and the early stop.
 """
 
@@ -53,6 +54,7 @@ class TrainingLoop:
         self.cfg, self.mp = cfg, mp
         self.params = list(mp.params.values())
         self.opt = torch.optim.AdamW(self.params, lr=cfg.lr, weight_decay=0.0)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, cfg.lr_factor)  # the lr of step k is lr · cfg.lr_factor(k)
         self.forget_metric, self.monitors, self.save_checkpoint = forget_metric, dict(monitors or {}), save_checkpoint
         self.curves = Curves(monitors={k: [] for k in self.monitors})
         self.last_good = {n: t.clone() for n, t in mp.snapshot.items()}
@@ -107,8 +109,10 @@ class TrainingLoop:
         if not math.isfinite(norm_v):
             self.opt.zero_grad(set_to_none=True)
             return f"diverged at step {step}: gradient is not finite; the step was not applied (weights as after step {step - 1})", step
+        lr_now = self.opt.param_groups[0]["lr"]
         self.opt.step()
-        self.mp.decay(cfg.lr, cfg.weight_decay)
+        self.sched.step()
+        self.mp.decay(lr_now, cfg.weight_decay)
         self.mp.restore_outside()
         self.pending = torch.stack([torch.isfinite(p).all() for p in self.params]).all()
         self.curves.forget_loss.append(round(f_v, 5))

@@ -16,6 +16,7 @@ the last good checkpoint (taken every ``eval_every`` steps); training stops and 
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -34,22 +35,55 @@ from .loop import TrainingLoop
 from .masking import MaskedParams
 from .objectives import Objective
 
-METHODS = ("ga", "graddiff", "npo", "simnpo", "rmu")
+METHODS = ("ga", "graddiff", "npo", "simnpo", "rmu", "log1mp")
+SCHEDULES = ("constant", "linear", "cosine")
+LOSS_ON = ("answer", "text")
 
 
 @dataclass(frozen=True)
 class UnlearnConfig:
+    """One unlearning run.  Defaults that differ by method are ``None`` here and resolved by the
+    properties below from the method's paper (`PAPER_DEFAULTS` holds the papers' full settings):
+
+    * ``retain_weight`` (``alpha``): 1 for graddiff and log1mp (Guo et al.'s maintain loss), 100
+      for rmu (WMDP's code), 0 otherwise.
+    * ``beta``: 0.1 for NPO (Zhang et al. 2024), 2.5 for SimNPO (Fan et al. 2024, TOFU).
+    * ``forget_weight``: the forget loss's weight ``c_f`` (Guo et al.: 5 for MLP-only
+      localizations, 0.1 for attribution/tracing/random; 1 elsewhere).
+    * ``schedule``: ``constant`` (after ``warmup_steps`` of linear warm-up), ``linear`` (Hugging
+      Face's: warm-up, then linear decay to 0 at ``steps``) or ``cosine`` (Guo et al.: cosine
+      annealing over ``steps`` after the warm-up).
+    * ``loss_on``: likelihood losses on facts and items score the ``answer`` tokens only (the
+      prompt is context, as TOFU's and Guo et al.'s losses); ``text`` scores the whole text.  Texts
+      and token sets always score every token.
+    * RMU (Li et al. 2024, WMDP): the control vector is ``rmu_coef`` times a random unit vector,
+      or, with ``rmu_scale`` set (the default), ``rmu_scale`` times the mean norm of ORIG's residual
+      stream at ``rmu_layer`` on the forget tokens, so one setting works across models whose
+      residual norms differ (WMDP tuned 6.5 for Zephyr-7B's layer 7 and 300 for Mixtral); the
+      trained parameters default to the MLP output projections of layers ``rmu_layer − 2 …
+      rmu_layer`` (WMDP updates three MLPs).
+    * ``log1mp``: Guo et al.'s forget loss ``−log(1 − p(answer token))``, a term dropped once
+      ``log p < log1mp_floor`` (−5).
+    """
+
     method: str = "ga"
     steps: int = 50
     lr: float = 1e-4
     batch_size: int = 16
     weight_decay: float = 0.0
-    retain_weight: float | None = None  # default: 1 for graddiff, 100 for rmu, 0 otherwise
+    retain_weight: float | None = None
     kl_weight: float = 0.0
-    beta: float = 0.1  # NPO / SimNPO
+    beta: float | None = None  # NPO / SimNPO
     gamma: float = 0.0  # SimNPO margin
+    npo_reference: str = "frozen"  # "self": the released UOE/SEUF NPO trainer's bug (log-ratio 0; a weighted GA)
+    forget_weight: float = 1.0
+    schedule: str = "constant"
+    warmup_steps: int = 0
+    loss_on: str = "answer"
     rmu_layer: int | None = None  # default: the middle layer
-    rmu_coef: float = 6.5  # norm of the RMU control vector
+    rmu_coef: float = 6.5  # absolute norm of the RMU control vector (used when rmu_scale is None)
+    rmu_scale: float | None = 5.0  # control norm = rmu_scale × mean residual norm at rmu_layer on the forget tokens
+    log1mp_floor: float = -5.0
     clip: float = 1.0
     seed: int = 0
     eval_every: int = 5
@@ -60,9 +94,19 @@ class UnlearnConfig:
     def validate(self) -> None:
         if self.method not in METHODS:
             raise UnlearnscopeError(f"unknown unlearning method {self.method!r}; choose from {METHODS}")
+        if self.schedule not in SCHEDULES:
+            raise UnlearnscopeError(f"unknown learning-rate schedule {self.schedule!r}; choose from {SCHEDULES}")
+        if self.npo_reference not in ("frozen", "self"):
+            raise UnlearnscopeError(f"npo_reference={self.npo_reference!r}: 'frozen' (the paper) or 'self' (UOE code compat)")
+        if self.loss_on not in LOSS_ON:
+            raise UnlearnscopeError(f"loss_on={self.loss_on!r}: choose from {LOSS_ON}")
         bad = {k: v for k, v in asdict(self).items() if k in ("steps", "batch_size", "eval_every") and (not isinstance(v, int) or v < 1)}
-        bad |= {k: v for k, v in (("lr", self.lr), ("beta", self.beta), ("clip", self.clip), ("rmu_coef", self.rmu_coef)) if not v > 0}
-        bad |= {k: v for k, v in (("weight_decay", self.weight_decay), ("kl_weight", self.kl_weight)) if v < 0}
+        bad |= {k: v for k, v in (("lr", self.lr), ("beta", self.beta_), ("clip", self.clip), ("rmu_coef", self.rmu_coef),
+                                  ("forget_weight", self.forget_weight)) if not v > 0}
+        bad |= {k: v for k, v in (("weight_decay", self.weight_decay), ("kl_weight", self.kl_weight), ("warmup_steps", self.warmup_steps))
+                if v < 0}
+        if self.rmu_scale is not None and not self.rmu_scale > 0:
+            bad["rmu_scale"] = self.rmu_scale
         if bad:
             raise UnlearnscopeError(f"invalid unlearning config values {bad}")
 
@@ -70,7 +114,55 @@ class UnlearnConfig:
     def alpha(self) -> float:
         if self.retain_weight is not None:
             return self.retain_weight
-        return {"graddiff": 1.0, "rmu": 100.0}.get(self.method, 0.0)
+        return {"graddiff": 1.0, "log1mp": 1.0, "rmu": 100.0}.get(self.method, 0.0)
+
+    @property
+    def beta_(self) -> float:
+        """``beta``, or the method's paper value (NPO 0.1, SimNPO 2.5)."""
+        return self.beta if self.beta is not None else {"simnpo": 2.5}.get(self.method, 0.1)
+
+    def lr_factor(self, step: int) -> float:
+        """The multiplier of ``lr`` for optimizer step ``step`` (0-based), as Hugging Face's
+        schedulers: ``step / warmup_steps`` during warm-up (the first step of a warm-up moves
+        nothing), then 1 (constant), a linear decay to 0 at ``steps`` (linear) or a half cosine."""
+        w = self.warmup_steps
+        if step < w:
+            return step / w
+        if self.schedule == "constant":
+            return 1.0
+        frac = (step - w) / max(1, self.steps - w)
+        return max(0.0, 1.0 - frac) if self.schedule == "linear" else 0.5 * (1.0 + math.cos(math.pi * min(1.0, frac)))
+
+    @classmethod
+    def paper(cls, method: str, **overrides) -> UnlearnConfig:
+        """The method's settings as its paper (and, where the papers leave them open, its code) ran
+        it — `PAPER_DEFAULTS`; ``overrides`` replace any field."""
+        if method not in PAPER_DEFAULTS:
+            raise UnlearnscopeError(f"no paper settings for {method!r}; known: {sorted(PAPER_DEFAULTS)}")
+        return cls(**{**PAPER_DEFAULTS[method]["config"], **overrides})
+
+
+PAPER_DEFAULTS = {
+    "ga": {"source": "ConceptVectors (Hong et al.) fine-tuning baselines: lr 1e-5 to 5e-5, AdamW, weight decay 0.01",
+           "config": {"method": "ga", "lr": 1e-5, "weight_decay": 0.01, "batch_size": 32, "steps": 50}},
+    "graddiff": {"source": "ConceptVectors' GD: -CE_f + 1.5 CE_r (their hard-coded retain weight)",
+                 "config": {"method": "graddiff", "lr": 1e-5, "weight_decay": 0.01, "batch_size": 32, "retain_weight": 1.5, "steps": 50}},
+    "npo": {"source": "NPO (Zhang et al. 2024) as ConceptVectors runs it: beta 0.1, frozen reference copy, summed log-likelihoods",
+            "config": {"method": "npo", "lr": 1e-5, "beta": 0.1, "weight_decay": 0.01, "batch_size": 32, "steps": 50}},
+    "simnpo": {"source": "SimNPO (Fan et al. 2024) on TOFU: beta 2.5, gamma 0, length-normalised, no reference",
+               "config": {"method": "simnpo", "lr": 1e-5, "beta": 2.5, "gamma": 0.0, "weight_decay": 0.01, "batch_size": 32, "steps": 50}},
+    "rmu": {"source": "RMU (Li et al. 2024, WMDP code): lr 5e-5, alpha 100 (1200 for Zephyr), the MLPs of layers l-2..l, "
+                      "steering coefficient 6.5 at Zephyr's layer 7 (here scaled to the residual norm)",
+            "config": {"method": "rmu", "lr": 5e-5, "retain_weight": 100.0, "batch_size": 4, "steps": 150}},
+    "log1mp": {"source": "Guo et al. 2025 (mechanistic unlearning): -log(1-p) forget loss dropped below log p = -5, maintain CE, "
+                         "AdamW without decay, cosine schedule over 50 steps, gradient clip 1, lr 1e-5, c_f 5 (MLP-only) / 0.1 (AP, CT, random)",
+               "config": {"method": "log1mp", "lr": 1e-5, "steps": 50, "schedule": "cosine", "clip": 1.0, "forget_weight": 5.0,
+                          "retain_weight": 1.0, "batch_size": 64}},
+    "needle": {"source": "ConceptVectors' Needle: N(0, 0.1^2) noise on the vector, then gradient ascent on that vector only, lr 0.2, "
+                         "1 epoch at batch 32 (4 x 8), AdamW weight decay 0.01 (here on the vector only), warm-up over the whole epoch",
+               "config": {"method": "ga", "lr": 0.2, "weight_decay": 0.01, "batch_size": 32, "steps": 1, "schedule": "linear",
+                          "warmup_steps": 1, "loss_on": "text"}},
+}
 
 
 @dataclass
@@ -121,19 +213,21 @@ def unlearn(subject, forget, retain=None, *, components: ComponentSet | None = N
     needs_retain = cfg.alpha > 0 or cfg.kl_weight > 0
     if needs_retain and not n_rows(retain):
         raise UnlearnscopeError(f"method {cfg.method!r} with retain_weight={cfg.alpha} / kl_weight={cfg.kl_weight} needs a retain set")
-    f_enc = encode_inputs(subject, forget)
-    r_enc = encode_inputs(subject, retain) if n_rows(retain) else None
+    f_enc = encode_inputs(subject, forget, cfg.loss_on)
+    r_enc = encode_inputs(subject, retain, cfg.loss_on) if n_rows(retain) else None
     if r_enc is not None:
         _warn_overlap(f_enc, r_enc)
     if metric_items is None:
         metric_items = [d for d in forget if isinstance(d, Fact)] if isinstance(forget, list) else []  # items and facts have answers
     gen = torch.Generator().manual_seed(cfg.seed)
-    objective = Objective(subject, cfg, gen, aux_loss)  # draws RMU's control vector from gen first
+    objective = Objective(subject, cfg, gen, aux_loss, forget=f_enc)  # draws RMU's control vector from gen first
     f_iter = batches(f_enc, cfg.batch_size, gen)
     r_iter = batches(r_enc, cfg.batch_size, gen) if r_enc is not None and needs_retain else None
     baseline = Edits(subject)  # hashes of every parameter before training (for verify)
     subject.model.eval()
-    with MaskedParams(subject, components) as mp:
+    if cfg.method == "rmu" and components is None:
+        components = objective.rmu_components()
+    with objective, MaskedParams(subject, components) as mp:
         loop = TrainingLoop(
             subject, cfg, mp, monitors=monitors,
             forget_metric=(lambda: accuracy(subject.model, subject.tokenizer, metric_items)) if metric_items else None,
@@ -180,17 +274,26 @@ def noise_reference(subject, unrelated, retain=None, *, components: ComponentSet
     return r
 
 
-def needle(subject, layer: int, neuron: int, forget, *, expert: int | None = None, sigma: float = 0.1, seed: int = 0,
-           config: UnlearnConfig = UnlearnConfig(method="ga", steps=20, lr=0.2), progress: bool = True,
-           metric_items: list[Item] | None = None) -> UnlearnResult:
-    """ConceptVectors' Needle oracle: add N(0, sigma²) noise to one value vector, then gradient
-    ascent on the forget data updating that vector only.  The returned edits hold both steps."""
-    from dataclasses import replace
+def needle_config(n_forget: int, **overrides) -> UnlearnConfig:
+    """ConceptVectors' Needle schedule for ``n_forget`` training rows: one epoch at batch 32
+    (``max(1, n_forget // 32)`` steps), lr 0.2 warmed up linearly over that whole epoch (their
+    warm-up equals the steps per epoch, so the first step moves nothing and the last runs at
+    ``0.2 · (steps − 1) / steps``), AdamW weight decay 0.01 on the vector only."""
+    steps = max(1, n_forget // 32)
+    return UnlearnConfig.paper("needle", **{"steps": steps, "warmup_steps": steps, **overrides})
 
+
+def needle(subject, layer: int, neuron: int, forget, *, expert: int | None = None, sigma: float = 0.1, seed: int = 0,
+           config: UnlearnConfig | None = None, progress: bool = True, metric_items: list[Item] | None = None) -> UnlearnResult:
+    """ConceptVectors' Needle oracle: add N(0, sigma²) noise to one value vector, then gradient
+    ascent on the forget data updating that vector only (``config`` default: `needle_config`,
+    the paper's schedule).  The returned edits hold both steps."""
     from .static import ablate
 
+    config = config or needle_config(n_rows(as_list(forget)))
     if config.method != "ga":
-        config = replace(config, method="ga")
+        raise UnlearnscopeError(f"Needle is gradient ascent on one vector; config.method={config.method!r} would be another method "
+                                "(use unlearn() with components= for that)")
     vector = ComponentSet.from_slices(subject, [subject.anatomy.value_slice(layer, [neuron], expert=expert)],
                                       [f"blocks.{layer}." + (f"moe.expert:{expert}.value:{neuron}" if expert is not None else f"mlp.value:{neuron}")])
     noised = ablate(subject, vector, "noise", sigma=sigma, seed=seed)

@@ -14,6 +14,11 @@
   (p_full − onehot(e*))²`` — the *full* routing distribution (softmax over all experts; the
   normalised sigmoid scores for sigmoid routers) at layer ℓ*, in fp32, from the forget batch's own
   forward (the released code's MSE, i.e. the paper's squared norm / E).
+* **Compat** (``compat=True``): the released SEUF NPO trainer computes NPO's reference
+  log-probabilities with the model being trained (under no_grad), so the log-ratio is 0 and NPO
+  becomes a weighted gradient ascent; ``compat=True`` reproduces that (``npo_reference="self"``).
+* **Attribution size**: the paper attributes on at least 100k forget tokens (top-6 overlap 0.94
+  with the full set); fewer tokens give a warning and the count is kept in ``config["uoe"]``.
 * **Selection shift**: the mean top-k overlap between the current and the original routing on the
   forget data, every ``eval_every`` steps (UOE Fig. 3a).
 
@@ -22,7 +27,9 @@
 
 from __future__ import annotations
 
+import warnings
 from contextlib import contextmanager
+from dataclasses import replace
 
 import torch
 
@@ -35,6 +42,7 @@ from .inputs import encode_inputs, texts_of
 from .unlearn import UnlearnConfig, UnlearnResult, unlearn
 
 GA = UnlearnConfig(method="ga")
+PAPER_ATTRIBUTION_TOKENS = 100_000  # SEUF: "a subset of at least 100k tokens" of the forget set
 
 
 class RouterAnchor:
@@ -94,16 +102,25 @@ def all_experts_components(subject, *, with_router: bool = True) -> ComponentSet
 
 def uoe_unlearn(subject, forget, retain=None, *, expert: tuple[int, int] | None = None, anchor_weight: float = 1.0,
                 config: UnlearnConfig = GA, track_selection: bool = True, attribution_data=None,
-                progress: bool = True, metric_items=None) -> UnlearnResult:
+                progress: bool = True, metric_items=None, compat: bool = False) -> UnlearnResult:
     """Unlearn ``forget`` by training one expert and its router (see the module docstring).
 
-    ``anchor_weight=0`` gives UOE without the anchor (the ablation in the paper's α study)."""
+    ``anchor_weight=0`` gives UOE without the anchor (the ablation in the paper's α study);
+    ``compat=True`` runs NPO as the released code does (module doc)."""
     if anchor_weight < 0:
         raise UnlearnscopeError(f"anchor_weight must be >= 0, got {anchor_weight}")
+    if compat and config.method == "npo":
+        config = replace(config, npo_reference="self")
     forget_list, data = _forget_data(subject, forget)
+    n_tokens = None
     if expert is None:
-        top = uoe_attribution(subject, attribution_data if attribution_data is not None else data).top(1)[0]
+        att = uoe_attribution(subject, attribution_data if attribution_data is not None else data)
+        top = att.top(1)[0]
         expert, score = (top[0], top[1]), top[2]
+        n_tokens = att.config.get("n_tokens")
+        if n_tokens is not None and n_tokens < PAPER_ATTRIBUTION_TOKENS:
+            warnings.warn(f"UOE attribution on {n_tokens} forget tokens; the paper samples at least {PAPER_ATTRIBUTION_TOKENS} "
+                          "(below that the top expert is less stable across subsets)", stacklevel=2)
     else:
         score = None
     layer, e = int(expert[0]), int(expert[1])
@@ -114,7 +131,7 @@ def uoe_unlearn(subject, forget, retain=None, *, expert: tuple[int, int] | None 
                 aux_loss=anchor, monitors=monitors)
     r.method = f"uoe:{config.method}"
     r.config = {**r.config, "uoe": {"layer": layer, "expert": e, "affinity": score, "anchor_weight": anchor_weight,
-                                    "n_params": comps.n_params}}
+                                    "n_params": comps.n_params, "attribution_tokens": n_tokens, "compat": compat}}
     return r
 
 

@@ -32,6 +32,9 @@ ATTACK_BUDGETS = ("quick", "full", "off")
 DEFAULT_METHODS = {"facts": ("ga", "localized", "ablate"), "moe": ("experts-off", "uoe", "full")}
 # (full-model, localized) learning rates that reach the stopping rule within max_steps on each organism
 DEFAULT_LRS = {"facts": (3e-5, 1e-4), "moe": (1e-4, 3e-4)}
+# RMU's loss is a distance of activations, not a likelihood: its learning rate is its own
+# (WMDP: 5e-5 on 7B models, whose residual norms are far larger than an organism's)
+DEFAULT_RMU_LR = 1e-2
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,7 @@ class AuditConfig:
     batch_size: int = 32
     lr_full: float | None = None  # full-model methods (default: DEFAULT_LRS[kind][0])
     lr_localized: float | None = None  # methods restricted to located components (DEFAULT_LRS[kind][1])
+    lr_rmu: float | None = None  # the rmu method (DEFAULT_RMU_LR)
     top_components: int = 4  # located components (attribution patching) trained by `localized`
     top_vectors: int = 20  # located value vectors validated against random sets; `ablate` starts with these
     max_vectors_share: float = 0.25  # `ablate` grows to at most this share of all MLP neurons
@@ -70,8 +74,8 @@ class AuditConfig:
             raise UnlearnscopeError(f"unknown organism {self.organism!r} for an audit; choose from {sorted(DEFAULT_METHODS)}")
         if self.model is not None and self.target is None:
             raise UnlearnscopeError("auditing your own model needs --target FILE (facts with split forget / retain)")
-        if any(lr is not None and not lr > 0 for lr in (self.lr_full, self.lr_localized)):
-            raise UnlearnscopeError(f"learning rates must be > 0: lr_full={self.lr_full}, lr_localized={self.lr_localized}")
+        if any(lr is not None and not lr > 0 for lr in (self.lr_full, self.lr_localized, self.lr_rmu)):
+            raise UnlearnscopeError(f"learning rates must be > 0: lr_full={self.lr_full}, lr_localized={self.lr_localized}, lr_rmu={self.lr_rmu}")
         if not 0 <= self.stop_at < 1 or self.max_steps < 1 or self.top_components < 1 or self.top_vectors < 1 or self.n_random < 1:
             raise UnlearnscopeError(f"invalid audit budgets: stop_at={self.stop_at}, max_steps={self.max_steps}, top_components={self.top_components}, "
                                     f"top_vectors={self.top_vectors}, n_random={self.n_random}")
@@ -102,6 +106,10 @@ class AuditConfig:
         return self.lr_localized if self.lr_localized is not None else DEFAULT_LRS[self.kind][1]
 
     @property
+    def rmu_lr(self) -> float:
+        return self.lr_rmu if self.lr_rmu is not None else DEFAULT_RMU_LR
+
+    @property
     def unlearning_seeds(self) -> tuple[int, ...]:
         return tuple(self.seeds) if self.seeds else ((0, 1) if self.quick else (0, 1, 2))
 
@@ -128,7 +136,7 @@ class AuditConfig:
         return parse_checkpoints(self.unlearned, taken=self.methods or ())
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "lr_full": self.full_lr, "lr_localized": self.localized_lr, "seeds": list(self.unlearning_seeds),
+        return {**asdict(self), "lr_full": self.full_lr, "lr_localized": self.localized_lr, "lr_rmu": self.rmu_lr, "seeds": list(self.unlearning_seeds),
                 "methods": list(self.method_names), "unlearned": {c.name: c.path for c in self.checkpoints}}
 
 

@@ -6,10 +6,26 @@ MLP / attention sub-blocks; unit attribution gives the top-n MLP neurons (value 
 ablation effect on the forget facts vs the retain facts is tested against random unit sets matched
 in layer and count (an empirical p-value: a localization must beat random controls).
 
-Methods (`FACT_METHODS`): ``ga`` (full-model gradient ascent), ``graddiff`` (full model, with a
-retain term), ``localized`` (gradient ascent on the located components only), ``ablate`` (the
-located value vectors zeroed, no training), ``ablate+localized`` (both).  Every method stops at
-the same forget recall (``stop_at``), so methods are compared at equal behavioural forgetting.
+Methods (`FACT_METHODS`), every one at its paper's objective and settings, the audit's learning
+rate and step budget:
+
+* whole model: ``ga`` (gradient ascent), ``graddiff`` (with a retain term), ``npo`` (Zhang et al.
+  2024, β 0.1, frozen reference), ``simnpo`` (Fan et al. 2024, β 2.5, γ 0);
+* ``rmu`` (Li et al. 2024, WMDP): the middle layer's residual stream on forget tokens steered to a
+  random direction scaled to its norm, retain activations held (α 100), trained on the MLP output
+  projections of that layer and the two before it;
+* localized: ``localized`` (gradient ascent on the top-k attribution-patching sub-blocks);
+  Guo et al.'s comparison at a matched parameter budget, each with their objective (``−log(1 − p)``
+  on the answer + maintain CE, cosine schedule, ``c_f`` 5 for MLP-only and 0.1 otherwise): ``flu``
+  (the fact-lookup MLPs, `localize.facts.flu_components`), ``ot`` (output tracing: attribution
+  patching's sub-blocks by ``|effect|`` up to FLU's parameter count), ``random`` (random sub-blocks
+  up to the same count);
+* vectors: ``ablate`` (the located value vectors zeroed, no training), ``ablate+localized``,
+  ``needle`` (ConceptVectors' Needle on the located value vectors: N(0, 0.1²) noise, then gradient
+  ascent on those vectors only at lr 0.2 warmed up over one epoch of batches of 32).
+
+Every method stops at the same forget recall (``stop_at``), so methods are compared at equal
+behavioural forgetting.
 """
 
 from __future__ import annotations
@@ -27,14 +43,16 @@ from .plan import Plan, organism_sources, reference_placement, report_dir, stage
 
 
 def localize_target(original, target, *, top_components: int, top_vectors: int, n_random: int, seed: int = 0,
-                    max_vectors: int | None = None) -> dict:
+                    max_vectors: int | None = None, budgets: bool = False) -> dict:
     """``components``: the top ``top_components`` sub-blocks; ``vectors``: the top ``top_vectors``
     neurons (validated against random sets); ``vector_ranking``: ``[layer, neuron]`` of the top
-    ``max_vectors`` (what `ablate` grows into)."""
+    ``max_vectors`` (what `ablate` grows into); with ``budgets``, ``matched``: Guo et al.'s FLU,
+    OT and random localizations at FLU's parameter count."""
     from ..localize.facts import attribution_patching, random_control, unit_attribution
 
     ap = attribution_patching(original, target.forget, seed=seed)
     comps = ap.components(top_k=top_components, subject=original)
+    matched = matched_localizations(original, target, ap, seed) if budgets else None
     units = unit_attribution(original, target.forget, seed=seed)
     ranked = [u for u in units.top(max(max_vectors or 0, 10 * top_vectors)) if u[1] == "neuron"]
     top = ranked[:top_vectors]
@@ -46,17 +64,35 @@ def localize_target(original, target, *, top_components: int, top_vectors: int, 
             "vectors_method": "unit attribution (top-n MLP neurons)",
             "vectors": [{"layer": l, "neuron": j, "score": s} for l, _, j, s in top],
             "vector_ranking": [[l, j] for l, _, j, _ in ranked[: max_vectors or top_vectors]],
-            "random_control": rc.to_dict()}
+            "random_control": rc.to_dict(), **({"matched": matched} if matched else {})}
+
+
+def matched_localizations(original, target, ap, seed: int) -> dict:
+    """FLU from entity-disjoint probes on the forget and retain facts, and OT / random sub-blocks at
+    its parameter budget (`localize.facts.budget`)."""
+    from ..localize.facts import budget_match, fact_lookup, flu_components, flu_layers, flu_role, random_components
+
+    lookup = fact_lookup(original, list(target.forget) + list(target.retain), seed=seed)
+    flu = flu_components(original, lookup)
+    ot = budget_match(original, ap, flu.n_params)
+    rnd = random_components(original, flu.n_params, seed=seed)
+    return {"method": "Guo et al.: FLU = fact-lookup MLPs; OT = attribution patching by |effect| and random sub-blocks, "
+                      "each up to FLU's parameter count",
+            "flu_role": flu_role(lookup), "flu_layers": flu_layers(lookup),
+            "probe_accuracy": lookup.baseline["accuracy"].tolist(), "probe_roles": lookup.roles,
+            "flu": {"components": list(flu.names), "n_params": flu.n_params},
+            "ot": {"components": list(ot.names), "n_params": ot.n_params},
+            "random": {"components": list(rnd.names), "n_params": rnd.n_params}}
 
 
 # ---------------------------------------------------------------------------- methods
-def _unlearn(ctx, subject, *, components=None, method="ga", lr=None, retain=False) -> dict:
+def _unlearn(ctx, subject, *, components=None, method="ga", lr=None, retain=False, **paper) -> dict:
     from ..ablate.unlearn import unlearn
 
     lr = lr or ctx.config.full_lr
     res = unlearn(subject, ctx.target.forget_items, ctx.target.retain_items if retain else None, components=components,
-                  config=unlearn_config(ctx, lr, method), progress=ctx.progress)
-    return unlearning_summary(res, lr)
+                  config=unlearn_config(ctx, lr, method, **paper), progress=ctx.progress)
+    return {**unlearning_summary(res, lr), "region": res.components}
 
 
 def _vectors(subject, pairs) -> ComponentSet:
@@ -69,16 +105,49 @@ def _components(ctx, subject) -> ComponentSet:
 
 
 def run_ga(ctx, subject) -> dict:
-    return {**_unlearn(ctx, subject), "region": None}
+    return _unlearn(ctx, subject)
 
 
 def run_graddiff(ctx, subject) -> dict:
-    return {**_unlearn(ctx, subject, method="graddiff", lr=ctx.config.localized_lr, retain=True), "region": None}
+    return _unlearn(ctx, subject, method="graddiff", lr=ctx.config.localized_lr, retain=True)
+
+
+def run_npo(ctx, subject) -> dict:
+    return _unlearn(ctx, subject, method="npo", beta=0.1)
+
+
+def run_simnpo(ctx, subject) -> dict:
+    return _unlearn(ctx, subject, method="simnpo", beta=2.5, gamma=0.0)
+
+
+def run_rmu(ctx, subject) -> dict:
+    """RMU on its default components (WMDP's three MLPs); the summary's region names them."""
+    return _unlearn(ctx, subject, method="rmu", lr=ctx.config.rmu_lr, retain=True, retain_weight=100.0)
+
+
+def _matched(ctx, subject, which: str, forget_weight: float) -> dict:
+    """Guo et al.'s objective on one of the budget-matched localizations."""
+    m = ctx.localization.get("matched")
+    if m is None:
+        raise UnlearnscopeError("the budget-matched localizations were not computed (flu / ot / random need them)")
+    comps = ComponentSet.parse(subject, m[which]["components"])
+    return _unlearn(ctx, subject, components=comps, method="log1mp", lr=ctx.config.localized_lr, retain=True,
+                    forget_weight=forget_weight, retain_weight=1.0, schedule="cosine")
+
+
+def run_needle(ctx, subject) -> dict:
+    """Needle on the located value vectors: noise of std 0.1, then gradient ascent on them only."""
+    from ..ablate import ablate
+
+    vec = _vectors(subject, [(v["layer"], v["neuron"]) for v in ctx.localization["vectors"]])
+    ablate(subject, vec, "noise", sigma=0.1, seed=ctx.seed)
+    warmup = max(1, len(ctx.target.forget_items) // 32)
+    return {**_unlearn(ctx, subject, components=vec, lr=0.2, weight_decay=0.01, schedule="constant", warmup_steps=warmup, loss_on="text"),
+            "needle_noise": {"sigma": 0.1, "n_vectors": len(ctx.localization["vectors"])}}
 
 
 def run_localized(ctx, subject) -> dict:
-    comps = _components(ctx, subject)
-    return {**_unlearn(ctx, subject, components=comps, lr=ctx.config.localized_lr), "region": comps.names}
+    return _unlearn(ctx, subject, components=_components(ctx, subject), lr=ctx.config.localized_lr)
 
 
 def run_ablate(ctx, subject) -> dict:
@@ -107,7 +176,7 @@ def run_ablate(ctx, subject) -> dict:
 def run_ablate_localized(ctx, subject) -> dict:
     out = run_ablate(ctx, subject)
     comps = _components(ctx, subject)
-    return {**out, **_unlearn(ctx, subject, components=comps, lr=ctx.config.localized_lr), "region": out["region"] + comps.names}
+    return {**out, **_unlearn(ctx, subject, components=comps, lr=ctx.config.localized_lr), "region": out["region"] + list(comps.names)}
 
 
 # ---------------------------------------------------------------------------- NOISE controls
@@ -144,7 +213,22 @@ FACT_METHODS = {m.name: m for m in (
     Method("ablate", "the located MLP value vectors (unit attribution, top-n) set to zero; no training", run_ablate,
            noise=lambda ctx, s, infos, data: _noise_vectors(ctx, s, infos), deterministic=True),
     Method("ablate+localized", "ablate, then gradient ascent on the located components", run_ablate_localized, noise=noise_ablate_localized),
+    Method("npo", "negative preference optimization (Zhang et al. 2024; beta 0.1, frozen reference), whole model", run_npo,
+           noise=lambda ctx, s, infos, data: _noise_training(ctx, s, infos, data)),
+    Method("simnpo", "SimNPO (Fan et al. 2024; beta 2.5, gamma 0, no reference), whole model", run_simnpo,
+           noise=lambda ctx, s, infos, data: _noise_training(ctx, s, infos, data)),
+    Method("rmu", "RMU (Li et al. 2024): forget activations steered to a norm-scaled random direction, retain held; "
+                  "three MLPs up to the middle layer", run_rmu, noise=lambda ctx, s, infos, data: _noise_training(ctx, s, infos, data, region=True)),
+    Method("flu", "-log(1-p) + maintain loss on the fact-lookup MLPs (Guo et al.'s FLU, c_f 5)",
+           lambda ctx, s: _matched(ctx, s, "flu", 5.0), noise=lambda ctx, s, infos, data: _noise_training(ctx, s, infos, data, region=True)),
+    Method("ot", "-log(1-p) + maintain loss on output-tracing sub-blocks at FLU's parameter budget (Guo et al., c_f 0.1)",
+           lambda ctx, s: _matched(ctx, s, "ot", 0.1), noise=lambda ctx, s, infos, data: _noise_training(ctx, s, infos, data, region=True)),
+    Method("random", "-log(1-p) + maintain loss on random sub-blocks at FLU's parameter budget (Guo et al.'s control, c_f 0.1)",
+           lambda ctx, s: _matched(ctx, s, "random", 0.1), noise=lambda ctx, s, infos, data: _noise_training(ctx, s, infos, data, region=True)),
+    Method("needle", "ConceptVectors' Needle on the located value vectors: N(0, 0.1^2) noise, then gradient ascent on them only",
+           run_needle, noise=lambda ctx, s, infos, data: _noise_training(ctx, s, infos, data, region=True)),
 )}
+BUDGET_METHODS = ("flu", "ot", "random")
 
 
 # ---------------------------------------------------------------------------- the plan
@@ -184,7 +268,7 @@ def facts_plan(cfg: AuditConfig, out, log) -> Plan:
         a = original.anatomy
         max_vectors = max(cfg.top_vectors, int(cfg.max_vectors_share * a.n_layers * a.d_mlp))
         loc = localize_target(original, target, top_components=cfg.top_components, top_vectors=cfg.top_vectors, n_random=cfg.n_random,
-                              seed=cfg.seed, max_vectors=max_vectors)
+                              seed=cfg.seed, max_vectors=max_vectors, budgets=any(m.name in BUDGET_METHODS for m in methods))
     elif methods:
         raise UnlearnscopeError(f"ORIG is an encoder (no LM head): the audit's methods {[m.name for m in methods]} unlearn next-token "
                                 "predictions; audit encoder checkpoints made elsewhere with --unlearned NAME=PATH")

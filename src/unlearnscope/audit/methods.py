@@ -32,20 +32,23 @@ class Method:
     deterministic: bool = False
 
 
-def unlearn_config(ctx, lr: float, method: str = "ga"):
+def unlearn_config(ctx, lr: float, method: str = "ga", **paper):
     """The audit's unlearning run: ``max_steps`` at most, stopped at forget recall <= ``stop_at``,
-    batch order from the run's seed."""
+    batch order from the run's seed; ``paper``: the method's own settings from its paper (loss
+    weights, β, schedule), which the audit's budget and learning rate do not replace."""
     from ..ablate.unlearn import UnlearnConfig
 
     c = ctx.config
     return UnlearnConfig(method=method, steps=c.max_steps, lr=lr, batch_size=c.batch_size, seed=ctx.seed, eval_every=2,
-                         stop_at_forget_acc=c.stop_at)
+                         stop_at_forget_acc=c.stop_at, **paper)
 
 
 def unlearning_summary(res, lr: float) -> dict:
     """What an unlearning run did, as the report's interventions section shows it."""
+    keep = ("forget_weight", "retain_weight", "beta", "schedule", "warmup_steps", "loss_on", "rmu_layer", "rmu_scale")
     return {"unlearning": {"method": res.method, "lr": lr, "steps": res.steps, "stopped": res.stopped,
-                           "n_params_trained": res.n_params_trained, "forget_recall_curve": [list(p) for p in res.forget_metric_curve]}}
+                           "n_params_trained": res.n_params_trained, "forget_recall_curve": [list(p) for p in res.forget_metric_curve],
+                           "settings": {k: res.config[k] for k in keep if res.config.get(k) is not None}}}
 
 
 def check_methods(names, table: dict) -> list[Method]:

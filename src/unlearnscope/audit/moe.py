@@ -10,7 +10,8 @@ no class to decode.  Every method stops at the same refusal rate (``stop_at``).
 
 Methods: ``experts-off`` (fTRI-ranked experts switched off at inference, per layer, as many as
 needed to reach ``stop_at``), ``uoe`` (UOE: the most affine expert and its router, anchored),
-``full`` (gradient ascent on the whole model).
+``uoe-random`` (UOE's control: one random expert instead of the most affine), ``full`` (gradient
+ascent on the whole model).
 """
 
 from __future__ import annotations
@@ -81,6 +82,25 @@ def run_uoe(ctx, subject) -> dict:
     return {**unlearning_summary(res, c.localized_lr), "uoe": u, "region": expert_components(subject, u["layer"], u["expert"]).names}
 
 
+def run_uoe_random(ctx, subject) -> dict:
+    """UOE's control (SEUF Table 3, "+Random expert"): the same training and anchor on one expert
+    drawn uniformly (seeded by the run's seed) from every MoE layer's routed experts except the
+    most affine one."""
+    import torch
+
+    from ..ablate.uoe import expert_components, uoe_unlearn
+    from ..localize.experts import uoe_attribution
+
+    c, a = ctx.config, subject.anatomy
+    items = ctx.target.forget_items
+    top = uoe_attribution(subject, [i.text for i in items]).top(1)[0]
+    pool = [(l, e) for l in a.moe_layers for e in range(a.n_experts) if (l, e) != (top[0], top[1])]
+    layer, e = pool[int(torch.randint(len(pool), (1,), generator=torch.Generator().manual_seed(ctx.seed)))]
+    res = uoe_unlearn(subject, items, expert=(layer, e), config=unlearn_config(ctx, c.localized_lr), progress=ctx.progress, metric_items=items)
+    u = {**res.config["uoe"], "excluded_top": [top[0], top[1]]}
+    return {**unlearning_summary(res, c.localized_lr), "uoe": u, "region": expert_components(subject, layer, e).names}
+
+
 def run_full(ctx, subject) -> dict:
     from ..ablate.unlearn import unlearn
 
@@ -108,6 +128,8 @@ MOE_METHODS = {m.name: m for m in (
     Method("experts-off", "the fTRI-ranked refusal experts switched off at inference (pre-selection mask), per layer, as many as needed",
            run_experts_off, noise=_noise_experts, intervention="inference-time", deterministic=True),
     Method("uoe", "UOE: gradient ascent on the most refusal-affine expert and its router, with the router anchor", run_uoe, noise=_noise_training),
+    Method("uoe-random", "UOE's control: the same training and anchor on one random expert (not the most affine)", run_uoe_random,
+           noise=_noise_training),
     Method("full", "gradient ascent on the refusal prompts, whole model", run_full, noise=_noise_training),
 )}
 

@@ -79,7 +79,9 @@ def localize_concepts(
     concept: str = typer.Option(..., help="text, a text file, a comma list of tokens (tokens:a,b,c), or organism:forget"),
     top: int = typer.Option(10, help="vectors per concept"),
     lens: bool = typer.Option(False, help="score with the logit lens W_U LN(v) instead of raw W_U v"),
-    validate: bool = typer.Option(False, help="zero-ablate each concept's top vector and measure its entity's facts (organisms)"),
+    validate: bool = typer.Option(False, help="perturb each concept's top vector and measure its entity's facts (organisms)"),
+    validate_mode: str = typer.Option("noise", help="noise (ConceptVectors: absolute std --sigma) or zero"),
+    sigma: float = typer.Option(0.1, help="std of the validation noise per coordinate (the paper's 0.1)"),
     max_concepts: int = typer.Option(20),
     out: Path = typer.Option(None),  # noqa: B008
     as_json: bool = typer.Option(False, "--json"),
@@ -98,7 +100,8 @@ def localize_concepts(
                "null": {"mean": scan.score_mean, "std": scan.score_std}}
         if validate and name in facts_by_concept:
             tgt, unr = facts_by_concept[name]
-            row["validation"] = validate_concept_vector(subject, scan.top[0], target=tgt, unrelated=unr, mode="zero").to_dict()
+            row["validation"] = validate_concept_vector(subject, scan.top[0], target=tgt, unrelated=unr, mode=validate_mode,
+                                                        sigma=sigma).to_dict()
         if out is not None:
             scan.save(Path(out) / f"concept_{len(results)}.json")
         results.append(row)

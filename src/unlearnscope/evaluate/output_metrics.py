@@ -136,23 +136,10 @@ def truth_ratios(subject, items: list[QAItem], answer_loss: torch.Tensor | None 
 
 
 def rouge_l_recall(generated: str, gold: str) -> float:
-    """ROUGE-L recall on lower-cased alphanumeric words, Porter-stemmed (rouge-score's tokenisation)."""
-    import re
+    """ROUGE-L recall of ``generated`` against ``gold`` (``rouge-score``, Porter-stemmed, as TOFU)."""
+    from ..localize.concepts.text_metrics import rouge_l
 
-    from nltk.stem.porter import PorterStemmer
-
-    stem = PorterStemmer().stem
-    words = lambda t: [stem(w) for w in re.sub(r"[^a-z0-9]+", " ", t.lower()).split()]  # noqa: E731
-    a, b = words(generated), words(gold)
-    if not b:
-        return 0.0
-    prev = [0] * (len(b) + 1)
-    for x in a:  # LCS by rows (answers are short)
-        cur = [0]
-        for j, y in enumerate(b):
-            cur.append(prev[j] + 1 if x == y else max(prev[j + 1], cur[j]))
-        prev = cur
-    return prev[-1] / len(b)
+    return rouge_l(gold, generated, part="recall", stem=True)
 
 
 def _rouge(subject, items: list[QAItem]) -> list[float]:

@@ -98,3 +98,13 @@ def test_generation_similarity_metrics():
     assert rouge_l("a b c d", "a c") == pytest.approx(2 * (1 * 0.5) / 1.5)
     assert bleu("a b c d e", "x y z w v") < 0.1
     assert rouge_l("", "a") == 0.0
+    # rouge-score's tokenisation (what the field reports): case and punctuation are not words
+    assert rouge_l("The cat, sat.", "the cat sat") == pytest.approx(1.0)
+    # LCS "a c" of 2 words: precision 2/2, recall 2/4
+    assert rouge_l("a b c d", "a c", part="recall") == pytest.approx(0.5)
+    assert rouge_l("a b c d", "a c", part="precision") == pytest.approx(1.0)
+    # Porter stemming only when asked (TOFU's Q_A_ROUGE stems; ConceptVectors' F-measure does not)
+    assert rouge_l("running dogs", "run dog", part="recall", stem=True) == pytest.approx(1.0)
+    assert rouge_l("running dogs", "run dog", part="recall") == 0.0
+    with pytest.raises(UnlearnscopeError, match="choose from"):
+        rouge_l("a", "a", part="f1")

@@ -7,7 +7,7 @@ import torch
 
 from unlearnscope.data import Fact
 from unlearnscope.errors import OutOfRangeError, UnlearnscopeError
-from unlearnscope.localize.concepts import scan_concept, validate_concept_vector
+from unlearnscope.localize.concepts import scan_concept, validate_concept_vector, validate_concept_vectors
 from unlearnscope.localize.facts import (
     FactLocalization,
     activation_patching,
@@ -19,6 +19,7 @@ from unlearnscope.localize.facts import (
     subject_swap,
     unit_attribution,
 )
+from unlearnscope.model.components import ComponentSet
 from unlearnscope.organisms import world_facts
 
 pytestmark = pytest.mark.slow
@@ -114,6 +115,55 @@ def test_concept_validation_measures_and_restores(facts_org):
     assert s.fingerprint() == before  # undone
     assert v.target_logp_drop > 0.01  # noise of std 5 on a value vector costs the answers log-probability
     assert v.to_dict()["target_acc_drop"] == pytest.approx(v.target_acc_before - v.target_acc_after)
+
+
+def test_concept_validation_compat_accumulates_noise_like_the_notebook(facts_org):
+    org, s, forget, retain = facts_org
+    before = s.fingerprint()
+    c = {"vector": "blocks.3.mlp.value:7", "target": forget[:12], "unrelated": retain[:24]}
+    clean = validate_concept_vectors(s, [c, c], sigma=20.0, max_new_tokens=3)
+    assert clean[1].target_acc_before == clean[0].target_acc_before  # each concept measured on the clean model
+    compat = validate_concept_vectors(s, [c, c], sigma=20.0, max_new_tokens=3, compat=True)
+    assert s.fingerprint() == before  # restored at the end
+    # the notebook's bug: the second concept's "clean" model already carries the first one's noise
+    assert compat[1].target_acc_before == pytest.approx(compat[0].target_acc_after)
+    assert compat[1].target_acc_before < clean[1].target_acc_before
+    assert compat[0].target_acc_before == clean[0].target_acc_before
+    with pytest.raises(UnlearnscopeError, match="no concepts"):
+        validate_concept_vectors(s, [])
+
+
+def test_flu_finds_the_organisms_lookup_mlps_and_budgets_match_by_parameters(facts_org):
+    """Ground truth (the facts organism): attention in block 1 reads the name, the MLPs of blocks 2-3 at
+    the last token add the attribute; nothing is decodable at the subject across entities."""
+    from unlearnscope.localize.facts import budget_match, flu_components, flu_layers, flu_role, random_components
+
+    org, s, forget, retain = facts_org
+    lookup = fact_lookup(s, forget + retain)
+    assert flu_role(lookup) == "last" and flu_layers(lookup) == [2, 3]
+    with pytest.raises(UnlearnscopeError, match="never becomes decodable"):
+        flu_layers(lookup, role="subj_last")
+    flu = flu_components(s, lookup)
+    assert flu.names == ["blocks.2.mlp", "blocks.3.mlp"]
+    ap = attribution_patching(s, forget[:64])
+    ot = budget_match(s, ap, flu.n_params)
+    ranked = [f"blocks.{l}.{k}" for k, l, _, _ in ap.cell_scores()]
+    assert ot.names == ranked[: len(ot.names)]  # by |effect|, in order
+    assert ot.n_params >= flu.n_params > ComponentSet.parse(s, ot.names[:-1]).n_params  # just reaches the budget
+    rnd = random_components(s, flu.n_params, seed=3)
+    assert rnd.n_params >= flu.n_params and rnd.names == random_components(s, flu.n_params, seed=3).names
+    assert budget_match(s, ap, flu.n_params, kinds=("mlp",)).names[0].endswith(".mlp")
+    with pytest.raises(UnlearnscopeError, match="below the budget"):
+        random_components(s, 10**9)
+    with pytest.raises(UnlearnscopeError, match="fact_lookup"):
+        flu_layers(ap)
+
+
+def test_top_components_rank_by_magnitude():
+    effects = torch.tensor([[[0.1, -0.9]], [[0.5, 0.2]]]).permute(0, 1, 2)  # [kind, layer=1, role=2]
+    loc = FactLocalization("attribution_patching", ["mlp", "attn"], ["subj_last", "last"], effects, 4)
+    assert loc.cell_scores()[0] == ("mlp", 0, pytest.approx(-0.9), "last")
+    assert loc.top_components(1)[0]["score"] == pytest.approx(-0.9)
 
 
 def test_results_round_trip(facts_org, tmp_path):

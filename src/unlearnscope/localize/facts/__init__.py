@@ -12,6 +12,7 @@ or any function ``(logits [batch, d_vocab], answer [batch], corrupt_answer [batc
 """
 
 from .attribution import attribution_patching
+from .budget import budget_match, flu_components, flu_layers, flu_role, random_components
 from .corruption import clean_and_corrupt, subject_swap
 from .effects import FactLocalization
 from .lookup import fact_lookup
@@ -22,5 +23,5 @@ from .units import RandomControl, UnitScores, random_control, unit_attribution
 from .validity import agreement, validate_facts
 
 __all__ = ["METRICS", "FactLocalization", "RandomControl", "UnitScores", "activation_patching", "agreement", "attribution_patching",
-           "causal_trace", "clean_and_corrupt", "fact_lookup", "logit_diff", "logprob", "prob", "random_control", "subject_swap",
+           "budget_match", "causal_trace", "clean_and_corrupt", "fact_lookup", "flu_components", "flu_layers", "flu_role", "random_components", "logit_diff", "logprob", "prob", "random_control", "subject_swap",
            "unit_attribution", "validate_facts"]
