@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 FENCE = re.compile(r"```(\w*)\n(.*?)```", re.S)
 FROM_IMPORT = re.compile(r"^\s*from (unlearnscope[\w.]*) import (?:\(([^)]*)\)|([^\n#]+))", re.M)
 

@@ -14,7 +14,7 @@ PKG = SRC / "unlearnscope"
 
 LAYERS = [
     ["cli"],
-    ["metaeval"],
+    ["replicate", "metaeval"],
     ["audit"],
     ["report"],
     ["evaluate"],

@@ -85,5 +85,30 @@ def test_needle_changes_only_the_located_vectors(facts_ctx):
             assert torch.equal(p[~masks[n]], p0[~masks[n]]) and not torch.equal(p[masks[n]], p0[masks[n]])
         else:
             assert torch.equal(p, p0)
+    # its NOISE: the same noise on the same vectors, then the same training on held-out data
+    noise = org.load("orig")
+    n = FACT_METHODS["needle"].noise(ctx, noise, [info], ctx.target.noise_items)
+    assert n["n_vectors"] == len(info["region"]) and n["then"]["n_params_trained"] == vec.n_params
+    for (name, p), (_, p0) in zip(noise.model.named_parameters(), orig.model.named_parameters(), strict=True):
+        assert torch.equal(p, p0) if name not in masks else torch.equal(p[~masks[name]], p0[~masks[name]])
     u = info["unlearning"]
     assert u["lr"] == 0.2 and u["settings"]["warmup_steps"] == len(ctx.target.forget_items) // 32 and u["settings"]["loss_on"] == "text"
+
+
+def test_random_label_forgetting_relabels_within_the_relation_and_forgets_the_true_answers(facts_ctx):
+    from unlearnscope.audit.facts import random_labels
+
+    _, ctx = facts_ctx
+    t = ctx.target
+    relabelled = random_labels(t.forget_items, list(t.forget) + list(t.retain), seed=0)
+    answers = {}
+    for f in list(t.forget) + list(t.retain):
+        answers.setdefault(f.relation, set()).add(f.answer)
+    assert all(r.answer != i.answer and r.answer in answers[i.relation] and r.prompt == i.prompt
+               for r, i in zip(relabelled, t.forget_items, strict=True))
+    pool = list(t.forget) + list(t.retain)
+    assert random_labels(t.forget_items, pool, seed=0) == relabelled != random_labels(t.forget_items, pool, seed=1)  # seeded
+    subject, info, recall = _run(facts_ctx, "random-labels")
+    u = info["unlearning"]
+    assert u["method"] == "relabel" and info["region"] is None
+    assert u["stopped"] == "forget_metric" and recall <= ctx.config.stop_at + 1e-6  # the true answers are gone from behaviour

@@ -7,6 +7,7 @@
 * ``simnpo``   SimNPO: ``-(2/β) E log σ(-(β/|y|) logp_f - γ)`` (+ ``a * nll_r``), reference-free
 * ``log1mp``   Guo et al.: mean over scored tokens of ``-log(1 - p)``, tokens with ``log p < floor``
                dropped (+ ``a * nll_r``, their maintain loss); the forget part weighted by ``c_f``
+* ``relabel``  descent on the forget data as given: ``nll_f`` (random-label forgetting)
 * ``rmu``      RMU: ``|h_l(f) - c u|² + a |h_l(r) - h_l^ref(r)|²`` at one layer's residual stream,
                ``u`` a fixed random unit vector
 Every method adds ``kl_weight * KL(ref || model)`` on retain tokens when asked.

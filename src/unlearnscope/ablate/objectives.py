@@ -104,6 +104,8 @@ class Objective:
         ids, mask = fb["input_ids"], scored(fb)
         if cfg.method in ("ga", "graddiff"):
             f_loss = -L.nll(out.logits, ids, mask)
+        elif cfg.method == "relabel":
+            f_loss = L.nll(out.logits, ids, mask)
         elif cfg.method == "log1mp":
             f_loss = L.log1mp(out.logits, ids, mask, cfg.log1mp_floor)
         else:

@@ -35,7 +35,7 @@ from .loop import TrainingLoop
 from .masking import MaskedParams
 from .objectives import Objective
 
-METHODS = ("ga", "graddiff", "npo", "simnpo", "rmu", "log1mp")
+METHODS = ("ga", "graddiff", "npo", "simnpo", "rmu", "log1mp", "relabel")
 SCHEDULES = ("constant", "linear", "cosine")
 LOSS_ON = ("answer", "text")
 
@@ -62,6 +62,9 @@ class UnlearnConfig:
       residual norms differ (WMDP tuned 6.5 for Zephyr-7B's layer 7 and 300 for Mixtral); the
       trained parameters default to the MLP output projections of layers ``rmu_layer − 2 …
       rmu_layer`` (WMDP updates three MLPs).
+    * ``relabel``: descent on the forget data as given (``+nll``) — forgetting by fine-tuning
+      toward other answers, e.g. random labels (Zhang, Choshen & Andreas, "Unforgettable
+      Generalization in Language Models"); track the original answers with ``metric_items``.
     * ``log1mp``: Guo et al.'s forget loss ``−log(1 − p(answer token))``, a term dropped once
       ``log p < log1mp_floor`` (−5).
     """

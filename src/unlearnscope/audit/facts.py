@@ -20,6 +20,8 @@ rate and step budget:
   (the fact-lookup MLPs, `localize.facts.flu_components`), ``ot`` (output tracing: attribution
   patching's sub-blocks by ``|effect|`` up to FLU's parameter count), ``random`` (random sub-blocks
   up to the same count);
+* ``random-labels``: Zhang, Choshen & Andreas's forgetting — fine-tuning toward random answers of
+  each fact's relation (whole model);
 * vectors: ``ablate`` (the located value vectors zeroed, no training), ``ablate+localized``,
   ``needle`` (ConceptVectors' Needle on the located value vectors: N(0, 0.1²) noise, then gradient
   ascent on those vectors only at lr 0.2 warmed up over one epoch of batches of 32).
@@ -135,6 +137,36 @@ def _matched(ctx, subject, which: str, forget_weight: float) -> dict:
                     forget_weight=forget_weight, retain_weight=1.0, schedule="cosine")
 
 
+def random_labels(items, pool, seed: int) -> list:
+    """``items`` with each answer replaced by another answer of the same relation, drawn
+    uniformly (seeded); ``pool``: the facts whose answers make up each relation's label set."""
+    import random
+
+    labels: dict = {}
+    for f in pool:
+        labels.setdefault(f.relation, set()).add(f.answer)
+    rng = random.Random(seed)
+    out = []
+    for i in items:
+        others = sorted(labels.get(i.relation, set()) - {i.answer})
+        if not others:
+            raise UnlearnscopeError(f"relation {i.relation!r} has one answer only: random-label forgetting needs another label")
+        out.append(replace(i, answer=rng.choice(others)))
+    return out
+
+
+def run_random_labels(ctx, subject) -> dict:
+    """Random-label forgetting (Zhang, Choshen & Andreas): fine-tune the whole model on the forget
+    prompts with answers drawn at random from their relation's other answers, until recall of the
+    true answers reaches ``stop_at``."""
+    from ..ablate.unlearn import unlearn
+
+    t, lr = ctx.target, ctx.config.localized_lr  # the paper's 1e-4 on the facts organism; lr_full does not reach stop_at in max_steps
+    relabelled = random_labels(t.forget_items, list(t.forget) + list(t.retain), ctx.seed)
+    res = unlearn(subject, relabelled, None, config=unlearn_config(ctx, lr, "relabel"), progress=ctx.progress, metric_items=t.forget_items)
+    return {**unlearning_summary(res, lr), "region": None}
+
+
 def run_needle(ctx, subject) -> dict:
     """Needle on the located value vectors: noise of std 0.1, then gradient ascent on them only."""
     from ..ablate import ablate
@@ -193,6 +225,16 @@ def _noise_vectors(ctx, subject, infos) -> dict:
     return random_vectors_noise(subject, ctx.localization["vector_ranking"][:n], seed=ctx.config.seed)
 
 
+def noise_needle(ctx, subject, infos, data) -> dict:
+    """Needle's NOISE: the same N(0, 0.1²) noise on the same vectors, then the same training on held-out data."""
+    from ..ablate import ablate
+
+    region = list(infos[0]["region"])
+    ablate(subject, ComponentSet.parse(subject, region), "noise", sigma=0.1, seed=ctx.config.seed)
+    return {"kind": "N(0, 0.1²) noise on the same vectors", "n_vectors": len(region), "sigma": 0.1,
+            "then": _noise_training(ctx, subject, infos, data, region=True)}
+
+
 def noise_ablate_localized(ctx, subject, infos, data) -> dict:
     vec = _noise_vectors(ctx, subject, infos)
     n_vec = infos[0]["ablation"]["n_vectors"]
@@ -225,8 +267,11 @@ FACT_METHODS = {m.name: m for m in (
            lambda ctx, s: _matched(ctx, s, "ot", 0.1), noise=lambda ctx, s, infos, data: _noise_training(ctx, s, infos, data, region=True)),
     Method("random", "-log(1-p) + maintain loss on random sub-blocks at FLU's parameter budget (Guo et al.'s control, c_f 0.1)",
            lambda ctx, s: _matched(ctx, s, "random", 0.1), noise=lambda ctx, s, infos, data: _noise_training(ctx, s, infos, data, region=True)),
+    Method("random-labels", "random-label forgetting: the forget prompts fine-tuned toward random answers of their relation "
+                            "(Zhang, Choshen & Andreas), whole model", run_random_labels,
+           noise=lambda ctx, s, infos, data: _noise_training(ctx, s, infos, data)),
     Method("needle", "ConceptVectors' Needle on the located value vectors: N(0, 0.1^2) noise, then gradient ascent on them only",
-           run_needle, noise=lambda ctx, s, infos, data: _noise_training(ctx, s, infos, data, region=True)),
+           run_needle, noise=noise_needle),
 )}
 BUDGET_METHODS = ("flu", "ot", "random")
 

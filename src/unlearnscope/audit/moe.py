@@ -136,6 +136,13 @@ MOE_METHODS = {m.name: m for m in (
 MOE_VERIFY = {"readouts": ("lens",), "attacks": ("relearn", "incontext", "format")}
 
 
+def moe_verify(verify, target):
+    """The verification the refusal target supports: the logit lens, and of the asked-for attacks
+    those in `MOE_VERIFY` (probes need a class to decode; with one answer per relation there is none)."""
+    attacks = tuple(a for a in MOE_VERIFY["attacks"] if a in verify.attacks)
+    return replace(verify, bos=verify.bos or target.bos, readouts=MOE_VERIFY["readouts"], attacks=attacks)
+
+
 def moe_plan(cfg, out, log) -> Plan:
     from ..ablate.uoe import expert_components
     from ..localize.experts import expert_control, ftri
@@ -173,6 +180,6 @@ def moe_plan(cfg, out, log) -> Plan:
         return route(subject, RoutingOverride.from_dict(ov)) if ov else contextlib.nullcontext()
 
     return Plan(name, out, target, fresh, original, references, methods, {"ranking": ranking},
-                with_attack_budget(replace(cfg.verify, bos=cfg.verify.bos or target.bos, **MOE_VERIFY), cfg.attacks), verify_kwargs,
+                with_attack_budget(moe_verify(cfg.verify, target), cfg.attacks), verify_kwargs,
                 {"target": "refusal", "localization": loc}, noise_items=target.noise_items, noise_data=target.noise_source, hold=hold,
                 evaluate=evaluate, organism=org, after_interventions=control, checkpoints=checkpoints)

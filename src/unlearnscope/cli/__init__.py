@@ -18,6 +18,7 @@ from .inspection import inspect
 from .localize import localize_app
 from .metaeval import metaeval
 from .organism import organism_app
+from .replicate import replicate
 from .report import report
 from .skills import localize_skills  # noqa: F401  (registers `localize skills`)
 from .target import target
@@ -49,6 +50,7 @@ app.command("report")(report)
 app.command("audit")(audit)
 app.command("metaeval")(metaeval)
 app.command("target")(target)
+app.command("replicate")(replicate)
 
 
 def _sigterm_as_interrupt(signum, frame) -> None:

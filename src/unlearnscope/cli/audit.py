@@ -44,7 +44,7 @@ def audit(
     reference: str = typer.Option(None, "--reference", help="model(s) that never knew the target (REF), comma-separated: two or more put the never-knew spread in the CIs; without one there is no verdict"),
     organism: str = typer.Option(None, "--organism", help="facts (default) | moe (refusal), when no --model is given"),
     size: str = typer.Option(None, "--size", help="organism size: default | small (default: $UNLEARNSCOPE_ORGANISM_SIZE or default)"),
-    methods: str = typer.Option(None, "--methods", help="comma-separated; facts: ga, graddiff, npo, simnpo, rmu, localized, flu, ot, random, ablate, ablate+localized, needle; moe: experts-off, uoe, uoe-random, full"),
+    methods: str = typer.Option(None, "--methods", help="comma-separated; facts: ga, graddiff, npo, simnpo, rmu, localized, flu, ot, random, ablate, ablate+localized, needle, random-labels; moe: experts-off, uoe, uoe-random, full"),
     config: str = typer.Option(None, "--config", help="TOML or JSON audit config (flags override it)"),
     out: str = typer.Option(None, "--out", help="report directory (default: reports/<name>)"),
     name: str = typer.Option(None, "--name", help="report name"),

@@ -52,7 +52,7 @@ class ExpertControl(Result):
             out[m] = {"baseline": self.baseline[m], "located": self.located[m], "delta": round(self.delta(m), 5),
                       "random_mean_delta": round(float(rd.mean()), 5), "random_std_delta": round(float(rd.std()) if len(rd) > 1 else 0.0, 5),
                       "random_min_delta": round(float(rd.min()), 5), "random_max_delta": round(float(rd.max()), 5),
-                      "p_value": round(self.p_value(m), 5)}
+                      "p_value": round(self.p_value(m), 5), "n_random": len(rd)}
         return out
 
     def to_dict(self) -> dict:

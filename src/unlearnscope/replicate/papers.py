@@ -1,0 +1,198 @@
+"""Each paper's central comparison on the matching organism, as an audit, read into a card.
+
+    card = replicate("mechanistic-unlearning", size="small", seeds=3)
+    card.verdict, card.comparisons
+
+A card's contrasts are paired over entities (the same forget entities under two methods; the
+per-entity values are the seed means the audit reports) with a 95 % bootstrap CI
+(`evaluate.stats.mean_ci`).  The audits run their methods' paper settings (`audit.facts`,
+`audit.moe`) at the audit's budget; the readouts a card does not need are switched off.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from typing import Callable
+
+import torch
+
+from ..audit.config import QUICK_VERIFY, AuditConfig
+from ..errors import UnlearnscopeError
+from ..evaluate.stats import mean_ci
+from .card import ReplicationCard
+
+
+@dataclass(frozen=True)
+class Paper:
+    name: str
+    citation: str
+    claim: str
+    paper_number: str
+    differences: tuple[str, ...]
+    run: Callable  # (size, seeds, progress, log) -> (comparisons, details)
+
+
+def _metric(report: dict, run: str, name: str) -> dict:
+    for m in report["runs"][run]["metrics"]:
+        if m["name"] == name:
+            return m
+    raise UnlearnscopeError(f"the audit of {run!r} has no {name!r} readout (its report lists "
+                            f"{[m['name'] for m in report['runs'][run]['metrics']]})")
+
+
+def paired(report: dict, metric: str, a: str, b: str, *, expect: str, what: str, seed: int = 0) -> dict:
+    """``metric(a) − metric(b)`` over the entities both runs measured, with its bootstrap CI."""
+    va, vb = _metric(report, a, metric)["value_by_index"], _metric(report, b, metric)["value_by_index"]
+    common = sorted(set(va) & set(vb))
+    if not common:
+        raise UnlearnscopeError(f"{metric}: runs {a!r} and {b!r} share no entity")
+    d = torch.tensor([va[k] - vb[k] for k in common], dtype=torch.float64)
+    mean, lo, hi = mean_ci(d, seed=seed)
+    return {"name": f"{metric}: {a} − {b}", "what": what, "value": mean, "ci": [lo, hi], "n": len(common), "expect": expect,
+            "a": _metric(report, a, metric)["agg_value"], "b": _metric(report, b, metric)["agg_value"]}
+
+
+def _audit(organism: str, methods: tuple[str, ...], size: str, seeds: int, progress: bool, log, **verify) -> dict:
+    """The organism's audit of ``methods`` on ``seeds`` unlearning seeds, the readouts in ``verify`` only."""
+    from ..audit.run import run_audit
+
+    v = replace(QUICK_VERIFY, **verify)
+    cfg = AuditConfig(organism=organism, size=size, methods=methods, seeds=tuple(range(seeds)), quick=True, attacks="off",
+                      output_metrics=False, noise=False, verify=v, name=f"replicate-{organism}")
+    with tempfile.TemporaryDirectory(prefix="unlearnscope-replicate-") as d:
+        return run_audit(cfg, out=d, progress=progress, log=log).report
+
+
+def _summary(report: dict, methods, metrics) -> dict:
+    """Per method: the aggregate of each metric and how its unlearning runs ended (equal forgetting)."""
+    iv = report["sections"]["interventions"]
+    return {m: {"metrics": {k: _metric(report, m, k)["agg_value"] for k in metrics},
+                "stopped": [s.get("stopped") for s in iv[m].get("seeds", [])],
+                "n_params_trained": (iv[m].get("unlearning") or {}).get("n_params_trained"), "region": iv[m].get("region")}
+            for m in methods}
+
+
+# ------------------------------------------------------------------------------------------ papers
+def _mechanistic(size, seeds, progress, log):
+    methods = ("flu", "ot", "random")
+    r = _audit("facts", methods, size, seeds, progress, log, readouts=("lens",), attacks=("relearn", "format"))
+    comps = [paired(r, metric, "flu", other, expect="< 0", what=f"{label}: FLU minus {other.upper() if other == 'ot' else other}")
+             for metric, label in (("relearn", "recall after relearning on the other half"), ("format:mc", "multiple-choice recall"))
+             for other in ("ot", "random")]
+    details = {"methods": _summary(r, methods, ("recall", "retain_recall", "relearn", "format:mc")),
+               "matched": {k: v for k, v in r["sections"]["localization"]["matched"].items() if k in ("flu_layers", "flu_role", "flu", "ot", "random")}}
+    return comps, details
+
+
+def _uoe(size, seeds, progress, log):
+    methods = ("uoe", "full", "uoe-random")
+    r = _audit("moe", methods, size, seeds, progress, log, readouts=("lens",), attacks=())
+    loc = [m["name"] for m in r["runs"]["uoe"]["metrics"] if m["kind"] == "locality"]
+    comps = [paired(r, metric, "uoe", other, expect="> 0", what=f"{metric} (kept ability): UOE minus {other}")
+             for metric in loc for other in ("full", "uoe-random")]
+    return comps, {"methods": _summary(r, methods, ("recall", *loc))}
+
+
+def _mote(size, seeds, progress, log):
+    r = _audit("moe", ("experts-off",), size, 1, progress, log, readouts=("lens",), attacks=())
+    ec = r["sections"]["localization"]["expert_control"]["refusal_rate"]
+    lo = ec["delta"]  # located: refusal change (a single, deterministic set)
+    rnd_mean, rnd_std = ec["random_mean_delta"], ec["random_std_delta"]
+    comps = [{"name": "refusal change: located − matched random", "what": "switching off the top fTRI experts vs as many random ones per layer",
+              "value": lo - rnd_mean, "ci": [lo - rnd_mean - 1.96 * rnd_std, lo - rnd_mean + 1.96 * rnd_std], "n": ec["n_random"],
+              "expect": "< 0", "p_value": ec["p_value"], "located": lo, "random_mean": rnd_mean}]
+    return comps, {"expert_control": r["sections"]["localization"]["expert_control"],
+                   "experts": r["sections"]["interventions"]["experts-off"]["routing"]}
+
+
+def rki_contrast(report: dict, run: str, metric: str, what: str) -> dict:
+    """A readout's Residual Knowledge Index on ``run`` (0: the never-knew level, 1: ORIG's) with its CI."""
+    m = _metric(report, run, metric)
+    rki = m.get("rki") or {}
+    if not rki.get("defined"):
+        raise UnlearnscopeError(f"{metric} on {run!r} has no defined RKI: {rki.get('why')}")
+    return {"name": f"{metric} RKI: {run}", "what": what, "value": rki["value"], "ci": list(rki["ci"]), "n": m["n_entities"],
+            "expect": "> 0", "value_unlearned": m["agg_value"], "original": m["original"]["agg_value"], "reference": m["reference"]["agg_value"]}
+
+
+def _unforgettable(size, seeds, progress, log):
+    r = _audit("facts", ("random-labels",), size, seeds, progress, log, readouts=("probes",), attacks=())
+    comps = [rki_contrast(r, "random-labels", metric, what) for metric, what in (
+        ("probe_refit", "probes refit on the forgotten model's states decode the original answers (entity-disjoint)"),
+        ("probe_transfer", "ORIG's probes applied to the forgotten model's states"))]
+    return comps, {"methods": _summary(r, ("random-labels",), ("recall", "retain_recall", "probe_refit", "probe_transfer")),
+                   "recall_rki": (_metric(r, "random-labels", "recall").get("rki") or {}).get("value")}
+
+
+PAPERS = {p.name: p for p in (
+    Paper("mechanistic-unlearning",
+          "Guo, Syed, Sheshadri, Ewart, Dziugaite. Robust Knowledge Unlearning and Editing via Mechanistic Localization (ICML 2025).",
+          "At matched parameter budgets, unlearning on the fact-lookup (FLU) MLPs is more robust to relearning and to format "
+          "attacks than unlearning on output-tracing (OT) localizations, and than on random components.",
+          "Gemma-7B, 16 athletes: multiple-choice forget accuracy 0.110 (FLU) vs 0.767 (attribution patching), 0.849 (causal "
+          "tracing), 0.822 (random); lower recovered accuracy after relearning for FLU.",
+          ("a 4-layer facts organism (random names, 4 relations) instead of Gemma-7B on sports facts",
+           "FLU from entity-disjoint ridge probes; the organism looks facts up at the last token (blocks 2-3), not at the subject",
+           "relearning: full-parameter fine-tuning on half of the forget entities (the audit's readout), not LoRA rank 512",
+           "multiple choice: the organism's 4-option rendering, scored by top-1 recall of the answer, not the letter probability",
+           "the audit's learning rate and stop rule (equal forget recall) instead of 50 steps at lr 1e-5; no Pile loss"),
+          _mechanistic),
+    Paper("uoe",
+          "Zhuang, Zhang, Guo, Jia, Liu, Liu, Zhang. UOE / SEUF: Is Unlearning One Expert Enough for Mixture-of-Experts LLMs? (ACL 2025).",
+          "At equal forgetting, unlearning only the top-affinity expert (with its router and the anchor loss) keeps the model's "
+          "other abilities better than unlearning the whole model, and better than unlearning a random single expert.",
+          "DeepSeek-V2-Lite / Qwen1.5-MoE on WMDP-cyber and RWKU: utility (MMLU) 0.51 vs 0.31 (GA, whole model) at forget "
+          "efficacy ≈ 0.25; RMU+random expert forgets less (0.35 vs 0.25 on Qwen WMDP).",
+          ("the MoE organism's refusal behaviour as the forget target, its facts / arithmetic / code and benign chat as utility, "
+           "not WMDP / RWKU and MMLU",
+           "gradient ascent as the base method for every arm; the audit's stop rule (equal refusal rate) instead of a checkpoint "
+           "chosen for 'best balance'",
+           "attribution on the organism's refusal prompts (a few thousand tokens, below the paper's 100k)"),
+          _uoe),
+    Paper("mote",
+          "Dahlke, Klagges, Zecha, Merkel, Rohr, Klemm. Mixture of Tunable Experts: Behavior Modification of DeepSeek-R1 at Inference Time (2025).",
+          "Switching off the experts that fTRI ranks highest for a behaviour removes the behaviour; switching off as many "
+          "random experts does not.",
+          "DeepSeek-R1: switching off the top-10 refusal experts cut refusals by 52 % on sensitive prompts; random "
+          "deactivation had a smaller, noisier effect.",
+          ("the MoE organism's trained refusal instead of R1's politically sensitive refusals",
+           "fTRI differential token counts per layer, experts switched off by pre-selection mask (the next expert fills the slot)",
+           "as many experts per layer as the audit needs to reach its stop rule, not a fixed 10; the random sets are matched in "
+           "layer and count",
+           "the CI is ±1.96 standard deviations of the random sets' effect around the located set's (one deterministic set)"),
+          _mote),
+    Paper("unforgettable-generalization",
+          "Zhang, Choshen, Andreas. Unforgettable Generalization in Language Models (COLM 2024).",
+          "After forgetting by fine-tuning on random labels, behaviour falls to chance but linear probes on the hidden states "
+          "still recover the original labels well above chance: the forgetting is shallow.",
+          "Llama-2-7B, 21 binarised multiple-choice tasks: a probe at the question's last token (5th-to-last layer) is about as "
+          "accurate after forgetting as before, while accuracy on, e.g., RTE falls to 0.50.",
+          ("the facts organism's cloze facts (20 or more answers per relation) instead of binary multiple-choice tasks",
+           "recall falls to the audit's stop rule (forget recall 0.1), not to a fixed number of random-label steps",
+           "probes: closed-form ridge per layer with entity-disjoint folds at the last token, all layers, scored against the "
+           "never-knew models (RKI 0) and ORIG (RKI 1) rather than against chance alone"),
+          _unforgettable),
+)}
+
+NOT_YET = {"conceptvectors": "needs an organism that stores concepts in single value vectors (the facts organism spreads "
+                             "each fact over many neurons)",
+           "skill-unlearning": "needs a skills audit target (forget one of the multidomain organism's skills)"}
+
+
+def replicate(paper: str, *, size: str = "small", seeds: int = 3, progress: bool = True, log=None, command: str | None = None) -> ReplicationCard:
+    """Run ``paper``'s central comparison (module doc) and return its card."""
+    if paper in NOT_YET:
+        raise UnlearnscopeError(f"the {paper} replication is not available yet: it {NOT_YET[paper]}; available: {sorted(PAPERS)}")
+    if paper not in PAPERS:
+        raise UnlearnscopeError(f"unknown paper {paper!r}; choose from {sorted(PAPERS)}")
+    if seeds < 3 and paper != "mote":
+        raise UnlearnscopeError(f"a replication needs at least 3 unlearning seeds, got {seeds}")
+    p = PAPERS[paper]
+    t0 = time.perf_counter()
+    comparisons, details = p.run(size, seeds, progress, log or (lambda m: None))
+    return ReplicationCard.of(p.name, p.citation, p.claim, p.paper_number, comparisons, differences=list(p.differences),
+                              command=command or f"unlearnscope replicate {paper} --size {size} --seeds {seeds} --json",
+                              seeds=list(range(seeds if paper != "mote" else 1)), size=size,
+                              seconds=round(time.perf_counter() - t0, 1), details=details)
