@@ -63,3 +63,14 @@ def test_every_paper_of_the_issue_is_either_runnable_or_says_what_it_needs():
     assert res.exit_code == 2 and "unknown paper" in res.output
     res = RUN.invoke(app, ["replicate", "uoe", "--out", "/proc/nope"])
     assert res.exit_code == 2 and "/proc/nope" in res.output  # the output location is checked before any model is built
+
+
+def test_pooled_contrast_weighs_each_ability_equally():
+    from unlearnscope.replicate.papers import pooled_paired
+
+    r = {"runs": {m: {"metrics": [{"name": "a", "agg_value": 0, "value_by_index": {str(i): v for i in range(100)}},
+                                  {"name": "b", "agg_value": 0, "value_by_index": {"x": w, "y": w}}]}
+                  for m, v, w in (("uoe", 1.0, 0.5), ("full", 0.8, 0.5))}}
+    c = pooled_paired(r, ["a", "b"], "uoe", "full", expect="> 0", what="w")
+    assert c["value"] == pytest.approx(0.1) and c["n"] == 102  # (0.2 + 0.0) / 2, not the item-weighted 0.196
+    assert c["ci"] == [pytest.approx(0.1), pytest.approx(0.1)]  # no spread within either ability

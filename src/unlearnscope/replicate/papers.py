@@ -20,7 +20,7 @@ import torch
 
 from ..audit.config import QUICK_VERIFY, AuditConfig
 from ..errors import UnlearnscopeError
-from ..evaluate.stats import mean_ci
+from ..evaluate.stats import bootstrap_indices, mean_ci, percentile_ci
 from .card import ReplicationCard
 
 
@@ -86,25 +86,60 @@ def _mechanistic(size, seeds, progress, log):
     return comps, details
 
 
+def pooled_paired(report: dict, metrics: list[str], a: str, b: str, *, expect: str, what: str, n_boot: int = 2000, seed: int = 0) -> dict:
+    """The mean over ``metrics`` (each weighted equally, as a benchmark average) of ``metric(a) −
+    metric(b)`` on their shared items, with a bootstrap CI that resamples each metric's items."""
+    means, draws, n = [], [], 0
+    for k, metric in enumerate(metrics):
+        va, vb = _metric(report, a, metric)["value_by_index"], _metric(report, b, metric)["value_by_index"]
+        common = sorted(set(va) & set(vb))
+        if not common:
+            continue
+        d = torch.tensor([va[i] - vb[i] for i in common], dtype=torch.float64)
+        means.append(float(d.mean()))
+        draws.append(d[bootstrap_indices(len(d), n_boot, seed + k)].mean(1))  # [n_boot]
+        n += len(common)
+    if not means:
+        raise UnlearnscopeError(f"{metrics}: runs {a!r} and {b!r} share no item")
+    lo, hi = percentile_ci(torch.stack(draws).mean(0))
+    return {"name": f"mean of {len(means)} abilities: {a} − {b}", "what": what, "value": sum(means) / len(means), "ci": [lo, hi],
+            "n": n, "expect": expect, "metrics": list(metrics)}
+
+
 def _uoe(size, seeds, progress, log):
     methods = ("uoe", "full", "uoe-random")
     r = _audit("moe", methods, size, seeds, progress, log, readouts=("lens",), attacks=())
     loc = [m["name"] for m in r["runs"]["uoe"]["metrics"] if m["kind"] == "locality"]
-    comps = [paired(r, metric, "uoe", other, expect="> 0", what=f"{metric} (kept ability): UOE minus {other}")
-             for metric in loc for other in ("full", "uoe-random")]
-    return comps, {"methods": _summary(r, methods, ("recall", *loc))}
+    comps = [pooled_paired(r, loc, "uoe", other, expect="> 0", what=f"abilities kept (benign chat, facts, arithmetic, code): UOE minus {other}")
+             for other in ("full", "uoe-random")]
+    return comps, {"methods": _summary(r, methods, ("recall", *loc)),
+                   "per_ability": [paired(r, m, "uoe", o, expect="> 0", what=m) for m in loc for o in ("full", "uoe-random")]}
 
 
 def _mote(size, seeds, progress, log):
-    r = _audit("moe", ("experts-off",), size, 1, progress, log, readouts=("lens",), attacks=())
-    ec = r["sections"]["localization"]["expert_control"]["refusal_rate"]
-    lo = ec["delta"]  # located: refusal change (a single, deterministic set)
-    rnd_mean, rnd_std = ec["random_mean_delta"], ec["random_std_delta"]
-    comps = [{"name": "refusal change: located − matched random", "what": "switching off the top fTRI experts vs as many random ones per layer",
-              "value": lo - rnd_mean, "ci": [lo - rnd_mean - 1.96 * rnd_std, lo - rnd_mean + 1.96 * rnd_std], "n": ec["n_random"],
-              "expect": "< 0", "p_value": ec["p_value"], "located": lo, "random_mean": rnd_mean}]
-    return comps, {"expert_control": r["sections"]["localization"]["expert_control"],
-                   "experts": r["sections"]["interventions"]["experts-off"]["routing"]}
+    """MoTE's comparison at a fixed number of experts per layer (1 and 2 of each layer's routed
+    experts), each against ``100 × seeds`` random sets of as many experts per layer."""
+    from ..audit.moe import refusal_target
+    from ..localize.experts import expert_control, ftri
+    from ..organisms import behaviour_evaluator, build
+
+    org = build("moe", size, 0, progress=progress, log=log)
+    original, target, evaluate = org.load("orig"), refusal_target(org), behaviour_evaluator(org)
+    prompts = [i.prompt for i in target.forget_items] + [i.prompt for i in target.retain_items if i.domain == "benign"]
+    ranking = ftri(original, prompts, target="refused").ranking()
+    comps, details = [], {}
+    for k in (1, 2):
+        located = [(l, e) for l, e, _ in ranking.top_per_layer(k)]
+        ec = expert_control(original, located, evaluate, mode="off", n_random=100 * seeds, seed=0)
+        rd = torch.tensor(ec.random_deltas("refusal_rate"), dtype=torch.float64)
+        d = ec.delta("refusal_rate")
+        lo, hi = torch.quantile(rd, torch.tensor([0.025, 0.975], dtype=torch.float64)).tolist()
+        comps.append({"name": f"refusal change, {k} expert(s) per layer off: located − random", "what": "the top fTRI experts vs random sets "
+                      "of as many experts per layer (the CI: the located change against the random sets' 2.5–97.5 % range)",
+                      "value": d - float(rd.mean()), "ci": [d - hi, d - lo], "n": len(rd), "expect": "< 0",
+                      "p_value": ec.p_value("refusal_rate"), "located_delta": d, "random_mean_delta": float(rd.mean())})
+        details[f"k={k}"] = {"experts": [list(e) for e in located], "summary": ec.summary()}
+    return comps, details
 
 
 def rki_contrast(report: dict, run: str, metric: str, what: str) -> dict:
@@ -159,9 +194,10 @@ PAPERS = {p.name: p for p in (
           "deactivation had a smaller, noisier effect.",
           ("the MoE organism's trained refusal instead of R1's politically sensitive refusals",
            "fTRI differential token counts per layer, experts switched off by pre-selection mask (the next expert fills the slot)",
-           "as many experts per layer as the audit needs to reach its stop rule, not a fixed 10; the random sets are matched in "
-           "layer and count",
-           "the CI is ±1.96 standard deviations of the random sets' effect around the located set's (one deterministic set)"),
+           "1 and 2 experts per layer (2 and 4 of the organism's 16 routed experts) instead of R1's 10 of 14,848; the random "
+           "sets are matched in layer and count, drawn from the other experts",
+           "the located set is deterministic: its CI is its change against the random sets' 2.5–97.5 % range; seeds multiply "
+           "the number of random sets (100 per seed) and the organism is built once (seed 0)"),
           _mote),
     Paper("unforgettable-generalization",
           "Zhang, Choshen, Andreas. Unforgettable Generalization in Language Models (COLM 2024).",
@@ -187,12 +223,12 @@ def replicate(paper: str, *, size: str = "small", seeds: int = 3, progress: bool
         raise UnlearnscopeError(f"the {paper} replication is not available yet: it {NOT_YET[paper]}; available: {sorted(PAPERS)}")
     if paper not in PAPERS:
         raise UnlearnscopeError(f"unknown paper {paper!r}; choose from {sorted(PAPERS)}")
-    if seeds < 3 and paper != "mote":
+    if seeds < 3:
         raise UnlearnscopeError(f"a replication needs at least 3 unlearning seeds, got {seeds}")
     p = PAPERS[paper]
     t0 = time.perf_counter()
     comparisons, details = p.run(size, seeds, progress, log or (lambda m: None))
     return ReplicationCard.of(p.name, p.citation, p.claim, p.paper_number, comparisons, differences=list(p.differences),
                               command=command or f"unlearnscope replicate {paper} --size {size} --seeds {seeds} --json",
-                              seeds=list(range(seeds if paper != "mote" else 1)), size=size,
+                              seeds=list(range(seeds)), size=size,
                               seconds=round(time.perf_counter() - t0, 1), details=details)
