@@ -46,6 +46,11 @@ def test_verdict_is_measured_from_every_contrast(tmp_path):
     back = ReplicationCard.load(tmp_path / "p.json")
     assert back.comparisons == card.comparisons and back.verdict == card.verdict
     assert len(card.plot().data) == 1
+    card.details = {"methods": {"a": {"metrics": {"recall": 0.1}, "stopped": ["forget_metric"] * 3, "n_params_trained": 5},
+                                "b": {"metrics": {"recall": 0.3}, "stopped": ["steps", "forget_metric", "steps"], "n_params_trained": 5}}}
+    assert card.caveats() == ["b: 2 of 3 seeds ended by 'steps', not at the shared forget level (forget recall 0.300): "
+                              "its contrasts are not at equal forgetting"]
+    assert "| b | 0.300 | 5 | forget_metric, steps |" in card.to_markdown()
 
 
 def test_every_paper_of_the_issue_is_either_runnable_or_says_what_it_needs():
