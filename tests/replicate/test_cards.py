@@ -79,3 +79,16 @@ def test_pooled_contrast_weighs_each_ability_equally():
     c = pooled_paired(r, ["a", "b"], "uoe", "full", expect="> 0", what="w")
     assert c["value"] == pytest.approx(0.1) and c["n"] == 102  # (0.2 + 0.0) / 2, not the item-weighted 0.196
     assert c["ci"] == [pytest.approx(0.1), pytest.approx(0.1)]  # no spread within either ability
+
+
+def test_relative_drop_bootstrap_pools_the_seeds_items():
+    import torch
+
+    from unlearnscope.replicate.papers import relative_drop_draws
+
+    before = torch.ones(50, dtype=torch.bool)
+    after = torch.zeros(50, dtype=torch.bool)
+    after[:10] = True  # 10 of 50 still right: relative drop 0.8
+    draws = relative_drop_draws([(before[:25], after[:25]), (before[25:], after[25:])])
+    lo, hi = torch.quantile(draws, torch.tensor([0.025, 0.975], dtype=torch.float64)).tolist()
+    assert float(draws.mean()) == pytest.approx(0.8, abs=0.02) and 0.65 < lo < 0.8 < hi < 0.95
