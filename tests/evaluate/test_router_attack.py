@@ -16,9 +16,11 @@ from unlearnscope.model.components import ComponentSet
 
 
 def _unlearned(org, target, spec: str, lr: float):
+    """Gradient ascent on the refusal items' whole texts (the refusal sentence, not only its first
+    token): the strongest push through the restricted parameters, so each model's mechanism is clear."""
     s = org.load("orig")
-    unlearn(s, target.forget_items, components=ComponentSet.parse(s, spec), config=UnlearnConfig(lr=lr, steps=300, stop_at_forget_acc=0.1),
-            progress=False)
+    unlearn(s, target.forget_items, components=ComponentSet.parse(s, spec),
+            config=UnlearnConfig(lr=lr, steps=300, stop_at_forget_acc=0.1, loss_on="text"), progress=False)
     return s
 
 
