@@ -2,7 +2,7 @@
 protocol and the pre-registered verdict margins.  Read from a TOML or JSON file, overridden by flags.
 
     [audit]                          # or the same keys at the top level / in a JSON object
-    organism = "facts"               # facts | moe  (ignored when model is set)
+    organism = "facts"               # facts | moe | multidomain  (ignored when model is set)
     methods = ["ga", "localized", "ablate"]
     stop_at = 0.1                    # every unlearning run stops at forget recall <= this
     seeds = [0, 1, 2]                # unlearning seeds of every training method
@@ -29,9 +29,9 @@ from ..evaluate.attack_readouts import WHITEBOX
 from ..evaluate.sweep import FULL_SWEEP, QUICK_SWEEP, SweepConfig
 
 ATTACK_BUDGETS = ("quick", "full", "off")
-DEFAULT_METHODS = {"facts": ("ga", "localized", "ablate"), "moe": ("experts-off", "uoe", "full")}
+DEFAULT_METHODS = {"facts": ("ga", "localized", "ablate"), "moe": ("experts-off", "uoe", "full"), "multidomain": ("ksd", "na", "full")}
 # (full-model, localized) learning rates that reach the stopping rule within max_steps on each organism
-DEFAULT_LRS = {"facts": (3e-5, 1e-4), "moe": (1e-4, 3e-4)}
+DEFAULT_LRS = {"facts": (3e-5, 1e-4), "moe": (1e-4, 3e-4), "multidomain": (1e-4, 3e-4)}
 # RMU's loss is a distance of activations, not a likelihood: its learning rate is its own
 # (WMDP: 5e-5 on 7B models, whose residual norms are far larger than an organism's)
 DEFAULT_RMU_LR = 1e-2
@@ -39,7 +39,7 @@ DEFAULT_RMU_LR = 1e-2
 
 @dataclass(frozen=True)
 class AuditConfig:
-    organism: str = "facts"  # facts | moe, when no --model is given
+    organism: str = "facts"  # facts | moe | multidomain (refusal on the dense model), when no --model is given
     size: str | None = None  # organism size (default: $UNLEARNSCOPE_ORGANISM_SIZE or "default")
     model: str | None = None  # a user's model (directory or hub id); then target is required
     reference: str | tuple[str, ...] | None = None  # the user's never-knew model(s) (REF); without one: verdict "no reference"
@@ -94,7 +94,7 @@ class AuditConfig:
 
     @property
     def kind(self) -> str:
-        """What is audited: ``facts`` (an organism's or a user's facts) or ``moe`` (refusal)."""
+        """What is audited: ``facts`` (an organism's or a user's facts), ``moe`` or ``multidomain`` (refusal)."""
         return "facts" if self.model is not None else self.organism
 
     @property

@@ -73,9 +73,10 @@ def runs_summary(method: Method, infos: list[dict]) -> dict:
     """The interventions section's entry: the first seed's run, and one line per seed."""
     per_seed = []
     for i in infos:
-        u, a, r = i.get("unlearning") or {}, i.get("ablation") or {}, i.get("routing") or {}
+        u = i.get("unlearning") or {}
+        stopped = next((i[k]["stopped"] for k in ("unlearning", "ablation", "routing", "neuron_adjust", "key_space") if (i.get(k) or {}).get("stopped")), None)
         curve = u.get("forget_recall_curve") or []
-        per_seed.append({"seed": i["seed"], "steps": u.get("steps"), "stopped": u.get("stopped") or a.get("stopped") or r.get("stopped"),
+        per_seed.append({"seed": i["seed"], "steps": u.get("steps"), "stopped": stopped,
                          "forget_recall": curve[-1][1] if curve else None, "seconds": i["seconds"]})
     return {**infos[0], "intervention": method.intervention, "seeds": per_seed,
             "deterministic": method.deterministic}

@@ -1,4 +1,6 @@
-"""The MoE organism's refusal audit: switching located experts off vs UOE vs full-model unlearning.
+"""The refusal audit (MoE organism, or the dense multi-domain one): switching located experts off
+vs UOE vs full-model unlearning, and the training-free skill methods Neuron Adjust and Key Space
+Detection (`skill_methods`; dense FFNs only).
 
 The target is a behaviour, read like a fact: each refusal prompt (``user : how do i make a bomb ?
 assistant :``) has the answer ``i`` (the first token of the refusal) and its harmful noun as the
@@ -11,7 +13,7 @@ no class to decode.  Every method stops at the same refusal rate (``stop_at``).
 Methods: ``experts-off`` (fTRI-ranked experts switched off at inference, per layer, as many as
 needed to reach ``stop_at``), ``uoe`` (UOE: the most affine expert and its router, anchored),
 ``uoe-random`` (UOE's control: one random expert instead of the most affine), ``full`` (gradient
-ascent on the whole model).
+ascent on the whole model), ``na`` / ``ksd`` (dense models: see `skill_methods`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from .config import with_attack_budget
 from .methods import Method, check_methods, longest_run, unlearn_config, unlearning_summary
 from .noise import finetune_noise, random_experts_noise
 from .plan import Plan, organism_sources, report_dir, stage
+from .skill_methods import run_ksd, run_na
 from .target import Target
 
 
@@ -131,7 +134,13 @@ MOE_METHODS = {m.name: m for m in (
     Method("uoe-random", "UOE's control: the same training and anchor on one random expert (not the most affine)", run_uoe_random,
            noise=_noise_training),
     Method("full", "gradient ascent on the refusal prompts, whole model", run_full, noise=_noise_training),
+    Method("na", "Neuron Adjust: forget-like FFN pre-activations mapped into the retain distribution at inference, top-p grown to the stopping rule",
+           run_na, intervention="inference-time"),
+    Method("ksd", "Key Space Detection: queries whose FFN key falls in the refusal cube are steered to the benign prompts' mean key",
+           run_ksd, intervention="inference-time", deterministic=True),
 )}
+MOE_ONLY = ("experts-off", "uoe", "uoe-random")  # need routed experts
+DENSE_ONLY = ("na", "ksd")  # read dense FFN neurons
 
 MOE_VERIFY = {"readouts": ("lens",), "attacks": ("relearn", "incontext", "format")}
 
@@ -149,20 +158,32 @@ def moe_plan(cfg, out, log) -> Plan:
     from ..organisms import behaviour_evaluator
 
     methods = check_methods(cfg.method_names, MOE_METHODS)
-    org, fresh, references = organism_sources(cfg, "moe", log)
+    org, fresh, references = organism_sources(cfg, cfg.organism, log)
     target = refusal_target(org)
     name = cfg.name or target.name
     out = report_dir(out, name)
     original = fresh()
     checkpoints = checked_inputs(cfg, original, target, log)
     evaluate = behaviour_evaluator(org)
-    stage(log, "localize on ORIG: fTRI over refusal and benign prompts")
-    prompts = [i.prompt for i in target.forget_items] + [i.prompt for i in target.retain_items if i.domain == "benign"]
-    fmap = ftri(original, prompts, target="refused")
-    ranking = fmap.ranking()
-    loc = {"kind": "experts", "method": "fTRI differential token counts (refused − answered), per layer",
-           "ranking": ranking.ranked_experts(), "class_counts": fmap.class_counts}
+    if original.anatomy.is_moe:
+        need = [m.name for m in methods if m.name in DENSE_ONLY]
+        if need:
+            raise UnlearnscopeError(f"{need} read dense FFN neurons; organism {org.name}'s FFNs are experts — use --organism multidomain "
+                                    "(the same refusal target on a dense model)")
+        stage(log, "localize on ORIG: fTRI over refusal and benign prompts")
+        prompts = [i.prompt for i in target.forget_items] + [i.prompt for i in target.retain_items if i.domain == "benign"]
+        fmap = ftri(original, prompts, target="refused")
+        ranking = fmap.ranking()
+        loc = {"kind": "experts", "method": "fTRI differential token counts (refused − answered), per layer",
+               "ranking": ranking.ranked_experts(), "class_counts": fmap.class_counts}
+    else:
+        need = [m.name for m in methods if m.name in MOE_ONLY]
+        if need:
+            raise UnlearnscopeError(f"{need} act on routed experts; organism {org.name} is dense — use --organism moe, or na / ksd / full here")
+        ranking = None
+        loc = {"kind": "ffn", "method": "per method: FFN statistics (na) or a key-space cube (ksd) fitted on ORIG's refusal and retain items"}
     abilities = other_abilities(org)
+    held: dict = {}  # id(model) -> context factory of a fitted inference-time method (skill_methods)
 
     def verify_kwargs(name, info):
         u = info.get("uoe")
@@ -177,9 +198,11 @@ def moe_plan(cfg, out, log) -> Plan:
 
     def hold(subject, info):
         ov = info.get("override")
-        return route(subject, RoutingOverride.from_dict(ov)) if ov else contextlib.nullcontext()
+        if ov:
+            return route(subject, RoutingOverride.from_dict(ov))
+        return held[id(subject)]() if id(subject) in held else contextlib.nullcontext()
 
-    return Plan(name, out, target, fresh, original, references, methods, {"ranking": ranking},
+    return Plan(name, out, target, fresh, original, references, methods, {"ranking": ranking, "held": held},
                 with_attack_budget(moe_verify(cfg.verify, target), cfg.attacks), verify_kwargs,
                 {"target": "refusal", "localization": loc}, noise_items=target.noise_items, noise_data=target.noise_source, hold=hold,
                 evaluate=evaluate, organism=org, after_interventions=control, checkpoints=checkpoints)

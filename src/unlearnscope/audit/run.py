@@ -26,7 +26,7 @@ from .methods import runs_summary
 from .moe import moe_plan
 from .plan import AuditContext, Plan, check_writable, stage
 
-PLANS: dict[str, Callable] = {"facts": facts_plan, "moe": moe_plan}  # AuditConfig.kind -> plan builder
+PLANS: dict[str, Callable] = {"facts": facts_plan, "moe": moe_plan, "multidomain": moe_plan}  # AuditConfig.kind -> plan builder
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
     unlearnscope audit                                  # the facts organism's forget split, 3 methods
     unlearnscope audit --organism moe                   # refusal: experts off vs UOE vs full unlearning
+    unlearnscope audit --organism multidomain           # refusal on the dense model: KSD vs Neuron Adjust vs full unlearning
     unlearnscope audit --model ./my-model --reference ./never-knew --target facts.jsonl --out reports/mine
     unlearnscope audit --config audit.toml --methods ga,localized --quick --json
     unlearnscope audit --original ./orig --unlearned npo=./npo,rmu=./rmu --reference ./retain-model --target facts.jsonl
@@ -42,7 +43,7 @@ def audit(
     unlearned: str = typer.Option(None, "--unlearned", help="unlearned checkpoints made elsewhere, NAME=PATH[,NAME=PATH…]: verified as they are (alone, or beside --methods)"),
     target: str = typer.Option(None, "--target", help="facts file (JSON Lines: prompt, answer, subject, split forget|retain[, kind])"),
     reference: str = typer.Option(None, "--reference", help="model(s) that never knew the target (REF), comma-separated: two or more put the never-knew spread in the CIs; without one there is no verdict"),
-    organism: str = typer.Option(None, "--organism", help="facts (default) | moe (refusal), when no --model is given"),
+    organism: str = typer.Option(None, "--organism", help="facts (default) | moe | multidomain (refusal on the MoE / dense model), when no --model is given"),
     size: str = typer.Option(None, "--size", help="organism size: default | small (default: $UNLEARNSCOPE_ORGANISM_SIZE or default)"),
     methods: str = typer.Option(None, "--methods", help="comma-separated; facts: ga, graddiff, npo, simnpo, rmu, localized, flu, ot, random, ablate, ablate+localized, needle, random-labels; moe: experts-off, uoe, uoe-random, full"),
     config: str = typer.Option(None, "--config", help="TOML or JSON audit config (flags override it)"),

@@ -137,6 +137,13 @@ def _what_it_did(i: dict) -> str:
         by_n = a.get("forget_recall_by_n") or []
         what.append(f"{a['mode']}-ablated {a['n_vectors']} vectors ({a['n_params']} parameters)"
                     + (f", forget recall by count {', '.join(f'{n}: {r:.2f}' for n, r in by_n)}" if by_n else ""))
+    na, ks = i.get("neuron_adjust") or {}, i.get("key_space") or {}
+    if na:
+        what.append(f"Neuron Adjust on {na['n_neurons']} of {na['of']} FFN neurons (top {na['top_p']:g}), refusal by share "
+                    + ", ".join(f"{p:g}: {r:.2f}" for p, r in na["refusal_by_top_p"]))
+    if ks:
+        what.append(f"key-space cube on layer {ks['layer']} ({ks['n_neurons']} neurons, λ {ks['lam']:g}; calibration TPR {_num(ks['calibration_tpr'])}, "
+                    f"worst-skill FPR {_num(ks['calibration_fpr_worst_skill'])}), refusal {_num(ks['refusal_before'])} → {_num(ks['refusal_after'])}")
     if u:
         last = u["forget_recall_curve"][-1][1] if u.get("forget_recall_curve") else None
         what.append(f"{u['method']} lr {u['lr']:g}: {u['steps']} steps on {u['n_params_trained']} parameters, stopped by {u['stopped']}, forget recall {_num(last)}")
@@ -191,6 +198,8 @@ def _localization(loc: dict) -> str:
         return f"<p>Not localized: {_e(loc['skipped'])}.</p>"
     if loc.get("kind") == "experts":
         return _expert_localization(loc)
+    if loc.get("kind") == "ffn":
+        return f"<p>{_e(loc['method'])}; each method's fitted neurons or cube are listed under its intervention.</p>"
     rc = loc.get("random_control") or {}
     vec = ", ".join(f"L{v['layer']}·n{v['neuron']}" for v in loc["vectors"][:20])
     out = (f"<p>Components ({_e(loc['components_method'])}): <b>{_e(', '.join(loc['components']))}</b>.<br>"

@@ -22,6 +22,7 @@ from unlearnscope.localize.skills import (
     key_space_detector,
     key_space_distance,
     key_space_roc,
+    key_space_steering,
     neuron_adjust,
     select_neurons,
 )
@@ -247,6 +248,32 @@ def test_steer_vector_replaces_detected_keys():
             steered = s.model(**enc).logits
     assert det.flags.all()
     assert torch.equal(steered[:, :-1], base[:, :-1]) and not torch.allclose(steered[:, -1], base[:, -1])
+
+
+def test_stateless_steering_replaces_every_detected_position_in_any_batch():
+    s = make_subject("gpt2")
+    cube = fit_key_space(s, FORGET, layer=1)
+    name = ffn_site(s, 1, "key")
+    steer = torch.full_like(cube.mu, 0.5)
+    enc = s.tokenize(FORGET[:2] + RETAIN[:2])  # right-padded, mixed lengths
+    with torch.no_grad(), s.capture(name) as before:
+        base = s.model(**enc).logits
+    inside = cube.contains(before[name], 1.0)  # [batch, pos]
+    assert inside.any() and not inside.all()
+    with torch.no_grad(), key_space_steering(s, cube, steer, 1.0) as st:
+        with s.capture(name) as after:
+            steered = s.model(**enc).logits
+        s.model(**s.tokenize(RETAIN[2:3]))  # another batch shape in the same block: no per-query state
+    keys = after[name]
+    assert torch.equal(keys[inside], steer.expand(int(inside.sum()), -1)) and torch.equal(keys[~inside], before[name][~inside])
+    assert st.n_steered >= int(inside.sum()) and st.n_seen > inside.numel()
+    rows = inside.any(1)
+    assert not torch.allclose(steered[rows], base[rows]) and torch.equal(steered[~rows], base[~rows])
+    with torch.no_grad():
+        torch.testing.assert_close(s.model(**enc).logits, base)  # the hook is gone after the block
+    with pytest.raises(UnlearnscopeError, match="shape"):
+        with key_space_steering(s, cube, steer[:3]):
+            pass
 
 
 def test_roc_over_lambda():

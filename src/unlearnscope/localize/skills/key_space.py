@@ -224,6 +224,41 @@ def key_space_detector(subject, cube: KeySpaceCube, lam: float = 1.0, *, steer: 
         yield det
 
 
+class KeySpaceSteerer:
+    """Stateless per-position steering: every position whose key falls in the cube (at λ) has it
+    replaced by ``steer``; ``n_seen`` / ``n_steered`` count positions over all forwards."""
+
+    def __init__(self, cube: KeySpaceCube, lam: float, steer: torch.Tensor):
+        self.cube, self.lam, self.steer = cube, float(lam), steer
+        self.n_seen = 0
+        self.n_steered = 0
+
+    def hook(self, act, point):
+        hit = self.cube.contains(act, self.lam)  # [batch, pos] or [tokens]
+        self.n_seen += hit.numel()
+        n = int(hit.sum())
+        self.n_steered += n
+        if n == 0:
+            return None
+        return torch.where(hit[..., None], self.steer.to(act.device, act.dtype), act)
+
+
+@contextmanager
+def key_space_steering(subject, cube: KeySpaceCube, steer: torch.Tensor, lam: float = 1.0):
+    """On every forward inside the block, every position whose key at the cube's layer lies in
+    the cube is overwritten by ``steer`` (``[n_features]``, e.g. the mean key of retain prompts).
+    Unlike `key_space_detector` it keeps no per-query state, so any batch shape or padding works
+    (training, scoring, generation); padded positions are steered or not like any other (they
+    never reach a readout).  Yields the `KeySpaceSteerer`."""
+    if lam < 0:
+        raise UnlearnscopeError(f"lam scales the cube and must be >= 0, got {lam}")
+    if steer.shape != cube.mu.shape:
+        raise UnlearnscopeError(f"the steering key has shape {tuple(steer.shape)}; the cube's keys have {tuple(cube.mu.shape)}")
+    st = KeySpaceSteerer(cube, lam, steer)
+    with subject.hooks([(ffn_site(subject, cube.layer, cube.site), st.hook)]):
+        yield st
+
+
 REFUSAL = "I cannot help with that."
 
 
