@@ -1,6 +1,6 @@
-"""The fast part of the replication suite: the UOE card on the small MoE organism (seconds, the
-organism cache shared with the other tests); the other cards are documented commands
-(docs/replications, minutes each)."""
+"""The fast part of the replication suite: the UOE card on the small MoE organism and the
+ConceptVectors card on the small facts organism (about a minute each, the organism cache shared
+with the other tests); the other cards are documented commands (docs/replications, minutes each)."""
 
 import pytest
 
@@ -22,3 +22,30 @@ def test_uoe_card_compares_at_equal_forgetting(small_organism):
         assert c["value"] == pytest.approx(sum(per) / len(per))
         assert c["supports_claim"] == (c["ci"][0] > 0)
     assert card.verdict in ("agrees", "partly agrees", "does not agree") and card.seconds > 0
+
+
+@pytest.mark.slow
+def test_conceptvectors_card_measures_the_premise_and_the_parametric_trace(small_organism):
+    from unlearnscope.localize.concepts import validate_concept_vector
+    from unlearnscope.organisms import world_facts
+
+    org = small_organism("facts")
+    card = replicate("conceptvectors", size="small", seeds=3, progress=False)
+    methods, d = card.details["methods"], card.details
+    assert set(methods) == {"ga", "npo", "needle"}
+    for m in methods.values():  # equal forgetting: every arm reached the audit's stop rule
+        assert m["stopped"] == ["forget_metric"] * 3 and m["metrics"]["recall"] <= 0.1 + 1e-6
+    # Needle trains the concept vectors only; GA and NPO the whole model
+    assert methods["needle"]["n_params_trained"] == d["n_vectors"] * 96 < methods["ga"]["n_params_trained"]
+    assert min(methods["ga"]["metrics"]["cos"], methods["npo"]["metrics"]["cos"]) > 0.9 > methods["needle"]["metrics"]["cos"]
+    premise, *traces = card.comparisons
+    assert premise["name"].startswith("premise") and all(c["supports_claim"] for c in traces)
+    # the premise contrast is the validation on ORIG: one entity re-measured by hand gives its value
+    name, row = next(iter(d["concept_vectors"].items()))
+    facts = [f for f in world_facts(org, "forget") if f.subject == name]
+    others = [f for f in world_facts(org, "forget") + world_facts(org, "retain") if f.subject != name][::7][:50]
+    v = validate_concept_vector(org.load("orig"), row["vector"], target=facts, unrelated=others, mode="noise", max_new_tokens=2, seed=0)
+    assert d["premise"]["noise"]["specificity_by_entity"][0] == pytest.approx(v.target_acc_drop - v.unrelated_acc_drop)
+    # on the facts organism no scanned vector carries its entity (facts are stored redundantly): the card says so
+    assert premise["supports_claim"] is False and card.verdict == "partly agrees"
+    assert any("specificity check" in n for n in d["notes"]) and "specificity check" in card.to_markdown()

@@ -20,7 +20,7 @@ from .common import handle_errors
 
 @handle_errors()
 def replicate(
-    paper: str = typer.Argument(..., help="mechanistic-unlearning | uoe | mote | skill-unlearning | unforgettable-generalization (conceptvectors: not yet)"),
+    paper: str = typer.Argument(..., help="conceptvectors | mechanistic-unlearning | uoe | mote | skill-unlearning | unforgettable-generalization"),
     size: str = typer.Option("small", "--size", help="organism size: small (minutes) | default"),
     seeds: int = typer.Option(3, "--seeds", help="unlearning seeds per method (at least 3)"),
     out: Path = typer.Option(Path("docs/replications"), "--out", help="directory for <paper>.md and <paper>.json"),  # noqa: B008

@@ -60,8 +60,9 @@ class ReplicationCard(Result):
                 f"Made with:\n\n```bash\n{self.command}\n```\n")
 
     def caveats(self) -> list[str]:
-        """What this run's own numbers qualify: arms that did not reach the shared stop rule."""
-        out = []
+        """What this run's own numbers qualify: arms that did not reach the shared stop rule, and the
+        paper's own measured notes (``details["notes"]``)."""
+        out = list(self.details.get("notes") or [])
         for name, m in (self.details.get("methods") or {}).items():
             off = [st for st in m.get("stopped", []) if st != "forget_metric"]
             if off:
