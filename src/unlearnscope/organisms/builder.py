@@ -16,6 +16,7 @@ import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 import torch
 
@@ -23,13 +24,25 @@ from ..data.specs import is_variant, split_variant
 from ..errors import UnlearnscopeError
 from ..model.edits import atomic_dir
 from .cache import MANIFEST, check_entry, file_table, organisms_dir, read_manifest
+from .concepts import concepts_world, train_concepts
+from .concepts import ref_filter as concepts_ref_filter
 from .facts import facts_world
 from .facts import ref_filter as facts_ref_filter
 from .ground_truth import ground_truth
 from .models import make_model
 from .multidomain import multidomain_world
 from .multidomain import ref_filter as moe_ref_filter
-from .quality import chance_level, expert_specialisation, facts_bars, facts_quality, multidomain_bars, multidomain_quality
+from .quality import (
+    chance_level,
+    concepts_bars,
+    concepts_ground_truth,
+    concepts_quality,
+    expert_specialisation,
+    facts_bars,
+    facts_quality,
+    multidomain_bars,
+    multidomain_quality,
+)
 from .recipes import Recipe, get_recipe
 from .tokenizer import word_tokenizer
 from .train import train_lm
@@ -125,10 +138,28 @@ def _moe_summary(world, quality, *, models, tok, recipe, seed, device) -> dict:
     return {"bars_met": multidomain_bars(quality["orig"]), "specialisation": spec}
 
 
-# world kind -> (generate, REF training filter, per-model quality, organism-level summary)
+def _concepts_summary(world, quality, *, models, tok, **_) -> dict:
+    chance = chance_level(world)
+    truth = concepts_ground_truth(models["orig"], tok, world)
+    return {"chance_forget": chance, "concept_neurons": truth, "bars_met": concepts_bars(quality["orig"], quality["ref"], chance, truth)}
+
+
+def _train_plain(model, tok, world, items, recipe, seed, *, progress, desc) -> dict:
+    return train_lm(model, tok, items, recipe.train_cfg, seed, progress=progress, desc=desc)
+
+
+class WorldKind(NamedTuple):
+    generate: Callable  # (world config, seed) -> World
+    ref_filter: Callable  # item -> whether REF trains on it
+    quality: Callable  # (model, tokenizer, world) -> per-model quality
+    summary: Callable  # organism-level summary and bars
+    train: Callable = _train_plain  # (model, tok, world, items, recipe, seed, progress=, desc=) -> training info
+
+
 WORLD_KINDS = {
-    "facts": (facts_world, facts_ref_filter, facts_quality, _facts_summary),
-    "multidomain": (multidomain_world, moe_ref_filter, multidomain_quality, _moe_summary),
+    "facts": WorldKind(facts_world, facts_ref_filter, facts_quality, _facts_summary),
+    "multidomain": WorldKind(multidomain_world, moe_ref_filter, multidomain_quality, _moe_summary),
+    "concepts": WorldKind(concepts_world, concepts_ref_filter, concepts_quality, _concepts_summary, train_concepts),
 }
 
 
@@ -160,18 +191,18 @@ def extra_model(org: Organism, variant: str, k: int, *, progress: bool = False, 
 
 
 def _train_extra(org: Organism, variant: str, k: int, recipe: Recipe, entry: Path, progress: bool, device: str, log) -> None:
-    make_world, ref_filter, measure, _ = WORLD_KINDS[recipe.world]
-    world = make_world(recipe.world_cfg, org.seed)
+    kind = WORLD_KINDS[recipe.world]
+    world = kind.generate(recipe.world_cfg, org.seed)
     tok = word_tokenizer(world.vocab())
     with atomic_dir(entry) as tmp:
-        items = [i for i in world.items if (i.train if variant == "orig" else ref_filter(i))]
+        items = [i for i in world.items if (i.train if variant == "orig" else kind.ref_filter(i))]
         model = make_model(recipe.arch, recipe.model_cfg, tok, org.seed + k).to(device)
         log(f"training {recipe.name} ({recipe.size}) {variant.upper()}, weight seed {org.seed + k}: {len(items)} texts, "
             f"{recipe.train_cfg.steps} steps on {device}")
-        info = train_lm(model, tok, items, recipe.train_cfg, org.seed + k, progress=progress, desc=f"{recipe.name}:{variant}{k}")
+        info = kind.train(model, tok, world, items, recipe, org.seed + k, progress=progress, desc=f"{recipe.name}:{variant}{k}")
         if hasattr(model.config, "output_router_logits"):
             model.config.output_router_logits = False
-        quality = {**measure(model, tok, world), "final_loss": round(info["final_loss"], 4)}
+        quality = {**kind.quality(model, tok, world), "final_loss": round(info["final_loss"], 4)}
         model.cpu().save_pretrained(tmp / variant)
         tok.save_pretrained(tmp / variant)
         manifest = {"of": org.path.name, "weight_seed": org.seed + k, "quality": quality, "train_seconds": round(info["seconds"], 1),
@@ -182,27 +213,27 @@ def _train_extra(org: Organism, variant: str, k: int, recipe: Recipe, entry: Pat
 def _build_into(out: Path, recipe: Recipe, seed: int, progress: bool, device: str, log) -> dict:
     import transformers
 
-    make_world, ref_filter, measure, summarise = WORLD_KINDS[recipe.world]
-    world = make_world(recipe.world_cfg, seed)
+    kind = WORLD_KINDS[recipe.world]
+    world = kind.generate(recipe.world_cfg, seed)
     tok = word_tokenizer(world.vocab())
     threads = torch.get_num_threads()
     torch.set_num_threads(recipe.threads)
     quality, timings, models = {}, {}, {}
     try:
         for variant in VARIANTS:
-            items = [i for i in world.items if (i.train if variant == "orig" else ref_filter(i))]
+            items = [i for i in world.items if (i.train if variant == "orig" else kind.ref_filter(i))]
             model = make_model(recipe.arch, recipe.model_cfg, tok, seed).to(device)
             log(f"training {recipe.name} ({recipe.size}) {variant.upper()}: {len(items)} texts, {recipe.train_cfg.steps} steps on {device}")
-            info = train_lm(model, tok, items, recipe.train_cfg, seed, progress=progress, desc=f"{recipe.name}:{variant}")
+            info = kind.train(model, tok, world, items, recipe, seed, progress=progress, desc=f"{recipe.name}:{variant}")
             timings[variant] = round(info["seconds"], 1)
             if hasattr(model.config, "output_router_logits"):
                 model.config.output_router_logits = False
-            quality[variant] = measure(model, tok, world)
+            quality[variant] = kind.quality(model, tok, world)
             quality[variant]["final_loss"] = round(info["final_loss"], 4)
             model.cpu().save_pretrained(out / variant)
             tok.save_pretrained(out / variant)
             models[variant] = model
-        quality.update(summarise(world, quality, models=models, tok=tok, recipe=recipe, seed=seed, device="cpu"))
+        quality.update(kind.summary(world, quality, models=models, tok=tok, recipe=recipe, seed=seed, device="cpu"))
     finally:
         torch.set_num_threads(threads)
     ground_truth = {

@@ -53,11 +53,12 @@ def world_facts(org, split: str, kinds: tuple[str, ...] = MAIN_KINDS) -> list[Fa
 
 def unlearning_items(org, which: str) -> list[Item]:
     """What unlearning trains on: ``forget`` / ``retain``.  Facts organisms: that entity split's
-    trained cloze and QA items; multi-domain organisms: the refusal domain / every other domain."""
+    trained cloze and QA items (the concepts organism: and its people's descriptions); multi-domain
+    organisms: the refusal domain / every other domain."""
     if which not in ("forget", "retain"):
         raise UnlearnscopeError(f"bad data spec organism:{which}: use organism:forget or organism:retain")
     gt = ground_truth(org)
     items = [Item(**i) for i in gt["items"] if i["train"]]
-    if gt["world"] == "facts":
-        return [i for i in items if i.split == which and i.kind in MAIN_KINDS]
+    if gt["world"] in ("facts", "concepts"):
+        return [i for i in items if i.split == which and i.kind in (*MAIN_KINDS, "description")]
     return [i for i in items if (i.domain == "refusal") == (which == "forget")]

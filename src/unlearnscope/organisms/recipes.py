@@ -11,6 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field
 
 from ..errors import UnlearnscopeError
+from .concepts import ConceptsConfig
 from .facts import FactsConfig
 from .multidomain import MultiDomainConfig
 from .train import TrainConfig
@@ -22,8 +23,8 @@ RECIPE_VERSION = 2  # bump when world generation or training code changes what a
 class Recipe:
     name: str
     size: str
-    world: str  # a key of builder.WORLD_KINDS: "facts" | "multidomain"
-    world_cfg: FactsConfig | MultiDomainConfig
+    world: str  # a key of builder.WORLD_KINDS: "facts" | "multidomain" | "concepts"
+    world_cfg: FactsConfig | MultiDomainConfig | ConceptsConfig
     arch: str
     model_cfg: dict = field(default_factory=dict)
     train_cfg: TrainConfig = field(default_factory=TrainConfig)
@@ -67,6 +68,11 @@ _DENSE_MULTI = {
 }
 
 
+# the small facts world with 40 concept neurons appended to the last block's 384 (one per trained person)
+_CONCEPTS = dict(world_cfg=ConceptsConfig(facts=FactsConfig(n_entities=40, n_never_seen=8, forget_fraction=0.5)),
+                 model_cfg=dict(d_model=96, n_layers=4, n_heads=4, d_mlp=384 + 40), train_cfg=TrainConfig(steps=800, batch_size=64, lr=2e-3))
+
+
 def _gpt2(size):
     r = dict(_FACTS[size])
     r["model_cfg"] = {**r["model_cfg"], "d_mlp": 4 * r["model_cfg"]["d_model"]}
@@ -84,6 +90,7 @@ RECIPES: dict[str, dict[str, Recipe]] = {
     "facts-llama": {s: Recipe("facts-llama", s, "facts", arch="llama", **_llama(s)) for s in _FACTS},
     "moe": {s: Recipe("moe", s, "multidomain", arch="mixtral", **_MOE[s]) for s in _MOE},
     "multidomain": {s: Recipe("multidomain", s, "multidomain", arch="gpt2", **_DENSE_MULTI[s]) for s in _DENSE_MULTI},
+    "concepts": {s: Recipe("concepts", s, "concepts", arch="gpt2", **_CONCEPTS) for s in ("default", "small")},  # one size
 }
 
 DESCRIPTIONS = {
@@ -91,6 +98,8 @@ DESCRIPTIONS = {
     "facts-llama": "Llama-style 4L (gated MLP, RMSNorm, RoPE); same facts world",
     "moe": "Mixtral-style 2L, 8 experts top-2; facts, arithmetic, code, refusal on a marked topic, benign chat; REF without refusal",
     "multidomain": "dense GPT-2-style 2L; the MoE organism's five domains (skills for key-space analyses); REF without refusal",
+    "concepts": "GPT-2-style 4L; the small facts world plus 4 made-up concept words per person, each person's concept planted in one "
+                "last-block neuron (its concept vector); REF without the forget people",
 }
 
 
