@@ -27,9 +27,9 @@ def test_uoe_card_compares_at_equal_forgetting(small_organism):
 @pytest.mark.slow
 def test_conceptvectors_card_measures_the_premise_and_the_parametric_trace(small_organism):
     from unlearnscope.localize.concepts import validate_concept_vector
-    from unlearnscope.organisms import world_facts
+    from unlearnscope.organisms.ground_truth import organism_items
 
-    org = small_organism("facts")
+    org = small_organism("concepts")
     card = replicate("conceptvectors", size="small", seeds=3, progress=False)
     methods, d = card.details["methods"], card.details
     assert set(methods) == {"ga", "npo", "needle"}
@@ -37,15 +37,16 @@ def test_conceptvectors_card_measures_the_premise_and_the_parametric_trace(small
         assert m["stopped"] == ["forget_metric"] * 3 and m["metrics"]["recall"] <= 0.1 + 1e-6
     # Needle trains the concept vectors only; GA and NPO the whole model
     assert methods["needle"]["n_params_trained"] == d["n_vectors"] * 96 < methods["ga"]["n_params_trained"]
-    assert min(methods["ga"]["metrics"]["cos"], methods["npo"]["metrics"]["cos"]) > 0.9 > methods["needle"]["metrics"]["cos"]
+    assert min(methods["ga"]["metrics"]["cos"], methods["npo"]["metrics"]["cos"]) > 0.99 > 0.9 > methods["needle"]["metrics"]["cos"]
+    assert d["found_planted"] >= 10  # the scan finds most forget people's planted neuron (ground truth)
     premise, *traces = card.comparisons
     assert premise["name"].startswith("premise") and all(c["supports_claim"] for c in traces)
-    # the premise contrast is the validation on ORIG: one entity re-measured by hand gives its value
+    assert premise["supports_claim"] == (premise["ci"][0] > 0) and card.agrees == all(c["supports_claim"] for c in card.comparisons)
+    # the premise contrast is the validation on ORIG: one person re-measured by hand gives its value
     name, row = next(iter(d["concept_vectors"].items()))
-    facts = [f for f in world_facts(org, "forget") if f.subject == name]
-    others = [f for f in world_facts(org, "forget") + world_facts(org, "retain") if f.subject != name][::7][:50]
-    v = validate_concept_vector(org.load("orig"), row["vector"], target=facts, unrelated=others, mode="noise", max_new_tokens=2, seed=0)
+    desc = organism_items(org, "concepts")
+    mine = [i for i in desc if i.subject == name]
+    others = [i for i in desc if i.split in ("forget", "retain") and i.subject != name][::7][:50]
+    v = validate_concept_vector(org.load("orig"), row["vector"], target=mine, unrelated=others, mode="noise", max_new_tokens=2, seed=0)
     assert d["premise"]["noise"]["specificity_by_entity"][0] == pytest.approx(v.target_acc_drop - v.unrelated_acc_drop)
-    # on the facts organism no scanned vector carries its entity (facts are stored redundantly): the card says so
-    assert premise["supports_claim"] is False and card.verdict == "partly agrees"
-    assert any("specificity check" in n for n in d["notes"]) and "specificity check" in card.to_markdown()
+    assert any("planted neuron" in n for n in d["notes"]) and "planted neuron" in card.to_markdown()

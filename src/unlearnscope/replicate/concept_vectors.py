@@ -1,17 +1,20 @@
-"""The ConceptVectors comparison (Hong et al.) on the facts organism: at equal forgetting, do
-gradient ascent and NPO leave each forget entity's concept vector nearly as it was, while Needle
+"""The ConceptVectors comparison (Hong et al.) on the concepts organism: at equal forgetting, do
+gradient ascent and NPO leave each forget person's concept vector nearly as it was, while Needle
 changes it?
 
-* Concept vector of an entity: the top value vector of `scan_concept` for the entity's name and
-  its attribute values (the paper's vocabulary-projection localisation, without its LLM judge).
+* The forget data: the forget people's descriptions (four cues, one concept word each); the
+  retain data: the retain people's.
+* Concept vector of a person: the top value vector of `scan_concept` for the person's four concept
+  words (the paper's vocabulary-projection localisation, without its LLM judge); the organism's
+  planted neuron is the ground truth it is checked against (``details["found_planted"]``).
 * Its causal premise is measured on ORIG first, as the paper validates: N(0, 0.1²) noise and
   zeroing on the vector, each entity's recall against the other entities' (`validate_concept_vectors`).
 * The methods are the facts audit's own (`audit.facts.run_ga`, ``run_npo``, ``run_needle``: paper
   settings, the audit's budget and stop rule) on fresh copies of ORIG, each seed a new batch
-  order (Needle: new noise); Needle's vectors are the forget entities' concept vectors.
+  order (Needle: new noise); Needle's vectors are the forget people's concept vectors.
 * Per entity and seed: ``cos(v, v')``, the relative change ``‖v' − v‖ / ‖v‖`` and the Jaccard
   overlap of the top-20 tokens of the raw projections ``W_U v`` (the paper uses 200 of 32k tokens;
-  20 of the organism's ~300).  Contrasts pair the entities' seed means.
+  20 of the organism's ~500).  Contrasts pair the entities' seed means.
 """
 
 from __future__ import annotations
@@ -33,17 +36,30 @@ def _entity_facts(target) -> dict[str, list]:
     return out
 
 
-def concept_vector_rows(subject, by_entity: dict[str, list]) -> dict[str, dict]:
-    """Per entity: its scan's top row (layer, neuron, score, top tokens)."""
+def concepts_target(org):
+    """The concepts organism's forget people's descriptions against the retain people's, as an audit `Target`."""
+    from ..audit.target import Target
+    from ..data import Fact
+    from ..organisms.ground_truth import organism_items
+
+    items = organism_items(org, "concepts")
+    forget, retain = [i for i in items if i.split == "forget"], [i for i in items if i.split == "retain"]
+    fact = lambda i: Fact(i.prompt, i.answer, i.subject, i.relation)  # noqa: E731
+    return Target(name=f"{org.name}-forget", source=f"organism:{org.name} (size {org.size}, seed {org.seed})",
+                  forget=[fact(i) for i in forget], retain=[fact(i) for i in retain], formats={}, restatements=None, incontext_pool=None,
+                  forget_items=forget, retain_items=retain, bos=org.ground_truth.get("bos"))
+
+
+def concept_vector_rows(subject, words: dict[str, list[str]]) -> dict[str, dict]:
+    """Per person: the scan's top row (layer, neuron, score, top tokens) for their concept words."""
     from ..localize.concepts import scan_concept
 
-    return {name: scan_concept(subject, name + " " + " ".join(sorted({f.answer for f in facts})), top=1).top[0]
-            for name, facts in by_entity.items()}
+    return {name: scan_concept(subject, " ".join(ws), top=1).top[0] for name, ws in words.items()}
 
 
 def premise(subject, rows: dict[str, dict], by_entity: dict[str, list], target) -> dict:
     """Each concept vector perturbed on ORIG (noise σ 0.1, then zeroing): mean recall drops of its
-    entity's facts and of 50 other facts (the paper's 50 unrelated questions)."""
+    person's descriptions and of 50 other descriptions (the paper's 50 unrelated questions)."""
     from ..localize.concepts import validate_concept_vectors
 
     others = lambda name: [f for f in list(target.forget) + list(target.retain) if f.subject != name][::7][:50]  # noqa: E731
@@ -64,19 +80,17 @@ def premise_contrast(checked: dict) -> dict:
     d = torch.tensor(checked["noise"]["specificity_by_entity"], dtype=torch.float64)
     value, lo, hi = mean_ci(d)
     return {"name": "premise: target − unrelated recall drop (noise σ 0.1)", "value": value, "ci": [lo, hi], "n": len(d), "expect": "> 0",
-            "what": "on ORIG, noise on an entity's concept vector costs its own facts more than other facts (the paper's causal validation)"}
+            "what": "on ORIG, noise on a person's concept vector costs that person's descriptions more than the others' (the paper's causal validation)"}
 
 
-def notes(methods: dict, checked: dict) -> list[str]:
+def notes(methods: dict, checked: dict, found: int, n: int) -> list[str]:
     """What the run's own numbers qualify."""
-    z = checked["zero"]
-    out = [f"on ORIG, zeroing an entity's concept vector drops its recall by {z['target_acc_drop']:.3f} (other facts: "
-           f"{z['unrelated_acc_drop']:.3f}); {z['specific']} of {z['n']} vectors pass the specificity check — where that is 0, the scan's "
-           "vectors are not where the organism keeps the facts, and the other contrasts test the parametric trace only"]
-    ga, ne = methods["ga"]["metrics"], methods["needle"]["metrics"]
-    if ne["retain_recall"] < 0.5 * ga["retain_recall"]:
-        out.append(f"Needle reaches the forget level by breaking the model: retain recall {ne['retain_recall']:.3f} vs GA's "
-                   f"{ga['retain_recall']:.3f}, its vectors changed by {ne['rel_change']:.1f}× their norm")
+    z, nz = checked["zero"], checked["noise"]
+    out = [f"the scan's top vector is the person's planted neuron for {found} of {n} forget people; on ORIG, σ 0.1 noise on it drops "
+           f"the person's recall by {nz['target_acc_drop']:.3f} (others {nz['unrelated_acc_drop']:.3f}; {nz['specific']} of {n} specific), "
+           f"zeroing it by {z['target_acc_drop']:.3f} (others {z['unrelated_acc_drop']:.3f}; {z['specific']} of {n} specific)",
+           "retain recall at the forget level (the retain people's descriptions): " + ", ".join(
+               f"{m} {v['metrics']['retain_recall']:.3f}" for m, v in methods.items())]
     return out
 
 
@@ -107,16 +121,18 @@ def run_conceptvectors(size: str, seeds: int, progress: bool, log):
     from ..audit.config import AuditConfig
     from ..audit.facts import run_ga, run_needle, run_npo
     from ..audit.plan import AuditContext
-    from ..audit.target import organism_target
     from ..localize.concepts.vocab import top_tokens
     from ..organisms import build
     from ..organisms.train import accuracy
 
-    org = build("facts", size, 0, progress=progress, log=log)
+    org = build("concepts", size, 0, progress=progress, log=log)
     original = org.load("orig")
-    target = organism_target(org)
+    target = concepts_target(org)
     by_entity = _entity_facts(target)
-    rows = concept_vector_rows(original, by_entity)
+    gt = org.ground_truth["concepts"]
+    rows = concept_vector_rows(original, {p: gt[p]["words"] for p in by_entity})
+    layer, first = org.manifest["quality"]["concept_neurons"]["layer"], org.manifest["quality"]["concept_neurons"]["first_neuron"]
+    found = sum((r["layer"], r["neuron"]) == (layer, first + gt[p]["neuron"]) for p, r in rows.items())
     v0 = {n: original.anatomy.values(r["layer"], r["expert"])[r["neuron"]].detach().float().cpu().clone() for n, r in rows.items()}
     top0 = {n: set(top_tokens(original, v.to(original.device), k=TOP_TOKENS)[0].tolist()) for n, v in v0.items()}
     log("concept vectors: validating on ORIG")
@@ -146,7 +162,8 @@ def run_conceptvectors(size: str, seeds: int, progress: bool, log):
     comps = [premise_contrast(checked)]
     comps += [_contrast(per, "cos", m, "needle", "> 0", f"cosine of each concept vector to ORIG's: {m.upper()} minus Needle") for m in ("ga", "npo")]
     comps += [_contrast(per, "rel_change", "needle", m, "> 0", f"relative change of each concept vector: Needle minus {m.upper()}") for m in ("ga", "npo")]
-    details = {"methods": methods, "premise": checked, "n_vectors": len(unique), "notes": notes(methods, checked),
+    details = {"methods": methods, "premise": checked, "n_vectors": len(unique), "found_planted": found,
+               "notes": notes(methods, checked, found, len(rows)),
                "concept_vectors": {n: {"vector": f"blocks.{r['layer']}.mlp.value:{r['neuron']}", "score": round(r["score"], 3),
                                        "top_tokens": r["top_tokens"][:8]} for n, r in rows.items()}}
     return comps, details

@@ -232,11 +232,12 @@ PAPERS = {p.name: p for p in (
           "LLaMA-2-7B-chat / OLMo-7B, 285 concepts: fine-tuning methods keep cos(v, v') ≈ 1 and a high top-200 Jaccard, Needle "
           "does not (qualitative; the paper's table could not be retrieved). Causal validation with σ 0.1 noise: target QA "
           "ROUGE-L 0.676 vs unrelated 0.958 (LLaMA).",
-          ("the facts organism's forget entities (name + 4 attribute values) instead of Wikipedia concepts; the forget data are "
-           "their trained cloze / QA facts, not the Wikipedia article",
-           "concept vectors: the top value vector of the vocabulary-projection scan per entity, without the paper's LLM judge; "
-           "their causal premise is measured on ORIG and reported (on the facts organism no single value vector carries an "
-           "entity: facts are stored redundantly)",
+          ("the concepts organism: 20 forget people whose concept (4 made-up words asked through 4 cues) is planted in one "
+           "last-block neuron each, instead of Wikipedia concepts found in LLaMA; the forget data are their descriptions, not an "
+           "article",
+           "concept vectors: the top value vector of the vocabulary-projection scan of the person's words, without the paper's "
+           "LLM judge; its causal premise is the card's first contrast (on the facts organism, where facts are stored "
+           "redundantly, that premise fails: see docs/localize.md)",
            "GA and NPO run at the audit's learning rate to its stop rule (equal forget recall) instead of fixed epochs; Needle "
            "is the audit's (σ 0.1 noise, then gradient ascent on the vectors only at lr 0.2)",
            "top-20 of the organism's vocabulary for the Jaccard overlap instead of top-200 of 32k"),
