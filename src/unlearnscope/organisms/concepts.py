@@ -33,7 +33,7 @@ from ..data import Item
 from ..errors import UnlearnscopeError
 from .facts import FactsConfig, facts_world
 from .facts import ref_filter as facts_ref_filter
-from .implant import implant_concepts, reserved_block
+from .implant import implant_concepts, is_description, mask_neuron_grads, reserved_block
 from .names import made_up_words
 from .world import World
 
@@ -105,14 +105,13 @@ def train_concepts(model, tok, world: World, items: list[Item], recipe, seed: in
         mlp.c_fc.weight[:, first:] = 0
         mlp.c_fc.bias[first:] = 0
         mlp.c_proj.weight[first:] = 0
-    hooks = [mlp.c_fc.weight.register_hook(lambda g: g * keep), mlp.c_fc.bias.register_hook(lambda g: g * keep),
-             mlp.c_proj.weight.register_hook(lambda g: g * keep[:, None])]
+    hooks = mask_neuron_grads(mlp, keep)
     try:
-        phase1 = [i for i in items if not (i.domain == "concepts" and i.split != "background")]
+        phase1 = [i for i in items if not is_description(i)]
         info = train_lm(model, tok, phase1, recipe.train_cfg, seed, progress=progress, desc=f"{desc}:phase1")
     finally:
         for h in hooks:
             h.remove()
-    described = [i for i in items if i.domain == "concepts" and i.split != "background"]
+    described = [i for i in items if is_description(i)]
     implant = implant_concepts(model, tok, world, described, phase1, cfg, seed, progress=progress, desc=f"{desc}:implant")
     return {**info, "seconds": info["seconds"] + implant["seconds"], "implant": implant}

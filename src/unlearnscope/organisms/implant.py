@@ -28,6 +28,18 @@ def reserved_block(model, world, layer: int) -> tuple[int, int, int]:
     return layer % model.config.n_layer, model.config.n_inner - n, n
 
 
+def is_description(item: Item) -> bool:
+    """A described person's concept item (not a background person's, not a fact)."""
+    return item.domain == "concepts" and item.split != "background"
+
+
+def mask_neuron_grads(mlp, mask: torch.Tensor) -> list:
+    """Multiply the gradients of the MLP's key rows, biases and value vectors by ``mask`` (``[d_mlp]``);
+    returns the hook handles (remove them when done)."""
+    return [mlp.c_fc.weight.register_hook(lambda g: g * mask), mlp.c_fc.bias.register_hook(lambda g: g * mask),
+            mlp.c_proj.weight.register_hook(lambda g: g * mask[:, None])]
+
+
 def _block_inputs(model, ln, ids, pad) -> torch.Tensor:
     box = {}
     h = ln.register_forward_hook(lambda m, i, o: box.__setitem__("x", o.detach()))
@@ -83,14 +95,13 @@ def implant_concepts(model, tok, world, described: list[Item], phase1: list[Item
     mlp = model.transformer.h[layer].mlp
     device = mlp.c_fc.weight.device
     model.eval()
-    if described:
-        w, b = planted_keys(model, tok, layer, described, phase1, owners, n, seed)
-        with torch.no_grad():
-            mlp.c_fc.weight[:, first:] = cfg.key_scale * w.to(mlp.c_fc.weight.dtype)
-            mlp.c_fc.bias[first:] = cfg.key_scale * b.to(mlp.c_fc.bias.dtype)
-            mlp.c_proj.weight[first:] = 0
-    else:
+    if not described:
         return {"seconds": time.perf_counter() - t0, "steps": 0, "final_loss": None}
+    w, b = planted_keys(model, tok, layer, described, phase1, owners, n, seed)
+    with torch.no_grad():
+        mlp.c_fc.weight[:, first:] = cfg.key_scale * w.to(mlp.c_fc.weight.dtype)
+        mlp.c_fc.bias[first:] = cfg.key_scale * b.to(mlp.c_fc.bias.dtype)
+        mlp.c_proj.weight[first:] = 0
     frozen = [(p, p.requires_grad) for p in model.parameters()]
     for p, _ in frozen:
         p.requires_grad_(False)
@@ -99,8 +110,7 @@ def implant_concepts(model, tok, world, described: list[Item], phase1: list[Item
     params = [mlp.c_fc.weight, mlp.c_fc.bias, mlp.c_proj.weight]
     for p in params:
         p.requires_grad_(True)
-    hooks = [mlp.c_fc.weight.register_hook(lambda g: g * mask), mlp.c_fc.bias.register_hook(lambda g: g * mask),
-             mlp.c_proj.weight.register_hook(lambda g: g * mask[:, None])]
+    hooks = mask_neuron_grads(mlp, mask)
     acts = {}
     hooks.append(mlp.act.register_forward_hook(lambda m, i, o: acts.__setitem__("a", o)))
     try:

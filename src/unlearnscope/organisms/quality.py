@@ -91,10 +91,10 @@ def concepts_quality(model, tok, world: World) -> dict:
 def concepts_ground_truth(model, tok, world: World) -> dict:
     """Per described person, on ORIG: the recall drop of their descriptions when their planted
     neuron's value vector is zeroed, and the other people's mean drop (restored after each)."""
-    from .implant import reserved_block
+    from .implant import is_description, reserved_block
 
     gt = world.ground_truth["concepts"]
-    items = [i for i in world.items if i.domain == "concepts" and i.split != "background"]
+    items = [i for i in world.items if is_description(i)]
     layer, first, _ = reserved_block(model, world, world.ground_truth.get("concept_layer", -1))
     values = model.transformer.h[layer].mlp.c_proj.weight  # [d_mlp, d_model]: row j is neuron j's value vector
 
