@@ -31,8 +31,16 @@ def build(args):
     from unlearnscope.model.tiny import tiny_tokenizer
 
     tok = tiny_tokenizer()
-    cfg = GPT2Config(vocab_size=len(tok), n_positions=max(args.seq, 64), n_ctx=max(args.seq, 64), n_embd=args.d_model,
-                     n_layer=args.layers, n_head=max(1, args.d_model // 64), bos_token_id=0, eos_token_id=0)
+    cfg = GPT2Config(
+        vocab_size=len(tok),
+        n_positions=max(args.seq, 64),
+        n_ctx=max(args.seq, 64),
+        n_embd=args.d_model,
+        n_layer=args.layers,
+        n_head=max(1, args.d_model // 64),
+        bos_token_id=0,
+        eos_token_id=0,
+    )
     torch.manual_seed(0)
     model = GPT2LMHeadModel(cfg).eval().to(args.device, dtype=getattr(torch, args.dtype))
     return us.load(model, tok), tok
@@ -45,8 +53,11 @@ def main(argv=None):
 
     subject, tok = build(args)
     L = args.layers
-    twenty = ([f"blocks.{l}.hook_resid_post" for l in range(L)] + [f"blocks.{l}.mlp.hook_post" for l in range(L)]
-              + [f"blocks.{l}.hook_attn_out" for l in range(L)])[:20]
+    twenty = (
+        [f"blocks.{l}.hook_resid_post" for l in range(L)]
+        + [f"blocks.{l}.mlp.hook_post" for l in range(L)]
+        + [f"blocks.{l}.hook_attn_out" for l in range(L)]
+    )[:20]
     one = twenty[:1]
     ids = torch.randint(1, len(tok), (args.batch, args.seq), device=args.device)
     model = subject.model
@@ -60,6 +71,7 @@ def main(argv=None):
             with torch.no_grad(), us.capture(subject, names) as cache:
                 model(input_ids=ids)
             return cache
+
         return run
 
     arms = {"hf_plain": plain, "ours_1": ours(one), "ours_20": ours(twenty), "ours_all": ours(None)}
@@ -75,6 +87,7 @@ def main(argv=None):
             def run():
                 with torch.no_grad():
                     return bridge.run_with_cache(ids, names_filter=names)
+
             return run
 
         arms |= {"tl_1": tl(one), "tl_20": tl(twenty)}
@@ -97,6 +110,7 @@ def main(argv=None):
                         env = lm.get(path)
                         saved.append((env.inputs if ph == "in" else env.output).save())
                 return saved
+
             return run
 
         arms |= {"nnsight_1": nn_trace([(points[0].module_path, points[0].phase)]), "nnsight_20": nn_trace(order)}
@@ -105,9 +119,12 @@ def main(argv=None):
     base = res["hf_plain"]["median_ms"]
     for v in res.values():
         v["x_hf"] = v["median_ms"] / base
-    setup = (f"GPT-2-shaped {L}L d_model={args.d_model}, batch {args.batch} x {args.seq} tokens, {args.dtype}, "
-             f"device {device_name(args.device)}, torch threads {args.threads}, {args.rounds} interleaved rounds"
-             + (" (SMOKE: no timing claims)" if args.smoke else "") + (f"; not installed, so not measured: {missing}" if missing else ""))
+    setup = (
+        f"GPT-2-shaped {L}L d_model={args.d_model}, batch {args.batch} x {args.seq} tokens, {args.dtype}, "
+        f"device {device_name(args.device)}, torch threads {args.threads}, {args.rounds} interleaved rounds"
+        + (" (SMOKE: no timing claims)" if args.smoke else "")
+        + (f"; not installed, so not measured: {missing}" if missing else "")
+    )
     ratios = {"ours_20_over_hf": res["ours_20"]["x_hf"]}
     bar = {"ours_20 <= 1.10x hf": ratios["ours_20_over_hf"] <= 1.10}
     if args.device.startswith("cuda"):
@@ -116,8 +133,15 @@ def main(argv=None):
         if arm in res:
             ratios[f"ours_20_over_{arm}"] = res["ours_20"]["median_ms"] / res[arm]["median_ms"]
             bar[f"ours_20 < {arm}"] = ratios[f"ours_20_over_{arm}"] < 1
-    results = {"setup": setup, "arms": res, "ratios": ratios, "bar_met": bar, "smoke": args.smoke, "peers_missing": missing,
-               "versions": {"torch": torch.__version__}}
+    results = {
+        "setup": setup,
+        "arms": res,
+        "ratios": ratios,
+        "bar_met": bar,
+        "smoke": args.smoke,
+        "peers_missing": missing,
+        "versions": {"torch": torch.__version__},
+    }
     rows = [(k, f"{v['median_ms']:.2f}", f"{v['x_hf']:.3f}") for k, v in res.items()]
     name = result_name("capture", args)
     out = write(results, name, args.device, rows, ("arm", "median ms", "x plain HF"), root=args.out)

@@ -23,7 +23,24 @@ warnings.filterwarnings("ignore")
 
 from harness import device_name, measure, parse_args, result_name, write  # noqa: E402
 
-FIRST = ["Bob", "Alice", "Tom", "Anna", "Paul", "Mary", "John", "Kate", "Mark", "Lisa", "Jack", "Emma", "Sam", "Lucy", "Ben", "Sara"]
+FIRST = [
+    "Bob",
+    "Alice",
+    "Tom",
+    "Anna",
+    "Paul",
+    "Mary",
+    "John",
+    "Kate",
+    "Mark",
+    "Lisa",
+    "Jack",
+    "Emma",
+    "Sam",
+    "Lucy",
+    "Ben",
+    "Sara",
+]
 LAST = ["Smith", "Brown", "Green", "White", "Black", "Stone", "Wood", "Hill"]
 
 
@@ -38,8 +55,19 @@ def build_facts(args):
     from unlearnscope.model.tiny import tiny_tokenizer
 
     tok = tiny_tokenizer()
-    cfg = GPT2Config(vocab_size=len(tok), n_positions=64, n_ctx=64, n_embd=args.d_model, n_layer=args.layers,
-                     n_head=max(1, args.d_model // 64), resid_pdrop=0, embd_pdrop=0, attn_pdrop=0, bos_token_id=0, eos_token_id=0)
+    cfg = GPT2Config(
+        vocab_size=len(tok),
+        n_positions=64,
+        n_ctx=64,
+        n_embd=args.d_model,
+        n_layer=args.layers,
+        n_head=max(1, args.d_model // 64),
+        resid_pdrop=0,
+        embd_pdrop=0,
+        attn_pdrop=0,
+        bos_token_id=0,
+        eos_token_id=0,
+    )
     torch.manual_seed(0)
     subject = us.load(GPT2LMHeadModel(cfg).to(args.device).eval(), tok)
     pool = [f"{f} {l}" for f in FIRST for l in LAST]
@@ -63,20 +91,26 @@ def main(argv=None):
         out.logits[:, -1].logsumexp(-1).sum().backward()
         subject.model.zero_grad(set_to_none=True)
 
-    arms = {"fwd_bwd": fwd_bwd, "attribution": lambda: attribution_patching(subject, facts),
-            "patching": lambda: activation_patching(subject, facts)}
+    arms = {
+        "fwd_bwd": fwd_bwd,
+        "attribution": lambda: attribution_patching(subject, facts),
+        "patching": lambda: activation_patching(subject, facts),
+    }
     res = measure(arms, warmup=1, rounds=args.rounds, device=args.device)
     t = {k: v["median_ms"] for k, v in res.items()}
 
     results = {
-        "setup": f"GPT-2-shaped {args.layers}L d{args.d_model} random weights, {len(facts)} facts, device {device_name(args.device)}, threads {args.threads}",
+        "setup": f"GPT-2-shaped {args.layers}L d{args.d_model} random weights, {len(facts)} facts, device "
+        f"{device_name(args.device)}, threads {args.threads}",
         "arms": res,
         "attribution_fwd_bwd_equivalents": t["attribution"] / t["fwd_bwd"],
         "patching_over_attribution": t["patching"] / t["attribution"],
     }
     name = result_name("localize", args)
     rows_md = [(k, f"{v['median_ms']:.1f}", f"{v['median_ms'] / t['fwd_bwd']:.2f}") for k, v in res.items()]
-    out = write(results, name, args.device, rows_md, ("arm", "median ms", "x fwd+bwd"), Path(args.out) if args.out else None)
+    out = write(
+        results, name, args.device, rows_md, ("arm", "median ms", "x fwd+bwd"), Path(args.out) if args.out else None
+    )
     print(out / f"{name}.md")
     print((out / f"{name}.md").read_text())
 

@@ -47,6 +47,7 @@ def run_arm(args) -> dict:
         from unlearnscope.model.backends.transformer_lens import to_bridge
 
         bridge = to_bridge(subject)
+
     def unique_bytes(tensors) -> int:  # a cache may hold views of one storage (aliases): count each storage once
         seen = {}
         for v in tensors:
@@ -67,7 +68,11 @@ def run_arm(args) -> dict:
             kept = unique_bytes(cache.values())
     growth = peak["bytes"]
     logits = out.logits if hasattr(out, "logits") else out
-    return {"peak_growth_bytes": int(growth), "kept_bytes": int(kept), "logits_bytes": int(logits.numel() * logits.element_size())}
+    return {
+        "peak_growth_bytes": int(growth),
+        "kept_bytes": int(kept),
+        "logits_bytes": int(logits.numel() * logits.element_size()),
+    }
 
 
 def main(argv=None):
@@ -78,29 +83,66 @@ def main(argv=None):
         print(json.dumps(run_arm(args)))
         return
     res = {}
-    passthrough = ["--device", args.device, "--dtype", args.dtype, "--d-model", str(args.d_model), "--layers", str(args.layers),
-                   "--batch", str(args.batch), "--seq", str(args.seq), "--threads", str(args.threads)] + (["--smoke"] if args.smoke else [])
+    passthrough = [
+        "--device",
+        args.device,
+        "--dtype",
+        args.dtype,
+        "--d-model",
+        str(args.d_model),
+        "--layers",
+        str(args.layers),
+        "--batch",
+        str(args.batch),
+        "--seq",
+        str(args.seq),
+        "--threads",
+        str(args.threads),
+    ] + (["--smoke"] if args.smoke else [])
     repeats = 1 if args.smoke else 3
     arms = [a for a in ARMS if not a.startswith("tl") or have("transformer_lens")]
     for _ in range(repeats):  # interleaved fresh processes; the median per arm (allocator peaks vary run to run)
         for arm in arms:
-            done = subprocess.run([sys.executable, __file__, "--arm", arm, *passthrough], capture_output=True, text=True, check=True)
+            done = subprocess.run(
+                [sys.executable, __file__, "--arm", arm, *passthrough], capture_output=True, text=True, check=True
+            )
             res.setdefault(arm, []).append(json.loads(done.stdout.strip().splitlines()[-1]))
-    res = {arm: {**runs[0], "peak_growth_bytes": int(statistics.median(r["peak_growth_bytes"] for r in runs)),
-                 "peak_growth_runs": [r["peak_growth_bytes"] for r in runs]} for arm, runs in res.items()}
-    mib = lambda b: b / 2**20  # noqa: E731
+    res = {
+        arm: {
+            **runs[0],
+            "peak_growth_bytes": int(statistics.median(r["peak_growth_bytes"] for r in runs)),
+            "peak_growth_runs": [r["peak_growth_bytes"] for r in runs],
+        }
+        for arm, runs in res.items()
+    }
+    mib = lambda b: b / 2**20
     ratios = {"ours_1_over_plain": res["ours_1"]["peak_growth_bytes"] / max(1, res["plain"]["peak_growth_bytes"])}
     for arm in ("tl_full", "tl_1"):
         if arm in res:
             ratios[f"{arm}_over_ours_1"] = res[arm]["peak_growth_bytes"] / max(1, res["ours_1"]["peak_growth_bytes"])
-    setup = (f"GPT-2-shaped {args.layers}L d_model={args.d_model}, batch {args.batch} x {args.seq} tokens, {args.dtype}, "
-             f"{device_name(args.device)}, threads {args.threads}; one fresh process per arm and run, median of "
-             f"{1 if args.smoke else 3} interleaved runs" + (" (SMOKE: no claims)" if args.smoke else ""))
+    setup = (
+        f"GPT-2-shaped {args.layers}L d_model={args.d_model}, batch {args.batch} x {args.seq} tokens, {args.dtype}, "
+        f"{device_name(args.device)}, threads {args.threads}; one fresh process per arm and run, median of "
+        f"{1 if args.smoke else 3} interleaved runs" + (" (SMOKE: no claims)" if args.smoke else "")
+    )
     results = {"setup": setup, "arms": res, "ratios": ratios, "smoke": args.smoke}
-    rows = [(k, f"{mib(v['peak_growth_bytes']):.1f}", f"{mib(v['kept_bytes']):.1f}", f"{v['peak_growth_bytes'] / max(1, res['plain']['peak_growth_bytes']):.2f}")
-            for k, v in res.items()]
-    out = write(results, result_name("memory", args), args.device, rows,
-                ("arm", "peak growth MiB", "kept activations MiB", "x plain forward"), root=args.out)
+    rows = [
+        (
+            k,
+            f"{mib(v['peak_growth_bytes']):.1f}",
+            f"{mib(v['kept_bytes']):.1f}",
+            f"{v['peak_growth_bytes'] / max(1, res['plain']['peak_growth_bytes']):.2f}",
+        )
+        for k, v in res.items()
+    ]
+    out = write(
+        results,
+        result_name("memory", args),
+        args.device,
+        rows,
+        ("arm", "peak growth MiB", "kept activations MiB", "x plain forward"),
+        root=args.out,
+    )
     print(json.dumps(ratios))
     print(f"written to {out}")
 

@@ -1,7 +1,7 @@
 """Batched probes vs a loop of scikit-learn LogisticRegression fits (bar: one batched solve
 over all depths × targets ≥ 10× faster, accuracy within 1 point).
 
-    python bench/bench_probes.py                      # 9 depths × 4 targets, 2000 rows (80% train), d=256, 20 classes, 1 thread
+    python bench/bench_probes.py      # 9 depths × 4 targets, 2000 rows (80% train), d=256, 20 classes, 1 thread
     python bench/bench_probes.py --d-model 768 --layers 12
     python bench/bench_probes.py --smoke
 
@@ -78,8 +78,19 @@ def main(argv=None):
 
     def batched(method):
         def run():
-            p = fit_probes(X, y.to(args.device), train, args.classes, method=method, l2=1e-2 if method == "ridge" else 1.0 / n_tr, max_iter=100)
-            acc[f"{method}_batched"] = float((p.predict(X)[:, :, 0, n_tr:] == y[None, :, n_tr:].to(args.device)).float().mean())
+            p = fit_probes(
+                X,
+                y.to(args.device),
+                train,
+                args.classes,
+                method=method,
+                l2=1e-2 if method == "ridge" else 1.0 / n_tr,
+                max_iter=100,
+            )
+            acc[f"{method}_batched"] = float(
+                (p.predict(X)[:, :, 0, n_tr:] == y[None, :, n_tr:].to(args.device)).float().mean()
+            )
+
         return run
 
     arms = {"sklearn_loop": sklearn_loop, "ridge_batched": batched("ridge"), "logistic_batched": batched("logistic")}
@@ -87,14 +98,23 @@ def main(argv=None):
     base = res["sklearn_loop"]["median_ms"]
     speedup = {k: base / v["median_ms"] for k, v in res.items()}
     results = {
-        "setup": f"{depths} depths x {args.targets} targets, {args.rows} rows ({n_tr} train), d={args.d_model}, {args.classes} classes, "
-                 f"{args.device} ({device_name(args.device)}), {args.threads} thread(s), rounds={args.rounds}",
-        "arms": res, "speedup_vs_sklearn": speedup, "accuracy": acc,
+        "setup": f"{depths} depths x {args.targets} targets, {args.rows} rows ({n_tr} train), d={args.d_model}, "
+        f"{args.classes} classes, "
+        f"{args.device} ({device_name(args.device)}), {args.threads} thread(s), rounds={args.rounds}",
+        "arms": res,
+        "speedup_vs_sklearn": speedup,
+        "accuracy": acc,
         "accuracy_delta_vs_sklearn_points": {k: 100 * (v - acc["sklearn_loop"]) for k, v in acc.items()},
     }
     rows = [(k, f"{v['median_ms']:.1f}", f"{speedup[k]:.2f}x", f"{acc[k]:.4f}") for k, v in res.items()]
-    out = write(results, result_name("probes", args), args.device, rows, ("arm", "median ms", "speed-up vs sklearn", "test accuracy"),
-                Path(args.out) if args.out else None)
+    out = write(
+        results,
+        result_name("probes", args),
+        args.device,
+        rows,
+        ("arm", "median ms", "speed-up vs sklearn", "test accuracy"),
+        Path(args.out) if args.out else None,
+    )
     print(open(out / (result_name("probes", args) + ".md")).read())
     return results
 

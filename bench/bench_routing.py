@@ -30,10 +30,20 @@ def build_moe(args, *, n_experts: int = 8, n_batches: int = 4):
 
     import unlearnscope as us
 
-    cfg = MixtralConfig(vocab_size=512, hidden_size=args.d_model, intermediate_size=2 * args.d_model, num_hidden_layers=args.layers,
-                        num_attention_heads=max(1, args.d_model // 64), num_key_value_heads=max(1, args.d_model // 64),
-                        num_local_experts=n_experts, num_experts_per_tok=2, max_position_embeddings=max(128, args.seq), bos_token_id=0,
-                        eos_token_id=0, pad_token_id=0)
+    cfg = MixtralConfig(
+        vocab_size=512,
+        hidden_size=args.d_model,
+        intermediate_size=2 * args.d_model,
+        num_hidden_layers=args.layers,
+        num_attention_heads=max(1, args.d_model // 64),
+        num_key_value_heads=max(1, args.d_model // 64),
+        num_local_experts=n_experts,
+        num_experts_per_tok=2,
+        max_position_embeddings=max(128, args.seq),
+        bos_token_id=0,
+        eos_token_id=0,
+        pad_token_id=0,
+    )
     torch.manual_seed(0)
     model = MixtralForCausalLM(cfg).to(args.device, getattr(torch, args.dtype)).eval()
     ids = torch.randint(1, 512, (n_batches * args.batch, args.seq), device=args.device)
@@ -70,13 +80,32 @@ def main(argv=None):
         v["tokens_per_s"] = n_tok / (v["median_ms"] / 1e3)
     ratio = res["routing_stats"]["tokens_per_s"] / res["plain"]["tokens_per_s"]
     results = {
-        "setup": f"Mixtral-shaped {args.layers}L d_model={args.d_model}, 8 experts top-2, {n_batches} batches of {args.batch} x <= {args.seq} "
-                 f"({n_tok} tokens, right padding), {args.dtype}, {device_name(args.device)}, threads {args.threads}, {args.rounds} interleaved rounds"
-                 + (" (SMOKE)" if args.smoke else ""),
-        "arms": res, "throughput_ratio": ratio, "bar_met": {"routing stats >= 0.9x plain throughput": ratio >= 0.9}, "smoke": args.smoke,
+        "setup": f"Mixtral-shaped {args.layers}L d_model={args.d_model}, 8 experts top-2, {n_batches} batches of "
+        f"{args.batch} x <= {args.seq} "
+        f"({n_tok} tokens, right padding), {args.dtype}, {device_name(args.device)}, threads {args.threads}, "
+        f"{args.rounds} interleaved rounds" + (" (SMOKE)" if args.smoke else ""),
+        "arms": res,
+        "throughput_ratio": ratio,
+        "bar_met": {"routing stats >= 0.9x plain throughput": ratio >= 0.9},
+        "smoke": args.smoke,
     }
-    rows = [(k, f"{v['median_ms']:.1f}", f"{v['tokens_per_s']:.0f}", f"{v['tokens_per_s'] / res['plain']['tokens_per_s']:.3f}") for k, v in res.items()]
-    out = write(results, result_name("routing", args), args.device, rows, ("arm", "median ms", "tokens/s", "x plain"), root=args.out)
+    rows = [
+        (
+            k,
+            f"{v['median_ms']:.1f}",
+            f"{v['tokens_per_s']:.0f}",
+            f"{v['tokens_per_s'] / res['plain']['tokens_per_s']:.3f}",
+        )
+        for k, v in res.items()
+    ]
+    out = write(
+        results,
+        result_name("routing", args),
+        args.device,
+        rows,
+        ("arm", "median ms", "tokens/s", "x plain"),
+        root=args.out,
+    )
     print(json.dumps({"throughput_ratio": ratio, "bar_met": results["bar_met"]}))
     print(f"written to {out}")
 

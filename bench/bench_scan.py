@@ -50,8 +50,15 @@ def build_model(args):
     import unlearnscope as us
 
     d, layers, d_mlp, vocab = SHAPES[args.shape] if not args.smoke else (64, 2, 256, 1000)
-    cfg = LlamaConfig(hidden_size=d, num_hidden_layers=layers, intermediate_size=d_mlp, vocab_size=vocab,
-                      num_attention_heads=max(1, d // 64), num_key_value_heads=max(1, d // 256), tie_word_embeddings=False)
+    cfg = LlamaConfig(
+        hidden_size=d,
+        num_hidden_layers=layers,
+        intermediate_size=d_mlp,
+        vocab_size=vocab,
+        num_attention_heads=max(1, d // 64),
+        num_key_value_heads=max(1, d // 256),
+        tie_word_embeddings=False,
+    )
     dtype = getattr(torch, args.dtype)
     with torch.device(args.device):
         model = LlamaForCausalLM._from_config(cfg, torch_dtype=dtype).eval()
@@ -75,11 +82,16 @@ def main(argv=None):
     P = min(args.proj_vectors, a.d_mlp)
     proj_vectors = a.values(0)[:P]
     lex = list(range(100, 120))
-    A, B = torch.randn(n_mm, n_mm, device=args.device, dtype=dtype), torch.randn(n_mm, n_mm, device=args.device, dtype=dtype)
+    A, B = (
+        torch.randn(n_mm, n_mm, device=args.device, dtype=dtype),
+        torch.randn(n_mm, n_mm, device=args.device, dtype=dtype),
+    )
 
-    arms = {"matmul": lambda: A @ B,
-            "projection": lambda: proj_vectors @ W_U.T,
-            "scan": lambda: scan_concept(subject, lex)}
+    arms = {
+        "matmul": lambda: A @ B,
+        "projection": lambda: proj_vectors @ W_U.T,
+        "scan": lambda: scan_concept(subject, lex),
+    }
     res = measure(arms, warmup=1, rounds=args.rounds, device=args.device)
     t = {k: v["median_ms"] / 1e3 for k, v in res.items()}
     peak = 2 * n_mm**3 / t["matmul"]
@@ -91,28 +103,68 @@ def main(argv=None):
     grown = mem["bytes"]
     weights = sum(p.numel() * p.element_size() for p in subject.model.parameters())
     results = {
-        "setup": (f"Llama-shaped {args.shape if not args.smoke else 'smoke'} ({n_params / 1e6:.0f}M parameters: d_model={d}, {a.n_layers}L, d_mlp={a.d_mlp}, "
-                  f"vocab {V}), {args.dtype}, {device_name(args.device)}, threads {args.threads}, {args.rounds} interleaved rounds"),
-        "shape": {"d_model": d, "layers": a.n_layers, "d_mlp": a.d_mlp, "vocab": V, "n_vectors": N, "n_params": n_params},
+        "setup": (
+            f"Llama-shaped {args.shape if not args.smoke else 'smoke'} ({n_params / 1e6:.0f}M parameters: d_model={d}, "
+            f"{a.n_layers}L, d_mlp={a.d_mlp}, "
+            f"vocab {V}), {args.dtype}, {device_name(args.device)}, threads {args.threads}, {args.rounds} interleaved "
+            "rounds"
+        ),
+        "shape": {
+            "d_model": d,
+            "layers": a.n_layers,
+            "d_mlp": a.d_mlp,
+            "vocab": V,
+            "n_vectors": N,
+            "n_params": n_params,
+        },
         "arms": res,
         "matmul_tflops": peak / 1e12,
         "projection_tflops": proj_rate / 1e12,
         "scan_seconds": t["scan"],
         "projection_seconds_all_vectors": t["projection"] * N / P,
-        "ratios": {"projection_fraction_of_matmul": proj_rate / peak,
-                   "scan_equivalent_fraction": scan_equiv / peak,
-                   "scan_own_fraction": scan_flops / t["scan"] / peak,
-                   "scan_speedup_over_projection": t["projection"] * N / P / t["scan"]},
+        "ratios": {
+            "projection_fraction_of_matmul": proj_rate / peak,
+            "scan_equivalent_fraction": scan_equiv / peak,
+            "scan_own_fraction": scan_flops / t["scan"] / peak,
+            "scan_speedup_over_projection": t["projection"] * N / P / t["scan"],
+        },
         "bar_met": {"scan >= 0.5x matmul throughput": scan_equiv / peak >= 0.5},
         "memory": {"peak_growth_bytes": grown, "weights_bytes": weights, "all_logits_bytes_fp32": N * V * 4},
     }
     name = "scan_smoke" if args.smoke else ("scan" if args.shape == "small" else f"scan_{args.shape}")
-    rows = [("matmul", f"{n_mm}³", f"{res['matmul']['median_ms']:.2f}", f"{peak / 1e12:.3f}", "1.00"),
-            ("projection", f"{P} vectors", f"{res['projection']['median_ms']:.2f}", f"{proj_rate / 1e12:.3f}", f"{proj_rate / peak:.2f}"),
-            ("scan (equivalent)", f"{N} vectors", f"{res['scan']['median_ms']:.1f}", f"{scan_equiv / 1e12:.3f}", f"{scan_equiv / peak:.2f}"),
-            ("scan (own flops)", f"{N} vectors", f"{res['scan']['median_ms']:.1f}", f"{scan_flops / t['scan'] / 1e12:.3f}", f"{scan_flops / t['scan'] / peak:.2f}"),
-            ("scan peak memory growth", f"{grown / 2**20:.1f} MiB", "", "", f"all logits fp32 {N * V * 4 / 2**30:.1f} GiB")]
-    out = write(results, name, args.device, rows, ("arm", "work", "median ms", "TFLOP/s", "x matmul"), Path(args.out) if args.out else None)
+    rows = [
+        ("matmul", f"{n_mm}³", f"{res['matmul']['median_ms']:.2f}", f"{peak / 1e12:.3f}", "1.00"),
+        (
+            "projection",
+            f"{P} vectors",
+            f"{res['projection']['median_ms']:.2f}",
+            f"{proj_rate / 1e12:.3f}",
+            f"{proj_rate / peak:.2f}",
+        ),
+        (
+            "scan (equivalent)",
+            f"{N} vectors",
+            f"{res['scan']['median_ms']:.1f}",
+            f"{scan_equiv / 1e12:.3f}",
+            f"{scan_equiv / peak:.2f}",
+        ),
+        (
+            "scan (own flops)",
+            f"{N} vectors",
+            f"{res['scan']['median_ms']:.1f}",
+            f"{scan_flops / t['scan'] / 1e12:.3f}",
+            f"{scan_flops / t['scan'] / peak:.2f}",
+        ),
+        ("scan peak memory growth", f"{grown / 2**20:.1f} MiB", "", "", f"all logits fp32 {N * V * 4 / 2**30:.1f} GiB"),
+    ]
+    out = write(
+        results,
+        name,
+        args.device,
+        rows,
+        ("arm", "work", "median ms", "TFLOP/s", "x matmul"),
+        Path(args.out) if args.out else None,
+    )
     print(out / f"{name}.md")
     print((out / f"{name}.md").read_text())
 

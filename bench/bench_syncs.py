@@ -40,7 +40,12 @@ KINDS = ("ours", "library", "memcpy")
 ITERATIVE = ("logistic_probes", "unlearn_loop")  # one host read per iteration / step by design
 
 
-TRANSPARENT = ("/torch/_", "/torch/utils/_", "/torch/overrides.py", "bench_syncs.py")  # torch's private wrappers, this spy
+TRANSPARENT = (
+    "/torch/_",
+    "/torch/utils/_",
+    "/torch/overrides.py",
+    "bench_syncs.py",
+)  # torch's private wrappers, this spy
 
 
 class TransferSpy(TorchDispatchMode):
@@ -95,16 +100,14 @@ def count_transfers(fn, device: str) -> dict[str, int]:
     return {"ours": spy.counts["ours"], "library": spy.counts["library"], "memcpy": memcpy}
 
 
-
 def hot_paths(args) -> dict[str, tuple[str, object, object]]:
     """``name -> (what doubles, run at 1x, run at 2x)``."""
+    import unlearnscope as us
     from bench_capture import build
     from bench_localize import build_facts
     from bench_probes import synthetic
     from bench_routing import build_moe
     from bench_scan import build_model
-
-    import unlearnscope as us
     from unlearnscope.data import encode_facts
     from unlearnscope.localize.concepts import scan_concept
     from unlearnscope.localize.experts import routing_stats
@@ -122,33 +125,58 @@ def hot_paths(args) -> dict[str, tuple[str, object, object]]:
         def run():
             with torch.no_grad(), us.capture(subject, names[:k]):
                 subject.model(input_ids=ids)
+
         return run
+
     paths["capture"] = ("hooks", cap(len(names) // 2), cap(len(names)))
 
     facts_subject, facts = build_facts(with_args(args, batch=16))
     enc = encode_facts(facts_subject, facts)
-    paths["recall"] = ("batches", lambda: recall(facts_subject, enc, batch_size=8), lambda: recall(facts_subject, enc, batch_size=4))
-    paths["attribution_patching"] = ("batches", lambda: attribution_patching(facts_subject, facts, batch_size=8),
-                                     lambda: attribution_patching(facts_subject, facts, batch_size=4))
+    paths["recall"] = (
+        "batches",
+        lambda: recall(facts_subject, enc, batch_size=8),
+        lambda: recall(facts_subject, enc, batch_size=4),
+    )
+    paths["attribution_patching"] = (
+        "batches",
+        lambda: attribution_patching(facts_subject, facts, batch_size=8),
+        lambda: attribution_patching(facts_subject, facts, batch_size=4),
+    )
 
     moe, menc, _ = build_moe(with_args(args, layers=2), n_experts=4, n_batches=4)
-    paths["routing_stats"] = ("batches", lambda: routing_stats(moe, menc, batch_size=2 * args.batch),
-                              lambda: routing_stats(moe, menc, batch_size=args.batch))
+    paths["routing_stats"] = (
+        "batches",
+        lambda: routing_stats(moe, menc, batch_size=2 * args.batch),
+        lambda: routing_stats(moe, menc, batch_size=args.batch),
+    )
 
     scan_subject = build_model(with_args(args, shape="small", smoke=True))
     half = list(range(scan_subject.anatomy.n_layers // 2))
-    paths["concept_scan"] = ("layers", lambda: scan_concept(scan_subject, list(range(10, 20)), layers=half),
-                             lambda: scan_concept(scan_subject, list(range(10, 20))))
-    paths["concept_scan_chunks"] = ("chunks", lambda: scan_concept(scan_subject, list(range(10, 20)), max_chunk_bytes=64 * 8 * 64),
-                                    lambda: scan_concept(scan_subject, list(range(10, 20)), max_chunk_bytes=32 * 8 * 64))
+    paths["concept_scan"] = (
+        "layers",
+        lambda: scan_concept(scan_subject, list(range(10, 20)), layers=half),
+        lambda: scan_concept(scan_subject, list(range(10, 20))),
+    )
+    paths["concept_scan_chunks"] = (
+        "chunks",
+        lambda: scan_concept(scan_subject, list(range(10, 20)), max_chunk_bytes=64 * 8 * 64),
+        lambda: scan_concept(scan_subject, list(range(10, 20)), max_chunk_bytes=32 * 8 * 64),
+    )
 
     X, y = synthetic(6, 2, 400, 64, 5)
     X, y = X.to(args.device), y.to(args.device)
     train = torch.zeros(1, 400, dtype=torch.bool, device=args.device)
     train[0, :320] = True
-    paths["ridge_probes"] = ("depths", lambda: fit_probes(X[:3], y, train, 5, method="ridge"), lambda: fit_probes(X, y, train, 5, method="ridge"))
-    paths["logistic_probes"] = ("depths", lambda: fit_probes(X[:3], y, train, 5, method="logistic", l2=1 / 320, max_iter=50),
-                                lambda: fit_probes(X, y, train, 5, method="logistic", l2=1 / 320, max_iter=50))
+    paths["ridge_probes"] = (
+        "depths",
+        lambda: fit_probes(X[:3], y, train, 5, method="ridge"),
+        lambda: fit_probes(X, y, train, 5, method="ridge"),
+    )
+    paths["logistic_probes"] = (
+        "depths",
+        lambda: fit_probes(X[:3], y, train, 5, method="logistic", l2=1 / 320, max_iter=50),
+        lambda: fit_probes(X, y, train, 5, method="logistic", l2=1 / 320, max_iter=50),
+    )
     paths["unlearn_step"] = ("steps", *(unlearn_steps(args, n) for n in (2, 4)))
     paths["unlearn_loop"] = ("steps", *(unlearn_loop(args, n) for n in (4, 8)))
     return paths
@@ -158,8 +186,7 @@ def unlearn_loop(args, n_steps: int):
     """`unlearn` (GradAscent on 8 random sequences, batch 4): its checks read the loss, gradient norm
     and weight finiteness once per step, by design (before `opt.step`, on the host)."""
     from bench_localize import build_facts
-
-    from unlearnscope.ablate.unlearn import UnlearnConfig, unlearn
+    from unlearnscope.ablate.unlearning import UnlearnConfig, unlearn
 
     subject, _ = build_facts(with_args(args, batch=4))
     ids = torch.randint(1, 100, (8, args.seq))
@@ -172,7 +199,6 @@ def unlearn_steps(args, n_steps: int):
     """``n_steps`` masked GradAscent steps (forward, backward, AdamW, masked decay, restore)."""
     from bench_localize import build_facts
     from bench_unlearn import masked_ga_step
-
     from unlearnscope.ablate import ComponentSet
     from unlearnscope.ablate.masking import MaskedParams
 
@@ -186,6 +212,7 @@ def unlearn_steps(args, n_steps: int):
             opt = torch.optim.AdamW(list(ctx.params.values()), lr=1e-5, weight_decay=0.0)
             for _ in range(n_steps):
                 masked_ga_step(subject, ctx, opt, ids, mask)
+
     return run
 
 
@@ -203,18 +230,32 @@ def main(argv=None):
         iterative = name in ITERATIVE
         clean = growth["ours"] <= 0
         table[name] = {"doubles": unit, "1x": c1, "2x": c2, "growth": growth, "clean": clean, "iterative": iterative}
-        rows.append((name, unit, *(f"{c1[k]} → {c2[k]}" for k in KINDS), "yes" if clean else ("per iteration" if iterative else "NO")))
+        rows.append(
+            (
+                name,
+                unit,
+                *(f"{c1[k]} → {c2[k]}" for k in KINDS),
+                "yes" if clean else ("per iteration" if iterative else "NO"),
+            )
+        )
     barred = {k: v for k, v in table.items() if not v["iterative"]}
     results = {
-        "setup": f"d_model {args.d_model}, {args.layers}L, batch {args.batch} x {args.seq}, {args.dtype}, {device_name(args.device)}"
-                 + (" (SMOKE)" if args.smoke else ""),
+        "setup": f"d_model {args.d_model}, {args.layers}L, batch {args.batch} x {args.seq}, {args.dtype}, "
+        f"{device_name(args.device)}" + (" (SMOKE)" if args.smoke else ""),
         "paths": table,
         "bar_met": {"none of our transfers grow with the work": all(v["clean"] for v in barred.values())},
-        "note": "on CPU only scalar reads (.item()/float()/bool()) are visible; copies (.tolist()/.cpu()) exist and are counted on CUDA only",
+        "note": "on CPU only scalar reads (.item()/float()/bool()) are visible; copies (.tolist()/.cpu()) exist "
+        "and are counted on CUDA only",
     }
     name = result_name("syncs", args)
-    out = write(results, name, args.device, rows, ("hot path", "doubles", "ours 1x → 2x", "library 1x → 2x", "CUDA memcpy 1x → 2x", "ours clean"),
-                Path(args.out) if args.out else None)
+    out = write(
+        results,
+        name,
+        args.device,
+        rows,
+        ("hot path", "doubles", "ours 1x → 2x", "library 1x → 2x", "CUDA memcpy 1x → 2x", "ours clean"),
+        Path(args.out) if args.out else None,
+    )
     print((out / f"{name}.md").read_text())
     return results
 

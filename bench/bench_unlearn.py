@@ -49,16 +49,33 @@ def main(argv=None):
     from unlearnscope.model.tiny import tiny_tokenizer
 
     tok = tiny_tokenizer()
-    cfg = GPT2Config(vocab_size=len(tok), n_positions=max(64, args.seq), n_ctx=max(64, args.seq), n_embd=args.d_model, n_layer=args.layers,
-                     n_head=max(1, args.d_model // 64), resid_pdrop=0, embd_pdrop=0, attn_pdrop=0, bos_token_id=0, eos_token_id=0)
+    cfg = GPT2Config(
+        vocab_size=len(tok),
+        n_positions=max(64, args.seq),
+        n_ctx=max(64, args.seq),
+        n_embd=args.d_model,
+        n_layer=args.layers,
+        n_head=max(1, args.d_model // 64),
+        resid_pdrop=0,
+        embd_pdrop=0,
+        attn_pdrop=0,
+        bos_token_id=0,
+        eos_token_id=0,
+    )
     torch.manual_seed(0)
     subject = us.load(GPT2LMHeadModel(cfg).to(args.device), tok)
     ids = torch.randint(1, len(tok), (args.batch, args.seq), device=args.device)
     mask = torch.ones_like(ids)
     d_mlp = subject.anatomy.d_mlp
     everything = ComponentSet.parse(subject, r"re:.")
-    holes = ComponentSet.parse(subject, " ".join(f"blocks.{l}.mlp.value:0-{d_mlp // 2 - 1} blocks.{l}.attn.head:0" for l in range(args.layers)))
-    sets = {"unmasked": None, "masked": everything - holes, "masked_small": ComponentSet.parse(subject, f"blocks.{args.layers // 2}.mlp")}
+    holes = ComponentSet.parse(
+        subject, " ".join(f"blocks.{l}.mlp.value:0-{d_mlp // 2 - 1} blocks.{l}.attn.head:0" for l in range(args.layers))
+    )
+    sets = {
+        "unmasked": None,
+        "masked": everything - holes,
+        "masked_small": ComponentSet.parse(subject, f"blocks.{args.layers // 2}.mlp"),
+    }
 
     import random
     import statistics
@@ -89,16 +106,33 @@ def main(argv=None):
     base = res["unmasked"]["median_ms"]
     for v in res.values():
         v["x_unmasked"] = v["median_ms"] / base
-    trained = {k: (cs.n_params if cs is not None else sum(p.numel() for p in subject.model.parameters())) for k, cs in sets.items()}
+    trained = {
+        k: (cs.n_params if cs is not None else sum(p.numel() for p in subject.model.parameters()))
+        for k, cs in sets.items()
+    }
     results = {
-        "setup": f"GPT-2-shaped {args.layers}L d_model={args.d_model}, batch {args.batch} x {args.seq}, fp32, {device_name(args.device)}, "
-                 f"threads {args.threads}, {args.rounds} interleaved blocks of 3 timed steps; one GradAscent step = forward, backward, AdamW, masked decay, restore" + (" (SMOKE)" if args.smoke else ""),
-        "arms": res, "trained_params": trained, "ratio_masked_over_unmasked": res["masked"]["x_unmasked"],
-        "bar_met": {"masked <= 1.2x unmasked": res["masked"]["x_unmasked"] <= 1.2}, "smoke": args.smoke,
+        "setup": f"GPT-2-shaped {args.layers}L d_model={args.d_model}, batch {args.batch} x {args.seq}, fp32, "
+        f"{device_name(args.device)}, "
+        f"threads {args.threads}, {args.rounds} interleaved blocks of 3 timed steps; one GradAscent step = forward, "
+        "backward, AdamW, masked decay, restore" + (" (SMOKE)" if args.smoke else ""),
+        "arms": res,
+        "trained_params": trained,
+        "ratio_masked_over_unmasked": res["masked"]["x_unmasked"],
+        "bar_met": {"masked <= 1.2x unmasked": res["masked"]["x_unmasked"] <= 1.2},
+        "smoke": args.smoke,
     }
     rows = [(k, f"{v['median_ms']:.1f}", f"{v['x_unmasked']:.3f}", str(trained[k])) for k, v in res.items()]
-    out = write(results, result_name("unlearn_step", args), args.device, rows, ("arm", "median ms", "x unmasked", "trained params"), root=args.out)
-    print(json.dumps({"ratio_masked_over_unmasked": results["ratio_masked_over_unmasked"], "bar_met": results["bar_met"]}))
+    out = write(
+        results,
+        result_name("unlearn_step", args),
+        args.device,
+        rows,
+        ("arm", "median ms", "x unmasked", "trained params"),
+        root=args.out,
+    )
+    print(
+        json.dumps({"ratio_masked_over_unmasked": results["ratio_masked_over_unmasked"], "bar_met": results["bar_met"]})
+    )
     print(f"written to {out}")
 
 

@@ -138,7 +138,14 @@ def measure(arms: dict[str, Callable[[], object]], *, warmup: int, rounds: int, 
     return {k: {"median_ms": statistics.median(v), "min_ms": min(v), "n": len(v)} for k, v in times.items()}
 
 
-def write(results: dict, name: str, device: str, table_rows: list[tuple[str, ...]], header: tuple[str, ...], root: Path | None = None) -> Path:
+def write(
+    results: dict,
+    name: str,
+    device: str,
+    table_rows: list[tuple[str, ...]],
+    header: tuple[str, ...],
+    root: Path | None = None,
+) -> Path:
     out = Path(root or Path(__file__).parent / "results") / device_name(device)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{name}.json").write_text(json.dumps(results, indent=2))

@@ -40,13 +40,20 @@ def headline(name: str, r: dict) -> list[str]:
     for key in ("ratios", "bar_met", "speedup_vs_sklearn", "accuracy_delta_vs_sklearn_points"):
         if isinstance(r.get(key), dict):
             out += [f"{k}: {_fmt(v)}" for k, v in r[key].items()]
-    for key in ("throughput_ratio", "attribution_fwd_bwd_equivalents", "patching_over_attribution", "ratio_masked_over_unmasked"):
+    for key in (
+        "throughput_ratio",
+        "attribution_fwd_bwd_equivalents",
+        "patching_over_attribution",
+        "ratio_masked_over_unmasked",
+    ):
         if key in r:
             out.append(f"{key}: {_fmt(r[key])}")
     if name == "syncs":
         for path, v in r.get("paths", {}).items():
-            out.append(f"{path}: ours {v['1x']['ours']}→{v['2x']['ours']} when the {v['doubles']} double"
-                       + (" (per iteration by design)" if v.get("iterative") else ""))
+            out.append(
+                f"{path}: ours {v['1x']['ours']}→{v['2x']['ours']} when the {v['doubles']} double"
+                + (" (per iteration by design)" if v.get("iterative") else "")
+            )
     if name == "scaling":
         for tname, rows in r.get("tables", {}).items():
             key = "ratio" if "ratio" in rows[0] else "patching_over_attribution"
@@ -72,7 +79,11 @@ def summarise(root: Path, device: str, smoke: bool, size: str = "", shape: str |
             lines += [f"## {name}", "", "not run", ""]
             continue
         r = json.loads(path.read_text())
-        lines += [f"## {name}", "", r.get("setup", ""), ""] + [f"- {h}" for h in headline(name, r)] + ["", f"details: {path.with_suffix('.md').name}", ""]
+        lines += (
+            [f"## {name}", "", r.get("setup", ""), ""]
+            + [f"- {h}" for h in headline(name, r)]
+            + ["", f"details: {path.with_suffix('.md').name}", ""]
+        )
     out = d / ("SUMMARY_smoke.md" if smoke else f"SUMMARY{size}.md")
     d.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines))
@@ -88,7 +99,9 @@ def main(argv=None) -> int:
     p.add_argument("--only", default=None, help=f"comma-separated subset of {','.join(BENCHES)}")
     p.add_argument("--out", default=None, help="results root (default bench/results)")
     p.add_argument("--summary-only", action="store_true")
-    p.add_argument("--d-model", type=int, default=None, help="model width for every benchmark (default: each one's own)")
+    p.add_argument(
+        "--d-model", type=int, default=None, help="model width for every benchmark (default: each one's own)"
+    )
     p.add_argument("--layers", type=int, default=None, help="model depth for every benchmark (default: each one's own)")
     p.add_argument("--shape", default=None, help="bench_scan's model shape (small | 1b)")
     args = p.parse_args(argv)
@@ -102,15 +115,33 @@ def main(argv=None) -> int:
     failed = []
     if not args.summary_only:
         for name in names:
-            cmd = [sys.executable, str(HERE / f"bench_{name}.py"), "--device", args.device, "--dtype", args.dtype,
-                   "--threads", str(args.threads), "--out", str(root)] + (["--smoke"] if args.smoke else [])
+            cmd = [
+                sys.executable,
+                str(HERE / f"bench_{name}.py"),
+                "--device",
+                args.device,
+                "--dtype",
+                args.dtype,
+                "--threads",
+                str(args.threads),
+                "--out",
+                str(root),
+            ] + (["--smoke"] if args.smoke else [])
             if name in SIZED:
-                cmd += [x for flag, v in (("--d-model", args.d_model), ("--layers", args.layers)) if v is not None for x in (flag, str(v))]
+                cmd += [
+                    x
+                    for flag, v in (("--d-model", args.d_model), ("--layers", args.layers))
+                    if v is not None
+                    for x in (flag, str(v))
+                ]
             if name == "scan" and args.shape:
                 cmd += ["--shape", args.shape]
             t = time.perf_counter()
             done = subprocess.run(cmd, capture_output=True, text=True)
-            print(f"[bench] {name}: {'ok' if done.returncode == 0 else 'FAILED'} in {time.perf_counter() - t:.0f} s", flush=True)
+            print(
+                f"[bench] {name}: {'ok' if done.returncode == 0 else 'FAILED'} in {time.perf_counter() - t:.0f} s",
+                flush=True,
+            )
             if done.returncode != 0:
                 failed.append(name)
                 print(done.stderr[-2000:], file=sys.stderr)

@@ -16,8 +16,10 @@ from unlearnscope.model.tiny import tiny_model
 
 # UNLEARNSCOPE_TEST_ALT_DEVICE=cpu runs the module against a second CPU copy: a check of the tests themselves
 DEVICE = os.environ.get("UNLEARNSCOPE_TEST_ALT_DEVICE", "cuda")
-pytestmark = pytest.mark.skipif(DEVICE.startswith("cuda") and not torch.cuda.is_available(),
-                                reason="no CUDA device (run bench/gpu_check.sh on a GPU machine)")
+pytestmark = pytest.mark.skipif(
+    DEVICE.startswith("cuda") and not torch.cuda.is_available(),
+    reason="no CUDA device (run bench/gpu_check.sh on a GPU machine)",
+)
 ON = torch.device(DEVICE).type
 
 TEXTS = ["The capital of France is Paris.", "Bob plays tennis", "12 plus 7 equals 19."]
@@ -52,7 +54,9 @@ def test_concept_scores_match_cpu(model_type):
     assert b.scores.device.type == ON and a.groups == b.groups
     torch.testing.assert_close(b.scores.cpu(), a.scores, rtol=1e-3, atol=1e-4)
     top_a, top_b = (scan_concept(s, [7, 19, 40], top=3).top for s in (cpu, gpu))
-    assert [(r["layer"], r["expert"], r["neuron"]) for r in top_a] == [(r["layer"], r["expert"], r["neuron"]) for r in top_b]
+    assert [(r["layer"], r["expert"], r["neuron"]) for r in top_a] == [
+        (r["layer"], r["expert"], r["neuron"]) for r in top_b
+    ]
 
 
 def test_routing_stats_match_cpu():
@@ -81,12 +85,19 @@ def test_probes_match_cpu():
 
 def test_masked_unlearning_stays_exact_on_cuda():
     from unlearnscope.ablate import ComponentSet
-    from unlearnscope.ablate.unlearn import UnlearnConfig, unlearn
+    from unlearnscope.ablate.unlearning import UnlearnConfig, unlearn
 
     _, s = pair("llama")
     before = {k: v.detach().clone() for k, v in s.model.state_dict().items()}
     cs = ComponentSet.parse(s, "blocks.1.mlp.value:[2,5] blocks.0.attn.head:1")
-    r = unlearn(s, TEXTS[:2], TEXTS[2:], components=cs, config=UnlearnConfig(steps=4, lr=1e-2, batch_size=2, weight_decay=0.1), progress=False)
+    r = unlearn(
+        s,
+        TEXTS[:2],
+        TEXTS[2:],
+        components=cs,
+        config=UnlearnConfig(steps=4, lr=1e-2, batch_size=2, weight_decay=0.1),
+        progress=False,
+    )
     assert r.steps == 4 and all(x == x for x in r.forget_loss_curve)
     masks = cs.masks(s)
     for k, v in s.model.state_dict().items():

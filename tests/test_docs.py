@@ -54,7 +54,7 @@ def test_cli_commands_in_docs_exist(path):
             words = [w for w in words[1:] if not w.startswith("-")]
             cmd = root
             for w in words:  # walk the command groups as far as the line names them
-                sub = getattr(cmd, "commands", {}).get(w)
+                sub = cmd.load(w) if w in getattr(cmd, "lazy", {}) else getattr(cmd, "commands", {}).get(w)
                 if sub is None:
                     break
                 cmd = sub
@@ -66,6 +66,36 @@ def test_cli_commands_in_docs_exist(path):
 @pytest.mark.parametrize("path", DOCS, ids=lambda p: p.name)
 def test_docs_point_only_to_what_readers_have(path):
     text = path.read_text()
-    assert not re.search(r"\bissue[- ]?\d+|\bnote\b.*\bissue|evaluation\.md|methods\.md|peers\.md|anchors\.md|stack\.md", text, re.I), path.name
+    assert not re.search(
+        r"\bissue[- ]?\d+|\bnote\b.*\bissue|evaluation\.md|methods\.md|peers\.md|anchors\.md|stack\.md", text, re.I
+    ), path.name
     for link in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", text):  # relative links
         assert (path.parent / link).exists(), f"{path.name}: broken link {link}"
+
+
+REGISTRY_TABLES = {
+    "verify.md": ("readouts", "attacks"),
+    "ablate.md": ("objectives",),
+    "audit.md": ("methods",),
+    "targets.md": ("benchmarks",),
+    "organisms.md": ("organisms",),
+}
+
+
+@pytest.mark.parametrize("doc", sorted(REGISTRY_TABLES))
+def test_docs_tables_list_exactly_the_registered_names(doc):
+    """Each registry's table in the docs is `unlearnscope list NAME --markdown`: every registered
+    readout, attack, objective, method, benchmark and organism, and nothing else."""
+    from unlearnscope.cli.catalog import markdown, rows
+
+    text = (ROOT / "docs" / doc).read_text()
+    for registry in REGISTRY_TABLES[doc]:
+        m = re.search(rf"<!-- registry:{registry} [^\n]*-->\n(.*?)\n<!-- /registry -->", text, re.S)
+        assert m, (
+            f"{doc}: no table of the {registry} registry (<!-- registry:{registry} ... --> ... <!-- /registry -->)"
+        )
+        listed = re.findall(r"^\| `([^`]+)` \|", m.group(1), re.M)
+        assert listed == [r["name"] for r in rows(registry)], f"{doc}: the {registry} table lists {listed}"
+        assert m.group(1) == markdown(registry), (
+            f"{doc}: the {registry} table is stale; paste `unlearnscope list {registry} --markdown`"
+        )

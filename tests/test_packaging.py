@@ -12,12 +12,12 @@ import base64
 import hashlib
 import subprocess
 import sys
-import tomllib
 import zipfile
 from importlib.metadata import version
 from pathlib import Path
 
 import pytest
+import tomllib
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -32,33 +32,64 @@ def _deps() -> list[str]:
 def test_dependencies_are_ranges_and_pins_live_in_the_lock():
     for dep in _deps():
         req = Requirement(dep)
-        assert not any(s.operator in ("==", "===") for s in req.specifier), f"{dep}: an exact pin belongs in requirements.lock"
+        assert not any(s.operator in ("==", "===") for s in req.specifier), (
+            f"{dep}: an exact pin belongs in requirements.lock"
+        )
     torch = next(Requirement(d) for d in _deps() if Requirement(d).name == "torch")
-    assert torch.specifier.contains(USER_TORCH) and torch.specifier.contains("2.13.0") and torch.specifier.contains("2.14.1+cu128")
+    assert (
+        torch.specifier.contains(USER_TORCH)
+        and torch.specifier.contains("2.13.0")
+        and torch.specifier.contains("2.14.1+cu128")
+    )
     assert "torch==" in (ROOT / "constraints.txt").read_text() and "torch==" in (ROOT / "requirements.lock").read_text()
     assert "-c constraints.txt" in (ROOT / "Makefile").read_text()
 
 
 def _wheel(out: Path, name: str, ver: str, requires=()) -> None:
     dist = f"{canonicalize_name(name).replace('-', '_')}-{ver}"
-    files = {f"{dist}.dist-info/METADATA": "Metadata-Version: 2.1\nName: {}\nVersion: {}\n{}".format(
-                 name, ver, "".join(f"Requires-Dist: {r}\n" for r in requires)),
-             f"{dist}.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: unlearnscope-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
-    record = "".join(f"{p},sha256={base64.urlsafe_b64encode(hashlib.sha256(t.encode()).digest()).rstrip(b'=').decode()},{len(t.encode())}\n"
-                     for p, t in files.items()) + f"{dist}.dist-info/RECORD,,\n"
+    files = {
+        f"{dist}.dist-info/METADATA": "Metadata-Version: 2.1\nName: {}\nVersion: {}\n{}".format(
+            name, ver, "".join(f"Requires-Dist: {r}\n" for r in requires)
+        ),
+        f"{dist}.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: unlearnscope-tests\nRoot-Is-Purelib: true\nTag: "
+        "py3-none-any\n",
+    }
+    record = (
+        "".join(
+            f"{p},sha256={base64.urlsafe_b64encode(hashlib.sha256(t.encode()).digest()).rstrip(b'=').decode()},{len(t.encode())}\n"
+            for p, t in files.items()
+        )
+        + f"{dist}.dist-info/RECORD,,\n"
+    )
     with zipfile.ZipFile(out / f"{dist}-py3-none-any.whl", "w") as z:
         for p, t in {**files, f"{dist}.dist-info/RECORD": record}.items():
             z.writestr(p, t)
 
 
 def _pip(env: Path, *args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pip", "--python", str(env / "bin" / "python"), "--disable-pip-version-check", "-q",
-                           "install", "--no-index", *args], capture_output=True, text=True)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(env / "bin" / "python"),
+            "--disable-pip-version-check",
+            "-q",
+            "install",
+            "--no-index",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+    )
 
 
 def _torch_in(env: Path) -> str:
     code = "import importlib.metadata as m; print(m.version('torch'))"
-    return subprocess.run([str(env / "bin" / "python"), "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    return subprocess.run(
+        [str(env / "bin" / "python"), "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="the check builds a POSIX virtual environment")

@@ -25,7 +25,7 @@ LAYERS = [
     ["organisms"],
     ["model"],
     ["data", "viz"],
-    ["results", "progress"],
+    ["results", "progress", "registry"],
     ["errors"],
 ]
 RANK = {p: i for i, layer in enumerate(LAYERS) for p in layer}
@@ -42,10 +42,23 @@ def modules():
         yield ".".join(parts), is_pkg, ast.parse(path.read_text(), str(path))
 
 
-def imported(mod: str, is_pkg: bool, tree) -> list[tuple[str, str, int]]:
-    """``(target module, imported name or "", line)`` for every unlearnscope import."""
-    out = []
+def type_only_nodes(tree) -> set[int]:
+    """ids of the nodes inside ``if TYPE_CHECKING:`` blocks (imports that never run)."""
+    out: set[int] = set()
     for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            out |= {id(n) for stmt in node.body for n in ast.walk(stmt)}
+    return out
+
+
+def imported(mod: str, is_pkg: bool, tree, *, runtime_only: bool = False) -> list[tuple[str, str, int]]:
+    """``(target module, imported name or "", line)`` for every unlearnscope import (``runtime_only``:
+    not those under ``if TYPE_CHECKING:``, which annotate and never run)."""
+    out = []
+    skip = type_only_nodes(tree) if runtime_only else set()
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
         if isinstance(node, ast.ImportFrom):
             if node.level:
                 base = mod.split(".") if is_pkg else mod.split(".")[:-1]
@@ -90,9 +103,11 @@ def layer_violations(mods, names) -> list[str]:
 
 
 def import_cycles(mods, names) -> list[str]:
+    """Cycles among the imports that run (a type-only import is not a cycle: it never executes;
+    it still counts for the layer rule)."""
     graph = defaultdict(set)
     for mod, is_pkg, tree in mods:
-        for target, name, _ in imported(mod, is_pkg, tree):
+        for target, name, _ in imported(mod, is_pkg, tree, runtime_only=True):
             dst = resolve(target, name, names)
             if dst != mod and dst in names and not mod.startswith(dst + "."):  # a package's own __init__ is not a cycle
                 graph[mod].add(dst)
@@ -103,7 +118,7 @@ def import_cycles(mods, names) -> list[str]:
         stack.append(u)
         for v in sorted(graph[u]):
             if state.get(v) == 1:
-                cycles.append(" -> ".join(stack[stack.index(v):] + [v]))
+                cycles.append(" -> ".join(stack[stack.index(v) :] + [v]))
             elif v not in state:
                 visit(v, stack)
         stack.pop()
@@ -131,8 +146,12 @@ def test_no_import_cycles_between_modules():
 
 
 def test_no_private_name_is_imported_across_modules():
-    bad = [f"{mod}:{line} imports {name} from {target}" for mod, is_pkg, tree in MODS for target, name, line in imported(mod, is_pkg, tree)
-           if name.startswith("_") and not name.startswith("__") and target != mod]
+    bad = [
+        f"{mod}:{line} imports {name} from {target}"
+        for mod, is_pkg, tree in MODS
+        for target, name, line in imported(mod, is_pkg, tree)
+        if name.startswith("_") and not name.startswith("__") and target != mod
+    ]
     assert not bad, "\n".join(bad)
 
 
@@ -144,13 +163,31 @@ def test_functions_are_short_or_say_why():
                 n = node.end_lineno - node.lineno + 1
                 if n > MAX_FUNCTION_LINES and "long because" not in (ast.get_docstring(node) or ""):
                     long.append(f"{mod}.{node.name}: {n} lines")
-    assert not long, f"functions over {MAX_FUNCTION_LINES} lines without a reason ('long because ...') in their docstring:\n" + "\n".join(long)
+    assert not long, (
+        f"functions over {MAX_FUNCTION_LINES} lines without a reason ('long because ...') in their docstring:\n"
+        + "\n".join(long)
+    )
 
 
 def test_the_checks_catch_planted_violations():
     """An upward import and a cycle, planted in two fake modules, are both reported."""
-    planted = [("unlearnscope.model.fake_a", False, ast.parse("from ..audit.fake_b import x\n")),
-               ("unlearnscope.audit.fake_b", False, ast.parse("def f():\n    from ..model.fake_a import y\n"))]
+    planted = [
+        ("unlearnscope.model.fake_a", False, ast.parse("from ..audit.fake_b import x\n")),
+        ("unlearnscope.audit.fake_b", False, ast.parse("def f():\n    from ..model.fake_a import y\n")),
+    ]
     names = NAMES | {m for m, _, _ in planted}
-    assert layer_violations(planted, names) == ["unlearnscope.model.fake_a:1 imports unlearnscope.audit.fake_b.x (model -> audit)"]
-    assert import_cycles(planted, names) == ["unlearnscope.audit.fake_b -> unlearnscope.model.fake_a -> unlearnscope.audit.fake_b"]
+    assert layer_violations(planted, names) == [
+        "unlearnscope.model.fake_a:1 imports unlearnscope.audit.fake_b.x (model -> audit)"
+    ]
+    assert import_cycles(planted, names) == [
+        "unlearnscope.audit.fake_b -> unlearnscope.model.fake_a -> unlearnscope.audit.fake_b"
+    ]
+    type_only = [
+        ("unlearnscope.model.fake_c", False, ast.parse("if TYPE_CHECKING:\n    from ..audit.fake_d import T\n")),
+        ("unlearnscope.audit.fake_d", False, ast.parse("from ..model.fake_c import y\n")),
+    ]
+    names |= {m for m, _, _ in type_only}
+    assert import_cycles(type_only, names) == []  # an annotation-only import never runs
+    assert layer_violations(type_only, names) == [
+        "unlearnscope.model.fake_c:2 imports unlearnscope.audit.fake_d.T (model -> audit)"
+    ]

@@ -10,14 +10,14 @@ Heavy modules (torch, transformers, TransformerLens, nnsight) are imported lazil
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _LAZY = {
     "load": "unlearnscope.sources",
     "Subject": "unlearnscope.model.subject",
-    "capture": "unlearnscope.model.capture",
-    "run_with_cache": "unlearnscope.model.capture",
-    "hooks": "unlearnscope.model.hooks",
+    "capture": "unlearnscope.model.activations",
+    "run_with_cache": "unlearnscope.model.activations",
+    "hooks": "unlearnscope.model.forward_hooks",
     "intervene": "unlearnscope.model.interventions",
     "Edits": "unlearnscope.model.edits",
     "EditPatch": "unlearnscope.model.edits",

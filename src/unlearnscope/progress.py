@@ -37,5 +37,14 @@ def bar(iterable=None, desc: str = "", total: int | None = None, **kw):
     """A tqdm bar on stderr (``[elapsed<remaining]``) when progress is on, else a silent one."""
     from tqdm.auto import tqdm
 
-    return tqdm(iterable, desc=desc, total=total, file=sys.stderr, disable=not _ON.get(), leave=False, mininterval=1.0,
-                dynamic_ncols=True, **kw)
+    return tqdm(
+        iterable,
+        desc=desc,
+        total=total,
+        file=sys.stderr,
+        disable=not _ON.get(),
+        leave=False,
+        mininterval=1.0,
+        dynamic_ncols=True,
+        **kw,
+    )

@@ -20,11 +20,25 @@ from .errors import UnlearnscopeError
 _TENSOR = "__tensor__"
 
 
+def json_fields(x: Any) -> dict[str, Any]:
+    """A dataclass's fields by their JSON names (``field(metadata={"json": name})``), leaving out
+    those marked ``omit_none`` while they are ``None``."""
+    out = {}
+    for f in dataclasses.fields(x):
+        if not f.repr and f.name == "subject":
+            continue
+        v = getattr(x, f.name)
+        if v is None and f.metadata.get("omit_none"):
+            continue
+        out[f.metadata.get("json", f.name)] = v
+    return out
+
+
 def to_jsonable(x: Any) -> Any:
     if isinstance(x, torch.Tensor):
         return {_TENSOR: x.detach().cpu().tolist(), "dtype": str(x.dtype).removeprefix("torch.")}
     if dataclasses.is_dataclass(x) and not isinstance(x, type):
-        return {f.name: to_jsonable(getattr(x, f.name)) for f in dataclasses.fields(x) if f.repr or f.name != "subject"}
+        return {k: to_jsonable(v) for k, v in json_fields(x).items()}
     if isinstance(x, dict):
         return {str(k): to_jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
@@ -77,6 +91,44 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
 
 def write_json_atomic(path: str | os.PathLike, data: Any) -> Path:
     return write_text_atomic(path, json.dumps(data, indent=1))
+
+
+class Record:
+    """Mixin for typed result records (a verdict, a metric's summary, an RKI): ``to_dict()`` gives
+    their JSON (the report's), ``from_dict`` reads it back, and ``record["key"]`` /
+    ``record.get("key")`` read a field by its JSON name, as the report's JSON is read."""
+
+    def to_dict(self) -> dict:
+        return to_jsonable(self)
+
+    @classmethod
+    def from_dict(cls, data: dict):
+        names = {f.metadata.get("json", f.name): f for f in dataclasses.fields(cls)}
+        bad = sorted(set(data) - set(names))
+        if bad:
+            raise UnlearnscopeError(f"{cls.__name__}: unknown keys {bad}; known: {sorted(names)}")
+        return cls(**{names[k].name: cls._field_from(names[k].name, v) for k, v in data.items()})
+
+    @classmethod
+    def _field_from(cls, name: str, value: Any) -> Any:
+        """A field's value from its JSON (override to rebuild nested records)."""
+        return value
+
+    def _json_name(self, key: str) -> str:
+        for f in dataclasses.fields(self):
+            if f.metadata.get("json", f.name) == key:
+                return f.name
+        raise KeyError(key)
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, self._json_name(key))
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The field named ``key`` in the JSON; ``default`` when the JSON leaves it out."""
+        return json_fields(self).get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key in json_fields(self)
 
 
 class Result:

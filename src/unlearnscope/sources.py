@@ -7,7 +7,7 @@
     prompts = load_prompts("organism:refusal", model="organism:moe")
 
 Each kind of spec is resolved by its owner: organism specs by `unlearnscope.organisms`, ``tiny:``
-and paths by `unlearnscope.model.load`, files by `unlearnscope.data.readers`.  An organism data
+and paths by `unlearnscope.model.loading`, files by `unlearnscope.data.readers`.  An organism data
 spec (``organism:forget``, ``organism:arith`` ...) reads the organism the *model* spec names;
 where a command allows it, the facts organism is the default for models that are not organisms.
 """
@@ -15,16 +15,19 @@ where a command allows it, the facts organism is the default for models that are
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .data import DataSpec, Fact, Item, ModelSpec, read_facts, read_prompts, read_texts_or_items
 from .errors import UnlearnscopeError
 
+if TYPE_CHECKING:
+    from .model.subject import Subject
 
-def load(model: str | os.PathLike | Any, tokenizer: Any = None, **kwargs):
-    """`unlearnscope.load`: `unlearnscope.model.load` that also takes ``organism:NAME[:ref]``
+
+def load(model: str | os.PathLike | Any, tokenizer: Any = None, **kwargs) -> Subject:
+    """`unlearnscope.load`: `unlearnscope.model.loading` that also takes ``organism:NAME[:ref]``
     (built on first use at ``$UNLEARNSCOPE_ORGANISM_SIZE``)."""
-    from .model.load import load as load_model
+    from .model.loading import load as load_model
 
     if isinstance(model, str) and ModelSpec.parse(model).is_organism:
         from .organisms import model_path
@@ -46,8 +49,13 @@ def organism_for(data_spec: DataSpec | str, model: str | None, default: str | No
     return sized(default)
 
 
-def load_facts(spec: str, model: str | None = None, *, default_organism: str | None = "facts",
-               kinds: tuple[str, ...] = ("cloze", "qa")) -> list[Fact]:
+def load_facts(
+    spec: str,
+    model: str | None = None,
+    *,
+    default_organism: str | None = "facts",
+    kinds: tuple[str, ...] = ("cloze", "qa"),
+) -> list[Fact]:
     """Facts from ``organism:forget|retain|never-seen`` (``kinds`` of renderings) or a file."""
     from .organisms import world_facts
 

@@ -30,7 +30,9 @@ def test_whole_modules_count_every_parameter(llama, moe):
     assert ComponentSet.parse(llama, "blocks.0.attn").n_params == sum(p.numel() for p in attn.parameters())
     block = moe.model.model.layers[2].mlp
     assert ComponentSet.parse(moe, "blocks.2.mlp").n_params == sum(p.numel() for p in block.parameters())
-    assert ComponentSet.parse(llama, r"model\.layers\.2\.mlp").n_params == sum(p.numel() for p in llama.model.model.layers[2].mlp.parameters())
+    assert ComponentSet.parse(llama, r"model\.layers\.2\.mlp").n_params == sum(
+        p.numel() for p in llama.model.model.layers[2].mlp.parameters()
+    )
 
 
 def test_unit_components_select_the_right_entries(llama, moe):
@@ -43,11 +45,14 @@ def test_unit_components_select_the_right_entries(llama, moe):
     head = ComponentSet.parse(llama, "blocks.0.attn.head:1")
     d_head = a.d_model // a.n_heads
     hm = head.masks(llama)["model.layers.0.self_attn.o_proj.weight"]
-    assert hm[:, d_head:2 * d_head].all() and hm.sum() == a.d_model * d_head
+    assert hm[:, d_head : 2 * d_head].all() and hm.sum() == a.d_model * d_head
     b = moe.anatomy
     ex = ComponentSet.parse(moe, "blocks.1.moe.expert:2")
     masks = ex.masks(moe)
-    assert masks["model.layers.1.mlp.experts.down_proj"][2].all() and masks["model.layers.1.mlp.experts.down_proj"].sum() == b.d_model * b.d_expert
+    assert (
+        masks["model.layers.1.mlp.experts.down_proj"][2].all()
+        and masks["model.layers.1.mlp.experts.down_proj"].sum() == b.d_model * b.d_expert
+    )
     assert ComponentSet.parse(moe, "blocks.1.moe.router:[0,3]").n_params == 2 * b.d_model
     assert ComponentSet.parse(moe, "blocks.0.moe.expert:1.value:0-3").n_params == 4 * b.d_model
     shared = moe.model.model.layers[0].mlp.shared_expert
@@ -58,7 +63,10 @@ def test_gpt2_conv1d_layout():
     s = make_subject("gpt2")
     cs = ComponentSet.parse(s, "blocks.1.mlp.value:4 blocks.1.attn.head:3")
     masks = cs.masks(s)
-    assert masks["transformer.h.1.mlp.c_proj.weight"][4].all() and masks["transformer.h.1.mlp.c_proj.weight"].sum() == s.anatomy.d_model
+    assert (
+        masks["transformer.h.1.mlp.c_proj.weight"][4].all()
+        and masks["transformer.h.1.mlp.c_proj.weight"].sum() == s.anatomy.d_model
+    )
     assert masks["transformer.h.1.attn.c_proj.weight"][48:64].all()  # Conv1D: heads are input rows
 
 
@@ -97,16 +105,19 @@ def test_json_round_trip(llama, tmp_path):
         ComponentSet.parse(llama, str(tmp_path / "bad.json"))
 
 
-@pytest.mark.parametrize("spec,err,match", [
-    ("", UnlearnscopeError, "empty"),
-    ("blocks.9.mlp", OutOfRangeError, "3 layers"),
-    ("blocks.1.mlp.value:5000", OutOfRangeError, "d_mlp"),
-    ("blocks.1.attn.head:4", OutOfRangeError, "4 heads"),
-    ("blocks.1.mlp.values:3", UnlearnscopeError, "unknown component kind"),
-    ("mlp.1", UnlearnscopeError, "bad component name"),
-    ("re:does_not_exist", UnlearnscopeError, "matches no parameter"),
-    ("blocks.1.mlp.value:x", UnlearnscopeError, "bad index"),
-])
+@pytest.mark.parametrize(
+    "spec,err,match",
+    [
+        ("", UnlearnscopeError, "empty"),
+        ("blocks.9.mlp", OutOfRangeError, "3 layers"),
+        ("blocks.1.mlp.value:5000", OutOfRangeError, "d_mlp"),
+        ("blocks.1.attn.head:4", OutOfRangeError, "4 heads"),
+        ("blocks.1.mlp.values:3", UnlearnscopeError, "unknown component kind"),
+        ("mlp.1", UnlearnscopeError, "bad component name"),
+        ("re:does_not_exist", UnlearnscopeError, "matches no parameter"),
+        ("blocks.1.mlp.value:x", UnlearnscopeError, "bad index"),
+    ],
+)
 def test_bad_specs(llama, spec, err, match):
     with pytest.raises(err, match=match):
         ComponentSet.parse(llama, spec)

@@ -2,7 +2,7 @@
 
 import torch
 
-from unlearnscope.ablate.unlearn import UnlearnConfig, needle, noise_reference
+from unlearnscope.ablate.unlearning import UnlearnConfig, needle, noise_reference
 
 from ..conftest import make_subject
 
@@ -34,8 +34,13 @@ def test_noise_reference_trains_on_unrelated_data_and_tracks_the_forget_set():
     from unlearnscope.data import Item
 
     tracked = [Item("The capital of France is", "Paris")]
-    r = noise_reference(s, UNRELATED, config=UnlearnConfig(method="ga", steps=4, lr=1e-3, batch_size=2, stop_at_forget_acc=1.0, eval_every=2),
-                        metric_items=tracked, progress=False)
+    r = noise_reference(
+        s,
+        UNRELATED,
+        config=UnlearnConfig(method="ga", steps=4, lr=1e-3, batch_size=2, stop_at_forget_acc=1.0, eval_every=2),
+        metric_items=tracked,
+        progress=False,
+    )
     assert r.method == "noise:ga" and r.steps == 4 and r.stopped == "steps"  # early stopping is off
     assert [m[0] for m in r.forget_metric_curve] == [0, 2, 4]
     r.edits.undo()

@@ -13,7 +13,7 @@ from unlearnscope.ablate import ComponentSet
 from unlearnscope.ablate import objectives as objectives_mod
 from unlearnscope.ablate.inputs import encode_inputs
 from unlearnscope.ablate.objectives import Objective
-from unlearnscope.ablate.unlearn import PAPER_DEFAULTS, UnlearnConfig, needle, needle_config, unlearn
+from unlearnscope.ablate.unlearning import UnlearnConfig, needle, needle_config, paper_defaults, unlearn
 from unlearnscope.data import Fact, Item
 from unlearnscope.errors import UnlearnscopeError
 from unlearnscope.evaluate.answer_scores import score_answers
@@ -45,13 +45,18 @@ def test_log1mp_is_minus_log_one_minus_p_with_the_floor():
     ids = torch.randint(0, 7, (2, 4))
     ids[:, 1:3] = logits[:, :2].argmax(-1)  # a few likely tokens (kept), the rest mostly unlikely (dropped)
     mask = torch.tensor([[0, 1, 1, 1], [0, 0, 1, 1]])
-    from unlearnscope.ablate import losses as L
+    from unlearnscope.ablate.methods.log1mp import log1mp
 
     lp = torch.log_softmax(logits[:, :-1], -1).gather(-1, ids[:, 1:, None])[..., 0]
-    terms = [-math.log(1 - math.exp(float(lp[b, t]))) for b in range(2) for t in range(3) if mask[b, t + 1] and lp[b, t] >= -1.0]
+    terms = [
+        -math.log(1 - math.exp(float(lp[b, t])))
+        for b in range(2)
+        for t in range(3)
+        if mask[b, t + 1] and lp[b, t] >= -1.0
+    ]
     assert 0 < len(terms) < int(mask[:, 1:].sum())
-    assert float(L.log1mp(logits, ids, mask, -1.0)) == pytest.approx(sum(terms) / len(terms), rel=1e-5)
-    assert float(L.log1mp(logits, ids, mask, 0.0)) == 0.0  # every term below the floor: nothing left to push
+    assert float(log1mp(logits, ids, mask, -1.0)) == pytest.approx(sum(terms) / len(terms), rel=1e-5)
+    assert float(log1mp(logits, ids, mask, 0.0)) == 0.0  # every term below the floor: nothing left to push
 
 
 def test_log1mp_unlearning_lowers_the_answer_probability_and_keeps_the_maintain_set():
@@ -59,12 +64,23 @@ def test_log1mp_unlearning_lowers_the_answer_probability_and_keeps_the_maintain_
     p0 = score_answers(s, [f.prompt for f in FACTS], [f.answer for f in FACTS]).avg_loss()
     assert bool((p0 > 5).all())  # a random model: every answer below the floor, log p < -5
     cfg = UnlearnConfig.paper("log1mp", lr=3e-3, steps=20, batch_size=3)
-    assert (cfg.schedule, cfg.forget_weight, cfg.alpha, cfg.weight_decay, cfg.log1mp_floor) == ("cosine", 5.0, 1.0, 0.0, -5.0)
+    assert (cfg.schedule, cfg.forget_weight, cfg.alpha, cfg.weight_decay, cfg.log1mp_floor) == (
+        "cosine",
+        5.0,
+        1.0,
+        0.0,
+        -5.0,
+    )
     r = unlearn(s, FACTS, RETAIN, config=cfg, progress=False, metric_items=[])
     assert r.forget_loss_curve == [0.0] * 20  # nothing left to push: only the maintain loss trains
     r.edits.undo()
-    r = unlearn(s, FACTS, config=UnlearnConfig.paper("log1mp", lr=3e-2, steps=20, batch_size=3, log1mp_floor=-20.0, retain_weight=0.0),
-                progress=False, metric_items=[])
+    r = unlearn(
+        s,
+        FACTS,
+        config=UnlearnConfig.paper("log1mp", lr=3e-2, steps=20, batch_size=3, log1mp_floor=-20.0, retain_weight=0.0),
+        progress=False,
+        metric_items=[],
+    )
     p1 = score_answers(s, [f.prompt for f in FACTS], [f.answer for f in FACTS]).avg_loss()
     assert bool((p1 > p0).all()) and r.forget_loss_curve[-1] < r.forget_loss_curve[0]  # every answer got less likely
 
@@ -73,14 +89,16 @@ def test_schedules_follow_hugging_face_and_cosine_annealing():
     lin = UnlearnConfig(steps=10, schedule="linear", warmup_steps=4)
     assert [lin.lr_factor(k) for k in (0, 2, 4, 7, 10)] == [0.0, 0.5, 1.0, 0.5, 0.0]
     cos = UnlearnConfig(steps=50, schedule="cosine")
-    assert cos.lr_factor(0) == 1.0 and cos.lr_factor(25) == pytest.approx(0.5) and cos.lr_factor(50) == pytest.approx(0.0)
+    assert (
+        cos.lr_factor(0) == 1.0 and cos.lr_factor(25) == pytest.approx(0.5) and cos.lr_factor(50) == pytest.approx(0.0)
+    )
     assert UnlearnConfig(steps=5, warmup_steps=2).lr_factor(1) == 0.5 and UnlearnConfig().lr_factor(3) == 1.0
     with pytest.raises(UnlearnscopeError, match="schedule"):
         UnlearnConfig(schedule="step").validate()
     with pytest.raises(UnlearnscopeError, match="loss_on"):
         UnlearnConfig(loss_on="prompt").validate()
     assert UnlearnConfig(method="simnpo").beta_ == 2.5 and UnlearnConfig(method="npo").beta_ == 0.1
-    assert set(PAPER_DEFAULTS) >= {"ga", "graddiff", "npo", "simnpo", "rmu", "log1mp", "needle"}
+    assert set(paper_defaults()) >= {"ga", "graddiff", "npo", "simnpo", "rmu", "log1mp", "needle"}
     with pytest.raises(UnlearnscopeError, match="no paper settings"):
         UnlearnConfig.paper("dpo")
 
@@ -112,13 +130,18 @@ def test_rmu_defaults_train_three_mlps_with_a_norm_scaled_control_and_release_th
 
     monkeypatch.setattr(objectives_mod.Objective, "__init__", spy)
     texts = ["The capital of France is Paris.", "Alice Smith works as a doctor in Berlin."]
-    r = unlearn(s, texts, ["Bob plays tennis on Sundays."], config=UnlearnConfig(method="rmu", steps=2, lr=1e-3, batch_size=2),
-                progress=False)
+    r = unlearn(
+        s,
+        texts,
+        ["Bob plays tennis on Sundays."],
+        config=UnlearnConfig(method="rmu", steps=2, lr=1e-3, batch_size=2),
+        progress=False,
+    )
     a = s.anatomy
     assert r.components == [f"blocks.{l}.mlp.value:0-{a.d_mlp - 1}" for l in (0, 1)]
     assert r.n_params_trained == 2 * a.d_mlp * a.d_model
     obj = seen.pop("obj")
-    from unlearnscope.model.capture import run_with_cache
+    from unlearnscope.model.activations import run_with_cache
 
     r.edits.undo()
     _, c = run_with_cache(s, texts, "blocks.1.hook_resid_post")
@@ -162,7 +185,13 @@ def test_fact_inputs_need_an_answer_that_continues_the_prompt():
     s = make_subject("gpt2")
     assert encode_inputs(s, [Fact("Paris is in", "France")], "answer")["loss_mask"].sum() >= 1
     masked = ComponentSet.parse(s, "blocks.0.mlp")
-    r = unlearn(s, FACTS, components=masked, config=UnlearnConfig(steps=2, lr=1e-3, batch_size=3, loss_on="text"), progress=False,
-                metric_items=[])
+    r = unlearn(
+        s,
+        FACTS,
+        components=masked,
+        config=UnlearnConfig(steps=2, lr=1e-3, batch_size=3, loss_on="text"),
+        progress=False,
+        metric_items=[],
+    )
     assert r.config["loss_on"] == "text"
     r.edits.undo()

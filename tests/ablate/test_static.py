@@ -60,7 +60,9 @@ def test_mean_replaces_units_by_the_mean_of_their_siblings():
         ablate(s, ComponentSet.parse(s, "blocks.2.mlp"), "mean")
 
 
-@pytest.mark.parametrize("model_type,spec,layer", [("gpt2", "blocks.1.mlp.value:[2,8]", 1), ("llama", "blocks.1.mlp.value:[2,8]", 1)])
+@pytest.mark.parametrize(
+    "model_type,spec,layer", [("gpt2", "blocks.1.mlp.value:[2,8]", 1), ("llama", "blocks.1.mlp.value:[2,8]", 1)]
+)
 def test_project_out_removes_the_direction_from_what_the_units_write(model_type, spec, layer):
     s = make_subject(model_type)
     u = torch.randn(s.anatomy.d_model)

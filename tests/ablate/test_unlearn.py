@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from unlearnscope.ablate import ComponentSet
-from unlearnscope.ablate.unlearn import METHODS, UnlearnConfig, unlearn
+from unlearnscope.ablate.methods import UNLEARNING_METHODS
+from unlearnscope.ablate.unlearning import UnlearnConfig, unlearn
 from unlearnscope.data import Item
 from unlearnscope.errors import UnlearnscopeError
 from unlearnscope.organisms.train import accuracy
@@ -23,7 +24,7 @@ def state(model):
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", UNLEARNING_METHODS.names())
 def test_masked_training_touches_only_the_component_set(method):
     s = make_subject("llama")
     before = state(s.model)
@@ -48,7 +49,9 @@ def test_objectives_move_the_forget_loss_the_right_way():
         enc = s.tokenize(FORGET)
         with torch.no_grad():
             before = s.model(**enc, labels=enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)).loss
-        r = unlearn(s, FORGET, RETAIN, config=UnlearnConfig(method=method, steps=10, lr=1e-3, batch_size=2), progress=False)
+        r = unlearn(
+            s, FORGET, RETAIN, config=UnlearnConfig(method=method, steps=10, lr=1e-3, batch_size=2), progress=False
+        )
         with torch.no_grad():
             after = s.model(**enc, labels=enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)).loss
         assert after > before + 0.05, method  # the forget texts became less likely
@@ -57,12 +60,18 @@ def test_objectives_move_the_forget_loss_the_right_way():
 
 def test_rmu_pushes_forget_activations_to_the_control_vector():
     s = make_subject("llama")
-    from unlearnscope.model.capture import run_with_cache
+    from unlearnscope.model.activations import run_with_cache
 
     name = "blocks.1.hook_resid_post"
     _, c0 = run_with_cache(s, FORGET, name)
-    r = unlearn(s, FORGET, RETAIN, components=ComponentSet.parse(s, "blocks.0.mlp blocks.1.mlp"),
-                config=UnlearnConfig(method="rmu", steps=40, lr=3e-3, batch_size=2, rmu_layer=1), progress=False)
+    r = unlearn(
+        s,
+        FORGET,
+        RETAIN,
+        components=ComponentSet.parse(s, "blocks.0.mlp blocks.1.mlp"),
+        config=UnlearnConfig(method="rmu", steps=40, lr=3e-3, batch_size=2, rmu_layer=1),
+        progress=False,
+    )
     assert r.forget_loss_curve[-1] < 0.5 * r.forget_loss_curve[0]
     _, c1 = run_with_cache(s, FORGET, name)
     assert not torch.allclose(c0[name], c1[name])
@@ -72,6 +81,7 @@ def test_rmu_pushes_forget_activations_to_the_control_vector():
 def unlearn_with_inf_lr_at(s, step: int, cfg: UnlearnConfig):
     """`unlearn` with an AdamW whose ``step``-th update uses an infinite learning rate (the weights
     become non-finite while that step's loss was finite)."""
+
     class Boom(torch.optim.AdamW):
         calls = 0
 
@@ -103,7 +113,12 @@ def test_divergence_rolls_back_to_the_last_good_checkpoint():
     at5 = weights_after_5_steps(s)
     # good for 6 steps (checkpoint at step 5), then an infinite learning rate
     r = unlearn_with_inf_lr_at(s, 7, UnlearnConfig(method="ga", steps=12, lr=1e-3, batch_size=2, eval_every=5))
-    assert r.stopped.startswith("diverged at step 7") and "step 5" in r.stopped and r.steps == 5 and len(r.forget_loss_curve) == 5
+    assert (
+        r.stopped.startswith("diverged at step 7")
+        and "step 5" in r.stopped
+        and r.steps == 5
+        and len(r.forget_loss_curve) == 5
+    )
     assert all(torch.equal(at5[k], v) for k, v in state(s.model).items())  # weights = checkpoint of step 5
     assert all(math.isfinite(x) for x in r.forget_loss_curve)
     r.edits.verify()
@@ -118,7 +133,9 @@ def test_divergence_on_a_step_no_later_step_reads_is_still_caught(last_step):
     (7: the run's last step; 10: an evaluation step)."""
     s = make_subject("gpt2")
     at5 = weights_after_5_steps(s)
-    r = unlearn_with_inf_lr_at(s, last_step, UnlearnConfig(method="ga", steps=last_step, lr=1e-3, batch_size=2, eval_every=5))
+    r = unlearn_with_inf_lr_at(
+        s, last_step, UnlearnConfig(method="ga", steps=last_step, lr=1e-3, batch_size=2, eval_every=5)
+    )
     assert r.stopped.startswith(f"diverged at step {last_step}") and "(step 5)" in r.stopped and r.steps == 5
     assert len(r.forget_loss_curve) == 5 and all(torch.equal(at5[k], v) for k, v in state(s.model).items())
     r.edits.undo()
@@ -136,7 +153,13 @@ def test_bad_input():
         unlearn(s, FORGET, RETAIN, config=UnlearnConfig(steps=0), progress=False)
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
-        r = unlearn(s, FORGET, FORGET[:1] + RETAIN, config=UnlearnConfig(method="graddiff", steps=1, batch_size=2), progress=False)
+        r = unlearn(
+            s,
+            FORGET,
+            FORGET[:1] + RETAIN,
+            config=UnlearnConfig(method="graddiff", steps=1, batch_size=2),
+            progress=False,
+        )
         r.edits.undo()
     assert any("1 of 2 forget texts also appear in the retain set" in str(x.message) for x in w)
 
@@ -152,8 +175,14 @@ def test_validation_on_the_facts_organism(small_organism):
     for spec, lr in ((None, 1e-4), ("blocks.0.mlp", 3e-4)):
         s = org.load("orig")
         cs = ComponentSet.parse(s, spec) if spec else None
-        r = unlearn(s, forget, retain, components=cs, progress=False,
-                    config=UnlearnConfig(method="ga", steps=150, lr=lr, stop_at_forget_acc=0.1, eval_every=5))
+        r = unlearn(
+            s,
+            forget,
+            retain,
+            components=cs,
+            progress=False,
+            config=UnlearnConfig(method="ga", steps=150, lr=lr, stop_at_forget_acc=0.1, eval_every=5),
+        )
         results[spec] = (r.forget_metric_curve[-1][1], accuracy(s.model, s.tokenizer, retain), r)
         assert r.forget_metric_curve[0][1] >= 0.95  # it knew them
         assert results[spec][0] <= 0.10
@@ -172,8 +201,27 @@ def test_unlearn_cli_on_an_organism_without_files(small_organism, tmp_path):
 
     org = small_organism("facts")
     n_forget = sum(1 for i in org.ground_truth["items"] if i["split"] == "forget" and i["kind"] in ("cloze", "qa"))
-    res = CliRunner().invoke(app, ["unlearn", "--model", "organism:facts", "--forget", "organism:forget", "--retain", "organism:retain",
-                                   "--method", "npo", "--components", "blocks.0.mlp", "--steps", "4", "--out", str(tmp_path / "npo"), "--json"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "unlearn",
+            "--model",
+            "organism:facts",
+            "--forget",
+            "organism:forget",
+            "--retain",
+            "organism:retain",
+            "--method",
+            "npo",
+            "--components",
+            "blocks.0.mlp",
+            "--steps",
+            "4",
+            "--out",
+            str(tmp_path / "npo"),
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     summary = json.loads(res.stdout)
     assert summary["steps"] == 4 and summary["forget_metric_curve"][0][1] >= 0.95 and n_forget > 0
@@ -186,7 +234,9 @@ def test_token_sets_and_periodic_checkpoints(tmp_path):
     s = make_subject("gpt2")
     ids = s.tokenize(FORGET)
     token_lists = [r[m.bool()].tolist() for r, m in zip(ids["input_ids"], ids["attention_mask"], strict=True)]
-    cfg = UnlearnConfig(method="ga", steps=6, lr=1e-3, batch_size=2, checkpoint_every=3, checkpoint_dir=str(tmp_path / "ckpt"))
+    cfg = UnlearnConfig(
+        method="ga", steps=6, lr=1e-3, batch_size=2, checkpoint_every=3, checkpoint_dir=str(tmp_path / "ckpt")
+    )
     a = unlearn(s, token_lists, None, components=ComponentSet.parse(s, "blocks.1.mlp"), config=cfg, progress=False)
     after_a = state(s.model)
     a.edits.undo()

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from tests.conftest import make_subject
-from unlearnscope.ablate.unlearn import UnlearnConfig
+from unlearnscope.ablate.unlearning import UnlearnConfig
 from unlearnscope.ablate.uoe import RouterAnchor, all_experts_components, all_experts_unlearn, uoe_unlearn
 from unlearnscope.errors import OutOfRangeError, UnlearnscopeError
 from unlearnscope.localize.experts import compare_routing, routing_stats
@@ -26,7 +26,9 @@ def test_anchor_loss_is_the_full_softmax_mse_to_onehot():
     target[:, 2] = 1
     m = enc["attention_mask"].reshape(-1).bool()
     expect = ((p - target) ** 2).mean(-1)[m].mean()
-    assert raw == pytest.approx(float(expect), rel=1e-6) and float(loss.detach()) == pytest.approx(3 * float(expect), rel=1e-6)
+    assert raw == pytest.approx(float(expect), rel=1e-6) and float(loss.detach()) == pytest.approx(
+        3 * float(expect), rel=1e-6
+    )
     with pytest.raises(OutOfRangeError):
         RouterAnchor(s, 1, 9)
 
@@ -40,7 +42,11 @@ def test_uoe_trains_one_expert_and_its_router_and_the_anchor_holds_the_expert():
         r = uoe_unlearn(s, FORGET, config=cfg, anchor_weight=alpha, progress=False)
         l, e = r.config["uoe"]["layer"], r.config["uoe"]["expert"]
         changed = {n for n, p in s.model.named_parameters() if not torch.equal(p, before[n])}
-        assert changed == {f"model.layers.{l}.mlp.gate.weight", f"model.layers.{l}.mlp.experts.gate_up_proj", f"model.layers.{l}.mlp.experts.down_proj"}
+        assert changed == {
+            f"model.layers.{l}.mlp.gate.weight",
+            f"model.layers.{l}.mlp.experts.gate_up_proj",
+            f"model.layers.{l}.mlp.experts.down_proj",
+        }
         for n in changed - {f"model.layers.{l}.mlp.gate.weight"}:
             p = dict(s.model.named_parameters())[n]
             others = [i for i in range(p.shape[0]) if i != e]
@@ -48,7 +54,10 @@ def test_uoe_trains_one_expert_and_its_router_and_the_anchor_holds_the_expert():
         curve = r.monitor_curves["selection_overlap"]
         assert curve[-1][0] == r.steps and len(curve) == 4
         # the tracker's last point is the top-k overlap between the original routing and the final one
-        assert curve[-1][1] == pytest.approx(compare_routing(make_subject("mixtral"), s, FORGET).mean_overlap, abs=1e-4) and curve[-1][1] < 1
+        assert (
+            curve[-1][1] == pytest.approx(compare_routing(make_subject("mixtral"), s, FORGET).mean_overlap, abs=1e-4)
+            and curve[-1][1] < 1
+        )
         assert r.n_params_trained == r.config["uoe"]["n_params"] < all_experts_components(s).n_params / 3
         freq = routing_stats(s, FORGET).prob_mean[l, e].item()
         runs[alpha] = (freq, r)
@@ -61,7 +70,9 @@ def test_uoe_trains_one_expert_and_its_router_and_the_anchor_holds_the_expert():
 
 def test_all_experts_baseline_and_bad_input():
     s = make_subject("mixtral")
-    r = all_experts_unlearn(s, FORGET, config=UnlearnConfig(method="ga", steps=4, lr=1e-3, batch_size=3, eval_every=2), progress=False)
+    r = all_experts_unlearn(
+        s, FORGET, config=UnlearnConfig(method="ga", steps=4, lr=1e-3, batch_size=3, eval_every=2), progress=False
+    )
     assert r.n_params_trained == all_experts_components(s).n_params and "selection_overlap" in r.monitor_curves
     r.edits.undo()
     with pytest.raises(UnlearnscopeError, match="dense"):

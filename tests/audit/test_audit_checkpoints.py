@@ -22,8 +22,24 @@ def audited(small_organism, tmp_path_factory):
     shutil.copytree(org.variant_path("orig"), copy)
     never = org.variant_path("ref2")  # a never-knew model of another weight seed, not among the references
     out = base / "report"
-    res = RUN.invoke(app, ["audit", "--size", "small", "--quick", "--attacks", "off", "--methods", "ablate",
-                           "--unlearned", f"orig-copy={copy},never-knew={never}", "--out", str(out), "--json"])
+    res = RUN.invoke(
+        app,
+        [
+            "audit",
+            "--size",
+            "small",
+            "--quick",
+            "--attacks",
+            "off",
+            "--methods",
+            "ablate",
+            "--unlearned",
+            f"orig-copy={copy},never-knew={never}",
+            "--out",
+            str(out),
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     return org, json.loads(res.stdout), load_report(out)
 
@@ -34,7 +50,9 @@ def test_checkpoints_beside_a_method_json_contract(audited):
     assert list(rows) == ["ablate", "orig-copy", "never-knew"]
     assert rows["ablate"]["source"] == "method"
     assert rows["orig-copy"]["source"] == rows["never-knew"]["source"] == "checkpoint"
-    assert all(r["source"] == s for r, s in zip(report["verdict_table"], ["method", "checkpoint", "checkpoint"]))
+    assert all(
+        r["source"] == s for r, s in zip(report["verdict_table"], ["method", "checkpoint", "checkpoint"], strict=True)
+    )
 
 
 def test_checkpoint_verdicts_against_ground_truth(audited):
@@ -112,8 +130,22 @@ def test_a_reference_that_does_not_match_is_named(mismatched, small_organism, tm
 
     target = tmp_path / "facts.jsonl"
     target.write_text("\n".join(json.dumps(r) for r in organism_target(org).to_records()))
-    res = RUN.invoke(app, ["audit", "--original", str(org.variant_path("orig")), "--reference", str(bad["arch"]), "--target", str(target),
-                           "--unlearned", f"copy={org.variant_path('orig')}", "--out", str(tmp_path / "r")])
+    res = RUN.invoke(
+        app,
+        [
+            "audit",
+            "--original",
+            str(org.variant_path("orig")),
+            "--reference",
+            str(bad["arch"]),
+            "--target",
+            str(target),
+            "--unlearned",
+            f"copy={org.variant_path('orig')}",
+            "--out",
+            str(tmp_path / "r"),
+        ],
+    )
     assert res.exit_code == 2 and "reference" in res.output and "another architecture" in res.output, res.output
     assert not (tmp_path / "r").exists()
 
@@ -123,7 +155,10 @@ def test_checkpoints_from_python_and_nothing_to_audit(small_organism):
     from unlearnscope.errors import UnlearnscopeError
 
     cfg = load_config(unlearned="npo=/some/where,rmu=/else")
-    assert cfg.method_names == () and [(c.name, c.path) for c in cfg.checkpoints] == [("npo", "/some/where"), ("rmu", "/else")]
+    assert cfg.method_names == () and [(c.name, c.path) for c in cfg.checkpoints] == [
+        ("npo", "/some/where"),
+        ("rmu", "/else"),
+    ]
     assert load_config(unlearned="npo=/x", methods=("ga",)).method_names == ("ga",)
     with pytest.raises(UnlearnscopeError, match="nothing to audit"):
         load_config(methods=())
@@ -133,7 +168,7 @@ def test_output_metrics_per_model_with_open_unlearning_names(audited):
     _, _, report = audited
     om = report["output_metrics"]
     assert list(om) == ["original", "reference", "ablate", "orig-copy", "never-knew"]
-    v = lambda m, k: om[m][k]["agg_value"]  # noqa: E731
+    v = lambda m, k: om[m][k]["agg_value"]
     # the copy of ORIG is ORIG (the same numbers); the never-knew model reads like REF
     assert v("orig-copy", "forget_truth_ratio") == pytest.approx(v("original", "forget_truth_ratio"))
     assert v("orig-copy", "forget_quality") < 1e-6 and v("orig-copy", "privleak") < -80

@@ -65,8 +65,13 @@ def test_malformed_target_lines_are_named(facts, tmp_path):
         "line 3 is not a JSON record": [json.dumps(good[0]), json.dumps(good[1]), '{"prompt": "<bos> x lives in", '],
         "line 2 lacks subject": [good[0], {k: v for k, v in good[1].items() if k != "subject"}],
         "line 1 has split 'forgotten'": [{**good[0], "split": "forgotten"}],
-        "cannot represent subject 'qqzzx vizumu'": [{**good[0], "subject": "qqzzx vizumu", "prompt": "<bos> qqzzx vizumu lives in"}],
-        "line 2: subject 'oslo' not found in the prompt": [good[0], {**good[1], "subject": "oslo"}],  # checked in one batch, then located
+        "cannot represent subject 'qqzzx vizumu'": [
+            {**good[0], "subject": "qqzzx vizumu", "prompt": "<bos> qqzzx vizumu lives in"}
+        ],
+        "line 2: subject 'oslo' not found in the prompt": [
+            good[0],
+            {**good[1], "subject": "oslo"},
+        ],  # checked in one batch, then located
         "needs forget and retain facts": [good[0]],
     }
     for i, (msg, rows) in enumerate(cases.items()):
@@ -105,11 +110,14 @@ def test_cli_bad_input_exit_codes(facts, tmp_path):
 
 def test_config_file_and_flags(tmp_path):
     cfg_path = tmp_path / "audit.toml"
-    cfg_path.write_text('[audit]\nmethods = ["ga", "ablate"]\nstop_at = 0.2\n[audit.verify.verdict]\nmargin = 0.15\n[audit.verify.relearn]\nsteps = 7\n')
+    cfg_path.write_text(
+        '[audit]\nmethods = ["ga", "ablate"]\nstop_at = 0.2\n[audit.verify.rules]\nmargin = '
+        "0.15\n[audit.verify.relearn]\nsteps = 7\n"
+    )
     cfg = load_config(cfg_path, stop_at=0.05)
     assert cfg.method_names == ("ga", "ablate") and cfg.stop_at == 0.05
-    assert cfg.verify.verdict.margin == 0.15 and cfg.verify.relearn.steps == 7
-    assert load_config(quick=True).verify.relearn.steps == 15
+    assert cfg.verify.rules.margin == 0.15 and cfg.verify.setting("relearn").steps == 7
+    assert load_config(quick=True).verify.setting("relearn").steps == 15
     assert load_config().unlearning_seeds == (0, 1, 2) and load_config(quick=True).unlearning_seeds == (0, 1)
     assert load_config(seeds=(0, 1, 2, 3)).unlearning_seeds == (0, 1, 2, 3)
     with pytest.raises(UnlearnscopeError, match="seeds must be distinct and at least one"):
@@ -125,19 +133,24 @@ def test_config_file_and_flags(tmp_path):
 
 
 def test_attack_budgets(tmp_path):
-    from unlearnscope.audit.config import with_attack_budget
-    from unlearnscope.evaluate.attack_readouts import WHITEBOX
+    from unlearnscope.audit.config import with_attack_budget, worst_case_attacks
     from unlearnscope.evaluate.sweep import FULL_SWEEP, QUICK_SWEEP
 
     cfg = load_config()
     assert cfg.attacks == "quick"
     quick, full, off = (with_attack_budget(cfg.verify, b) for b in ("quick", "full", "off"))
-    assert "sweep" in quick.attacks and set(WHITEBOX) <= set(quick.attacks) and quick.sweep == QUICK_SWEEP
-    assert full.sweep == FULL_SWEEP and len(FULL_SWEEP.configs()) * len(FULL_SWEEP.steps) > 10 * len(QUICK_SWEEP.configs()) * len(QUICK_SWEEP.steps)
-    assert not {"sweep", *WHITEBOX} & set(off.attacks) and {"relearn", "incontext"} <= set(off.attacks)
-    (tmp_path / "s.toml").write_text('[audit]\nattacks = "full"\n[audit.verify.sweep]\nparams = ["lora:2"]\nlrs = [0.01]\n')
-    mine = with_attack_budget(load_config(tmp_path / "s.toml").verify, "full")
-    assert mine.sweep.params == ("lora:2",) and mine.sweep.lrs == (0.01,)  # a sweep set in the file is kept
+    worst = set(worst_case_attacks())
+    assert worst == {"direction_ablation", "quant", "component_revert", "router_restore", "relearn:sweep"}
+    assert worst <= set(quick.attacks) and quick.setting("relearn:sweep") == QUICK_SWEEP
+    assert full.setting("relearn:sweep") == FULL_SWEEP
+    assert len(FULL_SWEEP.configs()) * len(FULL_SWEEP.steps) > 10 * len(QUICK_SWEEP.configs()) * len(QUICK_SWEEP.steps)
+    assert not worst & set(off.attacks) and {"relearn", "incontext"} <= set(off.attacks)
+    for table in ("sweep", '"relearn:sweep"'):  # the old name of the sweep's table still reads
+        (tmp_path / "s.toml").write_text(
+            f'[audit]\nattacks = "full"\n[audit.verify.{table}]\nparams = ["lora:2"]\nlrs = [0.01]\n'
+        )
+        mine = with_attack_budget(load_config(tmp_path / "s.toml").verify, "full").setting("relearn:sweep")
+        assert mine.params == ("lora:2",) and mine.lrs == (0.01,)  # a sweep set in the file is kept
     with pytest.raises(UnlearnscopeError, match="attacks must be one of"):
         load_config(attacks="everything")
 
@@ -163,6 +176,7 @@ def test_report_write_interrupted_midway_leaves_no_partial_directory(tmp_path, m
     from unlearnscope.report import write_report
 
     report = {"kind": "intrinsic_evaluation_report", "name": "x", "created": "now", "verdict_table": [], "runs": {}}
+    monkeypatch.delenv("UNLEARNSCOPE_VALIDATE_REPORTS")  # a stub report: this test is about the write, not the schema
     monkeypatch.setattr("unlearnscope.report.html.render_html", lambda r: "<html></html>")
     real = Path.write_text
 
@@ -175,3 +189,22 @@ def test_report_write_interrupted_midway_leaves_no_partial_directory(tmp_path, m
     with pytest.raises(KeyboardInterrupt):
         write_report(report, tmp_path / "r")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_old_method_names_and_config_keys_still_read(tmp_path):
+    """A 0.1 config: MoE's ``full`` is ``ga`` now, ``probe_seeds`` and ``[verify.verdict]`` moved."""
+    from unlearnscope.audit.methods import check_methods
+
+    old = tmp_path / "old.toml"
+    old.write_text(
+        '[audit]\norganism = "moe"\nmethods = ["experts-off", "full"]\n'
+        "[audit.verify]\nprobe_seeds = [0, 1]\n[audit.verify.verdict]\nmargin = 0.25\n"
+    )
+    cfg = load_config(old)
+    assert cfg.method_names == ("experts-off", "ga")
+    assert cfg.verify.setting("probe").seeds == (0, 1) and cfg.verify.rules.margin == 0.25
+    assert [m.name for m in check_methods(["full"], "refusal")] == ["ga"]
+    with pytest.raises(UnlearnscopeError, match=r"\['localized'\] do not apply to the refusal target; its methods: "):
+        check_methods(["localized"], "refusal")
+    with pytest.raises(UnlearnscopeError, match=r"unknown audit methods \['fulll'\]; choose from"):
+        check_methods(["fulll"], "facts")

@@ -35,8 +35,13 @@ def test_bad_model_exits_2(tmp_path):
 
 
 def test_help_does_not_import_torch():
-    code = "import sys; from unlearnscope.cli import app; assert 'torch' not in sys.modules, 'torch imported'"
-    subprocess.run([sys.executable, "-c", code], check=True)
+    code = (
+        "import sys\nfrom unlearnscope.cli import app\nsys.argv = ['unlearnscope', '--help']\n"
+        "try:\n    app()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\nprint('ok')"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    assert "Commands" in out.stdout and out.stdout.strip().endswith("ok")
 
 
 def test_ablate_writes_a_patch_or_an_edited_model(tiny_dirs, tmp_path):
@@ -46,7 +51,21 @@ def test_ablate_writes_a_patch_or_an_edited_model(tiny_dirs, tmp_path):
     from unlearnscope.model import EditPatch
 
     src = str(tiny_dirs("llama"))
-    res = runner.invoke(app, ["ablate", "--model", src, "--components", "blocks.1.mlp.value:[3,7]", "--mode", "zero", "--out", str(tmp_path / "patch"), "--json"])
+    res = runner.invoke(
+        app,
+        [
+            "ablate",
+            "--model",
+            src,
+            "--components",
+            "blocks.1.mlp.value:[3,7]",
+            "--mode",
+            "zero",
+            "--out",
+            str(tmp_path / "patch"),
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     summary = json.loads(res.stdout)
     assert summary["n_params"] == 2 * 64 and (tmp_path / "patch" / "components.json").is_file()
@@ -54,7 +73,23 @@ def test_ablate_writes_a_patch_or_an_edited_model(tiny_dirs, tmp_path):
     ed = EditPatch.load(tmp_path / "patch").apply(s)
     assert torch.count_nonzero(s.anatomy.values(1)[[3, 7]]) == 0
     ed.undo()
-    res = runner.invoke(app, ["ablate", "--model", src, "--components", "blocks.1.mlp.value:5", "--mode", "noise", "--sigma", "0.5", "--out", str(tmp_path / "model"), "--export-model"])
+    res = runner.invoke(
+        app,
+        [
+            "ablate",
+            "--model",
+            src,
+            "--components",
+            "blocks.1.mlp.value:5",
+            "--mode",
+            "noise",
+            "--sigma",
+            "0.5",
+            "--out",
+            str(tmp_path / "model"),
+            "--export-model",
+        ],
+    )
     assert res.exit_code == 0, res.output
     edited = us.load(tmp_path / "model")
     assert not torch.equal(edited.anatomy.values(1)[5], s.anatomy.values(1)[5])
@@ -71,9 +106,32 @@ def test_unlearn_cli_writes_patch_and_summary(tiny_dirs, tmp_path):
 
     src = str(tiny_dirs("gpt2"))
     (tmp_path / "forget.txt").write_text("The capital of France is Paris.\nBob plays tennis on Sundays.\n")
-    (tmp_path / "retain.json").write_text(json.dumps(["The sky is blue and the grass is green.", {"prompt": "12 plus 7 equals", "answer": "19"}]))
-    res = runner.invoke(app, ["unlearn", "--model", src, "--forget", str(tmp_path / "forget.txt"), "--retain", str(tmp_path / "retain.json"),
-                              "--method", "graddiff", "--components", "blocks.1.mlp", "--steps", "3", "--lr", "1e-3", "--out", str(tmp_path / "run"), "--json"])
+    (tmp_path / "retain.json").write_text(
+        json.dumps(["The sky is blue and the grass is green.", {"prompt": "12 plus 7 equals", "answer": "19"}])
+    )
+    res = runner.invoke(
+        app,
+        [
+            "unlearn",
+            "--model",
+            src,
+            "--forget",
+            str(tmp_path / "forget.txt"),
+            "--retain",
+            str(tmp_path / "retain.json"),
+            "--method",
+            "graddiff",
+            "--components",
+            "blocks.1.mlp",
+            "--steps",
+            "3",
+            "--lr",
+            "1e-3",
+            "--out",
+            str(tmp_path / "run"),
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     summary = json.loads(res.stdout)
     assert summary["method"] == "graddiff" and summary["steps"] == 3 and len(summary["forget_loss_curve"]) == 3
@@ -81,7 +139,9 @@ def test_unlearn_cli_writes_patch_and_summary(tiny_dirs, tmp_path):
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["patch_path"] == summary["patch_path"]
     s = us.load(src)
     ed = EditPatch.load(summary["patch_path"]).apply(s)
-    assert not torch.equal(s.model.transformer.h[1].mlp.c_fc.weight, us.load(src).model.transformer.h[1].mlp.c_fc.weight)
+    assert not torch.equal(
+        s.model.transformer.h[1].mlp.c_fc.weight, us.load(src).model.transformer.h[1].mlp.c_fc.weight
+    )
     ed.undo()
     bad = runner.invoke(app, ["unlearn", "--model", src, "--forget", "organism:forget", "--out", str(tmp_path / "x")])
     assert bad.exit_code == 2 and "organism:NAME" in bad.output

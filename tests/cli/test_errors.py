@@ -10,11 +10,14 @@ from unlearnscope.cli import app
 RUN = CliRunner()
 
 
-@pytest.mark.parametrize("raised,code,text", [
-    (KeyboardInterrupt(), 130, "interrupted"),
-    (RuntimeError("disk on fire"), 1, "error: disk on fire"),
-    (FileNotFoundError("no such model"), 2, "error: no such model"),
-])
+@pytest.mark.parametrize(
+    "raised,code,text",
+    [
+        (KeyboardInterrupt(), 130, "interrupted"),
+        (RuntimeError("disk on fire"), 1, "error: disk on fire"),
+        (FileNotFoundError("no such model"), 2, "error: no such model"),
+    ],
+)
 def test_errors_map_to_exit_codes(monkeypatch, raised, code, text):
     def boom(*a, **k):
         raise raised
@@ -44,7 +47,9 @@ def test_stale_temporaries_of_dead_writers_are_cleared(tmp_path):
 
     from unlearnscope.model.edits import atomic_dir
 
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
     stale = tmp_path / f".entry.tmp-{dead.stdout.strip()}-abc"
     live = tmp_path / f".entry.tmp-{os.getppid()}-def"  # a live process's write in progress
     stale.mkdir(), live.mkdir()
@@ -67,8 +72,13 @@ def test_sigterm_during_a_build_exits_130_and_leaves_no_temporary(tmp_path):
     from pathlib import Path
 
     exe = Path(sys.executable).parent / "unlearnscope"
-    p = subprocess.Popen([str(exe), "organism", "build", "facts", "--size", "small", "--seed", "7"],
-                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [str(exe), "organism", "build", "facts", "--size", "small", "--seed", "7"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 120
     while time.time() < deadline and not list(tmp_path.glob("organisms/.*.tmp-*")):
         time.sleep(0.2)

@@ -10,12 +10,18 @@ from unlearnscope.evaluate.faithfulness import FaithfulnessTable, table_path
 
 def test_metaeval_json_contract_and_published_table(small_organism, tmp_path):
     org = small_organism("facts")
-    res = CliRunner().invoke(app, ["metaeval", "--size", "small", "--seeds", "2", "--methods", "ga", "--out", str(tmp_path / "m"), "--json"])
+    res = CliRunner().invoke(
+        app, ["metaeval", "--size", "small", "--seeds", "2", "--methods", "ga", "--out", str(tmp_path / "m"), "--json"]
+    )
     try:
         assert res.exit_code == 0, res.output
         out = json.loads(res.stdout)
         assert set(out) == {"report_html", "report_json", "readouts", "population"}
-        assert out["population"] == {"knows": ["orig1", "orig2", "orig+ft"], "never_knew": ["ref1", "ref2", "ref+ft"], "unlearned": ["ga"]}
+        assert out["population"] == {
+            "knows": ["orig1", "orig2", "orig+ft"],
+            "never_knew": ["ref1", "ref2", "ref+ft"],
+            "unlearned": ["ga"],
+        }
         for r in out["readouts"]:
             assert set(r) == {"name", "faithfulness_auc", "ci", "robustness", "used_in_verdicts"}
             assert set(r["robustness"]) == {"quant8", "quant4", "relearn"}
@@ -23,7 +29,9 @@ def test_metaeval_json_contract_and_published_table(small_organism, tmp_path):
         assert rec["faithfulness_auc"] == 1.0 and rec["used_in_verdicts"]
         table = FaithfulnessTable.load(table_path(org))  # published where audits of this organism look
         assert table.auc("recall") == 1.0 and set(table.readouts) == {r["name"] for r in out["readouts"]}
-        assert json.loads((tmp_path / "m" / "metaeval.json").read_text())["rows"][0]["name"] == out["readouts"][0]["name"]
+        assert (
+            json.loads((tmp_path / "m" / "metaeval.json").read_text())["rows"][0]["name"] == out["readouts"][0]["name"]
+        )
     finally:
         table_path(org).unlink(missing_ok=True)  # later tests audit this organism without a table
 

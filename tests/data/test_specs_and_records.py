@@ -12,7 +12,11 @@ def test_model_specs():
     assert ModelSpec.parse("organism:moe:ref") == ModelSpec("organism", "moe", "ref")
     # other weight seeds of ORIG's and REF's recipes
     assert ModelSpec.parse("organism:facts:orig2") == ModelSpec("organism", "facts", "orig2")
-    assert split_variant("ref12") == ("ref", 12) and split_variant("orig") == ("orig", 0) and split_variant("orig1") == ("orig", 1)
+    assert (
+        split_variant("ref12") == ("ref", 12)
+        and split_variant("orig") == ("orig", 0)
+        and split_variant("orig1") == ("orig", 1)
+    )
     assert all(split_variant(v) is None for v in ("orig0", "ref01", "ref-1", "refx", "origin"))
     assert ModelSpec.parse("tiny:qwen2_moe") == ModelSpec("tiny", "qwen2_moe")
     assert ModelSpec.parse("org/name") == ModelSpec("path", "org/name")
@@ -20,8 +24,13 @@ def test_model_specs():
     spec = ModelSpec.parse("organism:facts")
     assert str(spec) == "organism:facts" and str(spec.with_variant("ref")) == "organism:facts:ref"
     assert is_organism_model("organism:facts") and not is_organism_model("tiny:gpt2") and not is_organism_model(None)
-    for bad, msg in [("organism:", "organism spec"), ("organism:a:b:c", "organism spec"), ("organism:facts:teacher", "variant"), ("organism:facts:orig0", "variant"),
-                     ("tiny:", "tiny spec")]:
+    for bad, msg in [
+        ("organism:", "organism spec"),
+        ("organism:a:b:c", "organism spec"),
+        ("organism:facts:teacher", "variant"),
+        ("organism:facts:orig0", "variant"),
+        ("tiny:", "tiny spec"),
+    ]:
         with pytest.raises(UnlearnscopeError, match=msg):
             ModelSpec.parse(bad)
 

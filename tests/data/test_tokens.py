@@ -21,8 +21,12 @@ def _word_tokenizer(template: str | None, bos="<s>", eos="</s>"):
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     if template:
-        tok.post_processor = processors.TemplateProcessing(single=template, special_tokens=[(bos, vocab[bos]), (eos, vocab[eos])])
-    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=bos, eos_token=eos, pad_token="<pad>", unk_token="<unk>")
+        tok.post_processor = processors.TemplateProcessing(
+            single=template, special_tokens=[(bos, vocab[bos]), (eos, vocab[eos])]
+        )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token=bos, eos_token=eos, pad_token="<pad>", unk_token="<unk>"
+    )
 
 
 class _Subject:  # what encode_facts needs: tokenizer, device, model.config
@@ -97,11 +101,23 @@ def test_subject_tokenize_and_recall_follow_the_policy(llama_tok):
     from unlearnscope.model import load
 
     torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=len(llama_tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-                      num_key_value_heads=2, max_position_embeddings=32, bos_token_id=llama_tok.bos_token_id, pad_token_id=0)
+    cfg = LlamaConfig(
+        vocab_size=len(llama_tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=32,
+        bos_token_id=llama_tok.bos_token_id,
+        pad_token_id=0,
+    )
     s = load(LlamaForCausalLM(cfg).eval(), llama_tok)
     enc = s.tokenize(["ada lives in rome", "<s> ada lives in rome"])
-    assert enc["input_ids"][0].tolist() == enc["input_ids"][1].tolist() and enc["input_ids"][0, 0] == llama_tok.bos_token_id
+    assert (
+        enc["input_ids"][0].tolist() == enc["input_ids"][1].tolist()
+        and enc["input_ids"][0, 0] == llama_tok.bos_token_id
+    )
     plain = [Fact("ada lives in", "rome", "ada"), Fact("the capital of france is", "paris", "france")]
     written = [Fact("<s> " + f.prompt, f.answer, f.subject) for f in plain]
     a, b = encode_facts(s, plain), encode_facts(s, written)

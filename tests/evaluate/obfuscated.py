@@ -20,7 +20,9 @@ def obfuscated(org, forget, steps: int = 60):
     torch.manual_seed(0)
     for _ in range(steps):
         with s.hooks([(f"blocks.{LAYER}.hook_resid_post", lambda act, hook: act + v)]):
-            logits = s.model(input_ids=enc.input_ids, attention_mask=enc.attention_mask).logits[torch.arange(len(enc)), enc.last]
+            logits = s.model(input_ids=enc.input_ids, attention_mask=enc.attention_mask).logits[
+                torch.arange(len(enc)), enc.last
+            ]
         loss = logits.log_softmax(-1).gather(1, enc.answer[:, None]).mean()
         opt.zero_grad()
         loss.backward()
@@ -30,14 +32,19 @@ def obfuscated(org, forget, steps: int = 60):
     return s, v.detach()
 
 
-def gated_obfuscated(org, forget, retain, steps: int = 150, lr: float = 0.05, n_neurons: int = 16, layer: int | None = None):
-    """ORIG with ``n_neurons`` neurons of block ``layer``'s MLP (default: the last block) retrained — their keys, and one value
-    vector they share — to write one suppression direction on the forget prompts and nothing on the
-    retain prompts: the facts are intact below and beside it, behaviour reads forgotten, retain intact."""
+def gated_obfuscated(
+    org, forget, retain, steps: int = 150, lr: float = 0.05, n_neurons: int = 16, layer: int | None = None
+):
+    """ORIG with ``n_neurons`` neurons of block ``layer``'s MLP (default: the last block) retrained —
+    their keys, and one value vector they share — to write one suppression direction on the forget
+    prompts and nothing on the retain prompts: the facts are intact below and beside it, behaviour
+    reads forgotten, retain intact."""
     s = org.load("orig")
     layer = s.anatomy.n_layers - 1 if layer is None else layer  # the last block: every state below it is ORIG's
     mlp = s.model.transformer.h[layer].mlp
-    j = mlp.c_proj.weight.norm(dim=1).argsort()[:n_neurons]  # the neurons that write least (GPT-2 Conv1D: c_proj.weight [d_mlp, d_model])
+    j = mlp.c_proj.weight.norm(dim=1).argsort()[
+        :n_neurons
+    ]  # the neurons that write least (GPT-2 Conv1D: c_proj.weight [d_mlp, d_model])
     params = [mlp.c_fc.weight, mlp.c_fc.bias, mlp.c_proj.weight]
     for p in s.model.parameters():
         p.requires_grad_(False)
@@ -52,14 +59,18 @@ def gated_obfuscated(org, forget, retain, steps: int = 150, lr: float = 0.05, n_
     torch.manual_seed(0)
 
     def logp(enc):
-        logits = s.model(input_ids=enc.input_ids, attention_mask=enc.attention_mask).logits[torch.arange(len(enc)), enc.last]
+        logits = s.model(input_ids=enc.input_ids, attention_mask=enc.attention_mask).logits[
+            torch.arange(len(enc)), enc.last
+        ]
         return logits.log_softmax(-1).gather(1, enc.answer[:, None])[:, 0]
 
     for _ in range(steps):
-        loss = logp(ef).clamp_min(-8).mean() - 2 * logp(er).mean()  # push the forget answers down (to log p = -8), keep the retain answers
+        loss = (
+            logp(ef).clamp_min(-8).mean() - 2 * logp(er).mean()
+        )  # push the forget answers down (to log p = -8), keep the retain answers
         opt.zero_grad()
         loss.backward()
-        for p, m in zip(params, masks):
+        for p, m in zip(params, masks, strict=True):
             p.grad *= m
         opt.step()
         with torch.no_grad():  # one direction: the neurons share their value vector

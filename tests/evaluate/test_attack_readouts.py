@@ -11,17 +11,20 @@
 
 import pytest
 
-from unlearnscope.evaluate import MeasurementCache, RelearnConfig, VerdictConfig, VerifyConfig, verify_facts
+from unlearnscope.evaluate import MeasurementCache, ModelSet, VerdictConfig, VerifyConfig, VerifyData, verify
 from unlearnscope.evaluate.recall import entity_recall
 from unlearnscope.evaluate.sweep import QUICK_SWEEP
-from unlearnscope.evaluate.verify import DEFAULT_ATTACKS
-from unlearnscope.model.load import load
+from unlearnscope.model.loading import load
 from unlearnscope.organisms import world_facts
 
 from .obfuscated import gated_obfuscated
 
-WORST = VerifyConfig(bos="<bos>", readouts=("lens",), random_init_control=False, incontext_k=(1,), attacks=DEFAULT_ATTACKS + ("sweep", "revert"),
-                     relearn=RelearnConfig(seeds=(0, 1), steps=20), sweep=QUICK_SWEEP, verdict=VerdictConfig(n_boot=500))
+WORST = (
+    VerifyConfig(bos="<bos>", readouts=("logit_lens",), rules=VerdictConfig(n_boot=500))
+    .with_readouts(attacks=VerifyConfig().attacks + ("relearn:sweep", "component_revert"))
+    .configure("incontext", k=(1,))
+    .configure("relearn", seeds=(0, 1), steps=20)
+)  # the sweep at its default, QUICK_SWEEP
 ATTACKS = ("direction_ablation", "quant8", "quant4", "relearn:sweep")
 
 
@@ -35,17 +38,21 @@ def world(small_organism):
 
 def _verify(model, world):
     org, forget, retain, orig, refs, cache = world
-    return verify_facts(model, forget, retain, original=orig, reference=refs, config=WORST, cache=cache,
-                        formats={"paraphrase": world_facts(org, "forget", ("paraphrase",))})
+    data = VerifyData.of(forget, retain, formats={"paraphrase": world_facts(org, "forget", ("paraphrase",))})
+    return verify(ModelSet.of(model, orig, refs), data, WORST, cache=cache)
 
 
 def test_a_forget_specific_suppression_direction_reads_suppressed_and_is_recovered(world):
     org, forget, retain, orig, _, _ = world
     gated, neurons = gated_obfuscated(org, forget, retain)
     layer = gated.anatomy.n_layers - 1
-    assert entity_recall(gated, forget)[1].mean() < 0.1 and entity_recall(gated, retain)[1].mean() > 0.95  # forgotten, retain intact
+    assert (
+        entity_recall(gated, forget)[1].mean() < 0.1 and entity_recall(gated, retain)[1].mean() > 0.95
+    )  # forgotten, retain intact
     v = _verify(gated, world)
-    assert v.verdict["verdict"] == "suppressed", v.verdict["reason"]  # not "damaged": the suppression is forget-specific
+    assert v.verdict["verdict"] == "suppressed", v.verdict[
+        "reason"
+    ]  # not "damaged": the suppression is forget-specific
     d = v.metric("direction_ablation")
     assert d["agg_value"] >= 0.9 * entity_recall(orig, forget)[1].mean()
     assert d["rki"]["ci"][0] > 0.8 and d["detail"]["layers"] == [layer, layer]
@@ -68,5 +75,9 @@ def test_a_never_knew_model_recovers_nothing_above_the_floor_under_any_attack(wo
     before = v.metric("recall")["agg_value"]
     assert abs(quant["agg_value"] - before) < 0.05  # quantizing a model that never knew recovers nothing
     sweep = v.attacks["relearn:sweep"]
-    assert len(sweep["options"]) == len(QUICK_SWEEP.steps) and all(isinstance(x, bool) for x in sweep["within_utility_limit"])
-    assert max(sweep["recovered"]["unlearned"]) <= max(sweep["recovered"]["reference"]) + 0.15  # ref2 stays on REF's curve
+    assert len(sweep["options"]) == len(QUICK_SWEEP.steps) and all(
+        isinstance(x, bool) for x in sweep["within_utility_limit"]
+    )
+    assert (
+        max(sweep["recovered"]["unlearned"]) <= max(sweep["recovered"]["reference"]) + 0.15
+    )  # ref2 stays on REF's curve

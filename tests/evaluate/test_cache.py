@@ -6,12 +6,16 @@ from types import SimpleNamespace
 
 import torch
 
-from unlearnscope.evaluate import MeasurementCache, RelearnConfig, VerdictConfig, VerifyConfig, verify_facts, weights_digest
+from unlearnscope.evaluate import MeasurementCache, VerdictConfig, VerifyConfig, verify_facts, weights_digest
 from unlearnscope.evaluate.recall import entity_recall
 from unlearnscope.organisms import world_facts
 
-CFG = VerifyConfig(bos="<bos>", probe_seeds=(0,), attacks=("relearn", "incontext"), incontext_k=(1,),
-                   relearn=RelearnConfig(lrs=(1e-4,), seeds=(0, 1), steps=6), verdict=VerdictConfig(n_boot=200))
+CFG = (
+    VerifyConfig(bos="<bos>", attacks=("relearn", "incontext"), rules=VerdictConfig(n_boot=200))
+    .configure("probe", seeds=(0,))
+    .configure("incontext", k=(1,))
+    .configure("relearn", lrs=(1e-4,), seeds=(0, 1), steps=6)
+)
 
 
 def _numbers(v):

@@ -36,7 +36,9 @@ def test_orig_reads_zero_ref_one_and_output_suppression_reads_intact(orig_ref):
     # ORIG with the answers' unembedding rows scaled away: recall is gone, the residual stream is ORIG's: UDS 0
     supp = org.load("orig")
     w = supp.model.get_output_embeddings().weight
-    ans = torch.tensor(sorted({supp.tokenizer(" " + f.answer, add_special_tokens=False)["input_ids"][0] for f in forget}))
+    ans = torch.tensor(
+        sorted({supp.tokenizer(" " + f.answer, add_special_tokens=False)["input_ids"][0] for f in forget})
+    )
     with torch.no_grad():
         w[ans] *= 0.0
     assert causal_depth(orig, supp, base).uds.nanmean().item() == pytest.approx(0.0, abs=1e-5)

@@ -14,8 +14,15 @@ CITIES = ["Paris", "Berlin", "Tokyo", "Japan"]
 
 
 def _facts(names, offset):
-    return [{"prompt": f"The home of {n} is", "answer": CITIES[(i + offset) % len(CITIES)], "subject": n, "relation": "home"}
-            for i, n in enumerate(names)]
+    return [
+        {
+            "prompt": f"The home of {n} is",
+            "answer": CITIES[(i + offset) % len(CITIES)],
+            "subject": n,
+            "relation": "home",
+        }
+        for i, n in enumerate(names)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -26,16 +33,40 @@ def bert(tiny_dirs, tmp_path_factory):
     forget, retain = root / "forget.json", root / "retain.json"
     forget.write_text(json.dumps(_facts(NAMES[:6], 0)))
     retain.write_text(json.dumps(_facts(NAMES[6:], 1) + _facts(NAMES[6:], 2)))
-    return {"orig": tiny_dirs("bert"), "ref": save_tiny("bert", root / "ref", seed=1), "forget": forget, "retain": retain}
+    return {
+        "orig": tiny_dirs("bert"),
+        "ref": save_tiny("bert", root / "ref", seed=1),
+        "forget": forget,
+        "retain": retain,
+    }
 
 
 def test_probe_command_on_an_encoder(bert):
-    res = CliRunner().invoke(app, ["probe", "--model", str(bert["orig"]), "--original", str(bert["orig"]), "--reference", str(bert["ref"]),
-                                   "--facts", str(bert["forget"]), "--retain-facts", str(bert["retain"]), "--modes", "transfer", "--json"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "probe",
+            "--model",
+            str(bert["orig"]),
+            "--original",
+            str(bert["orig"]),
+            "--reference",
+            str(bert["ref"]),
+            "--facts",
+            str(bert["forget"]),
+            "--retain-facts",
+            str(bert["retain"]),
+            "--modes",
+            "transfer",
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     m = out["metrics"]["probe_transfer"]
-    assert m["agg_value"] == m["original"]["agg_value"]  # ORIG audited against itself: the same probe, the same accuracy
+    assert (
+        m["agg_value"] == m["original"]["agg_value"]
+    )  # ORIG audited against itself: the same probe, the same accuracy
     assert len(m["value_by_index"]) == 6 and m["reference"]["n_models"] == 1
     assert "recall" not in out["metrics"] and "no LM head" in out["not_run"]["recall"]
 
@@ -47,7 +78,9 @@ def test_verify_facts_on_an_encoder_measures_probes_and_gives_no_verdict(bert):
 
     orig, ref = load(str(bert["orig"])), load(str(bert["ref"]))
     forget, retain = read_facts(bert["forget"]), read_facts(bert["retain"])
-    v = verify_facts(orig, forget, retain, original=orig, reference=ref, config=VerifyConfig(probe_seeds=(0, 1)))
+    v = verify_facts(
+        orig, forget, retain, original=orig, reference=ref, config=VerifyConfig().configure("probe", seeds=(0, 1))
+    )
     names = [m["name"] for m in v.metrics]
     assert names == ["probe_transfer", "probe_refit"]
     assert v.verdict["verdict"] == "no verdict" and "encoder" in v.verdict["reason"]
@@ -67,12 +100,26 @@ def test_audit_of_encoder_checkpoints(bert, tmp_path):
     target = tmp_path / "t.jsonl"
     target.write_text("\n".join(json.dumps(r) for r in rows))
     unl = save_tiny("bert", tmp_path / "unl", seed=2)
-    base = ["audit", "--original", str(bert["orig"]), "--reference", str(bert["ref"]), "--target", str(target), "--quick"]
+    base = [
+        "audit",
+        "--original",
+        str(bert["orig"]),
+        "--reference",
+        str(bert["ref"]),
+        "--target",
+        str(target),
+        "--quick",
+    ]
     res = CliRunner().invoke(app, base + ["--unlearned", f"mine={unl}", "--out", str(tmp_path / "r"), "--json"])
     assert res.exit_code == 0, res.output
     row = json.loads(res.stdout)["verdicts"][0]
     assert row["method"] == "mine" and row["source"] == "checkpoint" and row["verdict"] == "no verdict"
-    assert {m["name"] for m in row["missing_readouts"]} >= {"recall", "relearn", "sweep"} and "router" not in {m["name"] for m in row["missing_readouts"]}
+    missing = {m["name"] for m in row["missing_readouts"]}
+    assert (
+        missing >= {"recall", "relearn", "relearn:sweep"}
+        and "router_restore" not in missing
+        and "component_revert" not in missing
+    )
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     assert [m["name"] for m in report["runs"]["mine"]["metrics"]] == ["probe_transfer", "probe_refit"]
     assert "encoder" in report["sections"]["localization"]["skipped"]

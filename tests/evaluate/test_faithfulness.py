@@ -31,7 +31,9 @@ def test_stability_and_relearn_robustness_by_hand():
 
 
 def test_table_round_trip_floor_and_corruption(tmp_path):
-    t = FaithfulnessTable({"recall": {"auc": 1.0, "ci": [1.0, 1.0]}, "causal_depth": {"auc": 0.44, "ci": [0.0, 1.0]}}, "metaeval of facts")
+    t = FaithfulnessTable(
+        {"recall": {"auc": 1.0, "ci": [1.0, 1.0]}, "causal_depth": {"auc": 0.44, "ci": [0.0, 1.0]}}, "metaeval of facts"
+    )
     path = t.save(tmp_path / "t" / "faithfulness.json")
     back = FaithfulnessTable.load(path)
     assert back.to_dict() == t.to_dict()

@@ -13,7 +13,7 @@ def test_default_incontext_attacks_fit_or_are_listed(small_organism):
     orig, ref = org.load("orig"), org.load("ref")
     forget, retain = world_facts(org, "forget"), world_facts(org, "retain")  # cloze + QA (the default kinds)
     cfg = replace(VerifyConfig(), readouts=(), attacks=("incontext",))
-    assert cfg.incontext_k == VerifyConfig().incontext_k == (1, 5)
+    assert cfg.setting("incontext").k == VerifyConfig().setting("incontext").k == (1, 5)
     v = verify_facts(orig, forget, retain, original=orig, reference=ref, config=cfg)
     missing = {r["name"]: r["why"] for r in v.verdict["missing_readouts"]}
     assert "incontext_k5" in missing and "at most 64" in missing["incontext_k5"]
@@ -27,7 +27,9 @@ def test_progress_bars_on_stderr_only_when_enabled(small_organism, capsys):
     org = small_organism("facts")
     orig, ref = org.load("orig"), org.load("ref")
     forget, retain = world_facts(org, "forget", ("cloze",)), world_facts(org, "retain", ("cloze",))
-    cfg = replace(VerifyConfig(), readouts=(), attacks=("relearn",), relearn=replace(VerifyConfig().relearn, seeds=(0,), lrs=(1e-4,), steps=2))
+    cfg = replace(VerifyConfig(), readouts=(), attacks=("relearn",)).configure(
+        "relearn", seeds=(0,), lrs=(1e-4,), steps=2
+    )
     verify_facts(orig, forget, retain, original=orig, reference=ref, config=cfg)
     quiet = capsys.readouterr()
     assert "verify" not in quiet.err and quiet.out == ""

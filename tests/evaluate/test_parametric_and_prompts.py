@@ -41,7 +41,9 @@ def test_incontext_prompts():
     q = [Fact("<bos> ab cd lives in", "paris", "ab cd", "city")]
     pool = [Fact(f"<bos> e{i} f lives in", c, f"e{i} f", "city") for i, c in enumerate(["rome", "oslo", "lima"])]
     (one,) = incontext_facts(q, pool, 2, bos="<bos>", seed=1)
-    assert one.prompt.startswith("<bos> e") and one.prompt.count("<bos>") == 1 and one.prompt.endswith(" . ab cd lives in")
+    assert (
+        one.prompt.startswith("<bos> e") and one.prompt.count("<bos>") == 1 and one.prompt.endswith(" . ab cd lives in")
+    )
     assert one.prompt.count(" . ") == 2 and one.answer == "paris"
     (zero,) = incontext_facts(q, pool, 0, bos="<bos>")
     assert zero.prompt == q[0].prompt

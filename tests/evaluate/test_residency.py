@@ -7,8 +7,7 @@ from dataclasses import replace
 
 import torch
 
-from unlearnscope.evaluate import VerifyConfig, verify_facts
-from unlearnscope.evaluate.relearn import RelearnConfig
+from unlearnscope.evaluate import ModelSet, VerifyConfig, VerifyData, verify
 from unlearnscope.evaluate.sweep import SweepConfig
 from unlearnscope.model.residency import Residency
 from unlearnscope.organisms import world_facts
@@ -19,15 +18,33 @@ def test_two_resident_copies_and_identical_numbers(small_organism):
 
     org = small_organism("facts")
     forget, retain = world_facts(org, "forget", ("cloze",)), world_facts(org, "retain", ("cloze",))
-    cfg = replace(VerifyConfig(), probe_seeds=(0,), random_init_control=True, relearn=RelearnConfig(lrs=(3e-4,), seeds=(0,), steps=3),
-                  attacks=("relearn", "incontext", "direction", "quantize", "revert", "sweep"), incontext_k=(1,),
-                  sweep=SweepConfig(lrs=(1e-3,), params=("lora:2",), steps=(2,), seeds=(0,)), revert_components=("blocks.3.mlp",))
+    cfg = (
+        replace(
+            VerifyConfig(),
+            attacks=("relearn", "incontext", "direction_ablation", "quant", "component_revert", "relearn:sweep"),
+        )
+        .configure("probe", seeds=(0,), random_init_control=True)
+        .configure("relearn", lrs=(3e-4,), seeds=(0,), steps=3)
+        .configure("incontext", k=(1,))
+        .configure("component_revert", components=("blocks.3.mlp",))
+    )
+    cfg = replace(
+        cfg,
+        settings={
+            **cfg.settings,
+            "relearn:sweep": SweepConfig(lrs=(1e-3,), params=("lora:2",), steps=(2,), seeds=(0,)),
+        },
+    )
 
     def run(residency):
-        models = {"orig": org.load("orig"), "refs": [org.load("ref"), org.load("ref1")], "u": [load(org.variant_path("ref2")), org.load("ref")],
-                  "noise": org.load("ref1")}
-        v = verify_facts(models["u"], forget, retain, original=models["orig"], reference=models["refs"], noise=models["noise"], config=cfg,
-                         residency=residency, vectors=[(3, 0)], region=None)
+        models = {
+            "orig": org.load("orig"),
+            "refs": [org.load("ref"), org.load("ref1")],
+            "u": [load(org.variant_path("ref2")), org.load("ref")],
+            "noise": org.load("ref1"),
+        }
+        ms = ModelSet.of(models["u"], models["orig"], models["refs"], models["noise"], residency=residency)
+        v = verify(ms, VerifyData.of(forget, retain, vectors=[(3, 0)]), cfg)
         return v, models
 
     plain, _ = run(None)
@@ -38,6 +55,19 @@ def test_two_resident_copies_and_identical_numbers(small_organism):
     assert all(next(m.model.parameters()).dtype == torch.float64 for m in models["refs"] + models["u"])  # parked
     a = {m["name"]: m["agg_value"] for m in plain.metrics}
     b = {m["name"]: m["agg_value"] for m in planned.metrics}
-    assert set(a) == set(b) >= {"recall", "probe_transfer", "logit_lens", "causal_depth", "relearn", "direction_ablation", "quant8", "relearn:sweep"}
+    assert (
+        set(a)
+        == set(b)
+        >= {
+            "recall",
+            "probe_transfer",
+            "logit_lens",
+            "causal_depth",
+            "relearn",
+            "direction_ablation",
+            "quant8",
+            "relearn:sweep",
+        }
+    )
     assert a == b
     assert plain.verdict["verdict"] == planned.verdict["verdict"]

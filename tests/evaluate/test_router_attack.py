@@ -6,7 +6,7 @@ recovered, and its routing barely moves; the never-knew model gains nothing from
 import pytest
 import torch
 
-from unlearnscope.ablate.unlearn import UnlearnConfig, unlearn
+from unlearnscope.ablate.unlearning import UnlearnConfig, unlearn
 from unlearnscope.audit.moe import refusal_target
 from unlearnscope.errors import UnlearnscopeError
 from unlearnscope.evaluate import VerdictConfig, VerifyConfig, verify_facts
@@ -19,8 +19,13 @@ def _unlearned(org, target, spec: str, lr: float):
     """Gradient ascent on the refusal items' whole texts (the refusal sentence, not only its first
     token): the strongest push through the restricted parameters, so each model's mechanism is clear."""
     s = org.load("orig")
-    unlearn(s, target.forget_items, components=ComponentSet.parse(s, spec),
-            config=UnlearnConfig(lr=lr, steps=300, stop_at_forget_acc=0.1, loss_on="text"), progress=False)
+    unlearn(
+        s,
+        target.forget_items,
+        components=ComponentSet.parse(s, spec),
+        config=UnlearnConfig(lr=lr, steps=300, stop_at_forget_acc=0.1, loss_on="text"),
+        progress=False,
+    )
     return s
 
 
@@ -31,7 +36,14 @@ def moe(small_organism):
     a = org.load("orig").anatomy
     routers = ",".join(f"blocks.{l}.moe.router" for l in a.moe_layers)
     experts = ",".join(f"blocks.{l}.moe.expert:0-{a.n_experts - 1}" for l in a.moe_layers)
-    return org, target, org.load("orig"), org.load("ref"), _unlearned(org, target, routers, 3e-3), _unlearned(org, target, experts, 3e-4)
+    return (
+        org,
+        target,
+        org.load("orig"),
+        org.load("ref"),
+        _unlearned(org, target, routers, 3e-3),
+        _unlearned(org, target, experts, 3e-4),
+    )
 
 
 def test_a_router_shortcut_is_recovered_by_orig_routing(moe):
@@ -40,7 +52,10 @@ def test_a_router_shortcut_is_recovered_by_orig_routing(moe):
     r = router_restoration(by_router, orig, t.forget, retain=t.retain, reference=ref)
     assert r.recovered >= 0.9 * entity_recall(orig, t.forget)[1].mean() and r.rki["ci"][0] > 0.8
     assert r.reference_floor <= entity_recall(ref, t.forget)[1].mean() + 0.1  # ORIG's routing does not teach REF
-    assert r.detail["routing_stability"]["forget"]["top_k_overlap"] < 0.9 and r.detail["routing_stability"]["forget"]["jsd"] > 0
+    assert (
+        r.detail["routing_stability"]["forget"]["top_k_overlap"] < 0.9
+        and r.detail["routing_stability"]["forget"]["jsd"] > 0
+    )
     assert r.detail["reading"].startswith("routing changed, experts unchanged")
     assert entity_recall(by_router, t.forget)[1].mean() < 0.1  # the hooks are gone
 
@@ -55,7 +70,7 @@ def test_unlearned_experts_are_not_recovered_by_routing(moe):
 
 def test_router_restore_is_a_readout_of_the_verdict(moe):
     org, t, orig, ref, by_router, _ = moe
-    cfg = VerifyConfig(readouts=("lens",), attacks=("relearn", "router"), verdict=VerdictConfig(n_boot=300))
+    cfg = VerifyConfig(readouts=("logit_lens",), attacks=("relearn", "router_restore"), rules=VerdictConfig(n_boot=300))
     v = verify_facts(by_router, t.forget, t.retain, original=orig, reference=ref, config=cfg)
     m = v.metric("router_restore")
     assert m["rki"]["value"] > 0.8 and v.verdict["knowledge_verdict"] in ("suppressed", "not unlearned")

@@ -40,8 +40,14 @@ def test_the_worst_case_respects_the_utility_limit(small_organism):
     # ORIG attacked: it keeps its retain recall (1.0) except where a large learning rate breaks it
     org = small_organism("facts")
     F, R = world_facts(org, "forget"), world_facts(org, "retain")
-    s = relearn_sweep(org.load("orig"), F, R, original=org.load("orig"), reference=org.load("ref"),
-                      config=SweepConfig(lrs=(1e-4, 1e-3), params=("full",), steps=(10, 30), seeds=(0,)))
+    s = relearn_sweep(
+        org.load("orig"),
+        F,
+        R,
+        original=org.load("orig"),
+        reference=org.load("ref"),
+        config=SweepConfig(lrs=(1e-4, 1e-3), params=("full",), steps=(10, 30), seeds=(0,)),
+    )
     base = s.config["retain_recall_before"]
     assert base > 0.9 and any(not c["within_utility_limit"] for c in s.curves)
     allowed = [c for c in s.curves if c["locality"] >= QUICK.utility_limit * base]

@@ -16,17 +16,31 @@ from contextlib import contextmanager
 import pytest
 import torch
 
-from unlearnscope.ablate.unlearn import UnlearnConfig, unlearn
+from unlearnscope.ablate.unlearning import UnlearnConfig, unlearn
 from unlearnscope.data import Item
-from unlearnscope.evaluate import MeasurementCache, RelearnConfig, VerdictConfig, VerifyConfig, parametric_traces, verify_facts
+from unlearnscope.evaluate import (
+    MeasurementCache,
+    ModelSet,
+    RelearnConfig,
+    VerdictConfig,
+    VerifyConfig,
+    VerifyData,
+    parametric_traces,
+    verify,
+)
 from unlearnscope.evaluate.relearn import relearn_curves
-from unlearnscope.model.load import load
+from unlearnscope.model.loading import load
 from unlearnscope.organisms import world_facts
 from unlearnscope.probes.logit_lens import gold_ranks
 
-# every family, at a light budget: probes (2 seeds), lens, relearning (2 LRs x 2 seeds), in-context, reintroduction, formats
-LIGHT = VerifyConfig(bos="<bos>", probe_seeds=(0, 1), random_init_control=False, incontext_k=(1,),
-                     relearn=RelearnConfig(seeds=(0, 1), steps=20), verdict=VerdictConfig(n_boot=500))
+# every family, at a light budget: probes (2 seeds), lens, relearning (2 LRs x 2 seeds), in-context, reintroduction,
+# formats
+LIGHT = (
+    VerifyConfig(bos="<bos>", rules=VerdictConfig(n_boot=500))
+    .configure("probe", seeds=(0, 1), random_init_control=False)
+    .configure("incontext", k=(1,))
+    .configure("relearn", seeds=(0, 1), steps=20)
+)
 
 
 @pytest.fixture(scope="module")
@@ -43,15 +57,19 @@ def refs(facts_org):
 
 
 def _data(org):
-    return {"formats": {k: world_facts(org, "forget", (k,)) for k in ("paraphrase", "mc")},
-            "restatements": world_facts(org, "forget", ("cloze", "qa", "paraphrase_train")),
-            "incontext_pool": world_facts(org, "retain", ("cloze",))}
+    return {
+        "formats": {k: world_facts(org, "forget", (k,)) for k in ("paraphrase", "mc")},
+        "restatements": world_facts(org, "forget", ("cloze", "qa", "paraphrase_train")),
+        "incontext_pool": world_facts(org, "retain", ("cloze",)),
+    }
 
 
-def _verify(model, facts_org, refs, config=LIGHT, **kw):
+def _verify(model, facts_org, refs, config=LIGHT, hold=None):
     org, F, R = facts_org
     orig, references, cache = refs
-    return verify_facts(model, F, R, original=orig, reference=references, config=config, cache=cache, **{**_data(org), **kw})
+    return verify(
+        ModelSet.of(model, orig, references, hold=hold), VerifyData.of(F, R, **_data(org)), config, cache=cache
+    )
 
 
 def test_a_third_never_knew_model_reads_erased_and_orig_not_unlearned(facts_org, refs):
@@ -59,8 +77,18 @@ def test_a_third_never_knew_model_reads_erased_and_orig_not_unlearned(facts_org,
     as_ref = _verify(load(org.variant_path("ref2")), facts_org, refs)
     assert as_ref.verdict["verdict"] == "erased", as_ref.verdict["reason"]
     defined = [m for m in as_ref.metrics if m["rki"] and m["rki"]["defined"]]
-    assert {m["name"] for m in defined} >= {"recall", "probe_transfer", "probe_refit", "logit_lens", "causal_depth", "relearn", "incontext_k1",
-                                              "reintroduce", "format:paraphrase", "format:mc"}
+    assert {m["name"] for m in defined} >= {
+        "recall",
+        "probe_transfer",
+        "probe_refit",
+        "logit_lens",
+        "causal_depth",
+        "relearn",
+        "incontext_k1",
+        "reintroduce",
+        "format:paraphrase",
+        "format:mc",
+    }
     for m in defined:  # the never-knew level, with its own spread: every RKI's CI reaches 0
         assert m["rki"]["ci"][0] <= 0 <= m["rki"]["ci"][1] + 1e-9, (m["name"], m["rki"])
     as_orig = _verify(org.load("orig"), facts_org, refs)
@@ -98,7 +126,9 @@ def answer_penalty(subject, facts, penalty: float = 30.0):
     def penalise(logits, hook):  # a TransformerLens-style hook function on hook_logits
         ids = box["ids"]
         windows = ids.unfold(1, width, 1)  # [batch, pos, width]
-        hit = ((windows[:, :, None] == table[None, None]) | (table[None, None] < 0)).all(-1).any(1).float()  # [batch, entity]
+        hit = (
+            ((windows[:, :, None] == table[None, None]) | (table[None, None] < 0)).all(-1).any(1).float()
+        )  # [batch, entity]
         return logits - penalty * (hit @ answers)[:, None, :].to(logits.dtype)
 
     handle = subject.model.register_forward_pre_hook(record, with_kwargs=True)
@@ -114,8 +144,12 @@ def test_output_only_suppression_reads_suppressed_and_is_held_in_the_weights(fac
     model = org.load("orig")
     v = _verify(model, facts_org, refs, hold=lambda s: answer_penalty(s, F))
     rki = {m["name"]: m["rki"]["value"] for m in v.metrics if m["rki"] and m["rki"]["defined"]}
-    assert rki["recall"] < 0.1 and rki["probe_refit"] > 0.5 and rki["logit_lens"] > 0.5  # behaviour gone, knowledge readable
-    assert rki["causal_depth"] == pytest.approx(1.0, abs=0.02)  # the residual stream is ORIG's: nothing of REF's gap is reproduced
+    assert (
+        rki["recall"] < 0.1 and rki["probe_refit"] > 0.5 and rki["logit_lens"] > 0.5
+    )  # behaviour gone, knowledge readable
+    assert rki["causal_depth"] == pytest.approx(
+        1.0, abs=0.02
+    )  # the residual stream is ORIG's: nothing of REF's gap is reproduced
     assert v.verdict["verdict"] == "suppressed", v.verdict["reason"]
     assert v.verdict["intervention"] == "inference-time" and "recall" in v.verdict["held_in_weights"]
     assert {m["name"] for m in v.weights_only} >= {"recall", "relearn"}
@@ -123,8 +157,9 @@ def test_output_only_suppression_reads_suppressed_and_is_held_in_the_weights(fac
 
 def test_probes_alone_never_read_erased(facts_org, refs):
     org = facts_org[0]
-    cfg = VerifyConfig(bos="<bos>", probe_seeds=(0, 1), random_init_control=False, readouts=("probes",), attacks=(),
-                       verdict=VerdictConfig(n_boot=500))
+    cfg = VerifyConfig(bos="<bos>", readouts=("probe",), attacks=(), rules=VerdictConfig(n_boot=500)).configure(
+        "probe", seeds=(0, 1), random_init_control=False
+    )
     v = _verify(load(org.variant_path("ref2")), facts_org, refs, config=cfg)
     assert v.verdict["verdict"] == "inconclusive" and "no defined relearning readout" in v.verdict["reason"]
     assert {f["name"]: f["finding"] for f in v.findings}["probe_refit"] == "not linearly decodable at margin 0.2"
@@ -134,8 +169,9 @@ def test_probe_depth_selection_is_unbiased(facts_org, refs):
     """Groups are chosen on one half of the entities and scored on the other: REF plus small weight
     noise reads probe RKIs whose CIs hold 0, ORIG reads exactly 1, whatever the chosen groups."""
     org = facts_org[0]
-    cfg = VerifyConfig(bos="<bos>", probe_seeds=(0, 1, 2), random_init_control=False, readouts=("probes",), attacks=(),
-                       verdict=VerdictConfig(n_boot=500))
+    cfg = VerifyConfig(bos="<bos>", readouts=("probe",), attacks=(), rules=VerdictConfig(n_boot=500)).configure(
+        "probe", seeds=(0, 1, 2), random_init_control=False
+    )
     noisy = org.load("ref")
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():
@@ -155,8 +191,12 @@ def test_full_gradient_ascent_suppresses_but_relearning_recovers(facts_org, refs
     items = [Item(**i) for i in org.ground_truth["items"]]
     forget_items = [i for i in items if i.split == "forget" and i.train and i.kind in ("cloze", "qa")]
     unl = org.load("orig")
-    res = unlearn(unl, forget_items, config=UnlearnConfig(method="ga", steps=400, lr=3e-5, batch_size=32, eval_every=2,
-                                                          stop_at_forget_acc=0.1), progress=False)
+    res = unlearn(
+        unl,
+        forget_items,
+        config=UnlearnConfig(method="ga", steps=400, lr=3e-5, batch_size=32, eval_every=2, stop_at_forget_acc=0.1),
+        progress=False,
+    )
     assert res.stopped == "forget_metric"
     v = _verify(unl, facts_org, refs)
     assert v.metric("recall")["rki"]["ci"][1] <= 0.2  # behaviour at (or below) the never-knew level
@@ -169,8 +209,12 @@ def test_full_gradient_ascent_suppresses_but_relearning_recovers(facts_org, refs
     orig = refs[0]
     traces = parametric_traces(orig, unl, vectors=[(2, 0), (3, 5)])
     assert traces.total_delta_norm > 0 and all(v["cos"] < 1.0 for v in traces.vectors)
-    for row, (layer, neuron) in zip(traces.vectors, [(2, 0), (3, 5)], strict=True):  # Jaccard@50 of the top-50 token sets, by hand
-        tops = [set((m.anatomy.unembed @ m.anatomy.values(layer)[neuron]).topk(50).indices.tolist()) for m in (orig, unl)]
+    for row, (layer, neuron) in zip(
+        traces.vectors, [(2, 0), (3, 5)], strict=True
+    ):  # Jaccard@50 of the top-50 token sets, by hand
+        tops = [
+            set((m.anatomy.unembed @ m.anatomy.values(layer)[neuron]).topk(50).indices.tolist()) for m in (orig, unl)
+        ]
         assert row["jaccard@50"] == pytest.approx(len(tops[0] & tops[1]) / len(tops[0] | tops[1]))
 
 
@@ -195,8 +239,8 @@ def test_without_a_reference_the_verdict_says_the_excess_is_unknown(facts_org, t
     from unlearnscope.evaluate import Verification
 
     org, F, R = facts_org
-    cfg = VerifyConfig(bos="<bos>", readouts=(), attacks=("format",), verdict=VerdictConfig(n_boot=200))
-    v = verify_facts(org.load("orig"), F, R, original=org.load("orig"), formats=_data(org)["formats"], config=cfg)
+    cfg = VerifyConfig(bos="<bos>", readouts=(), attacks=("format",), rules=VerdictConfig(n_boot=200))
+    v = verify(ModelSet.of(org.load("orig"), org.load("orig")), VerifyData.of(F, R, formats=_data(org)["formats"]), cfg)
     assert v.verdict["verdict"] == "no reference" and "could not be computed" in v.verdict["reason"]
     assert v.metric("format:mc")["rki"]["value"] is None and "no reference" in v.metric("format:mc")["rki"]["why"]
     assert v.metric("format:mc")["agg_value"] > 0.8  # the numbers themselves are still reported

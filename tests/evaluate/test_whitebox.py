@@ -7,7 +7,12 @@ import torch
 
 from unlearnscope.errors import UnlearnscopeError
 from unlearnscope.evaluate.recall import entity_recall
-from unlearnscope.evaluate.whitebox import component_revert, direction_ablation, quantization_attack, unlearning_directions
+from unlearnscope.evaluate.whitebox import (
+    component_revert,
+    direction_ablation,
+    quantization_attack,
+    unlearning_directions,
+)
 from unlearnscope.organisms import world_facts
 
 from .obfuscated import LAYER, obfuscated
@@ -29,8 +34,12 @@ def test_the_obfuscated_model_forgets_in_behaviour(world):
 def test_direction_ablation_recovers_the_suppressed_facts_and_not_refs(world):
     _, orig, ref, obf, v, forget = world
     basis = unlearning_directions(obf, orig, forget)
-    assert torch.allclose(basis[:LAYER, 0], torch.zeros_like(basis[:LAYER, 0]))  # below the edit the streams agree exactly
-    assert torch.nn.functional.cosine_similarity(basis[LAYER, 0], v, dim=0) > 0.999  # the mean difference is the added vector
+    assert torch.allclose(
+        basis[:LAYER, 0], torch.zeros_like(basis[:LAYER, 0])
+    )  # below the edit the streams agree exactly
+    assert (
+        torch.nn.functional.cosine_similarity(basis[LAYER, 0], v, dim=0) > 0.999
+    )  # the mean difference is the added vector
     r = direction_ablation(obf, orig, forget, reference=ref)
     assert r.detail["layer"] == LAYER and r.recovered >= 0.9 * entity_recall(orig, forget)[1].mean()
     assert r.rki["defined"] and r.rki["ci"][0] > 0.8

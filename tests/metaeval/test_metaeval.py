@@ -7,11 +7,11 @@ from dataclasses import replace
 
 import pytest
 
-from unlearnscope.evaluate import VerifyConfig, verify_facts
+from unlearnscope.evaluate import ModelSet, VerifyConfig, VerifyData, verify
 from unlearnscope.evaluate.faithfulness import auc, table_path
 from unlearnscope.metaeval import METAEVAL_VERIFY, MetaEvalConfig, run_metaeval
 from unlearnscope.metaeval.population import cached_member, population_dir
-from unlearnscope.model.load import load
+from unlearnscope.model.loading import load
 from unlearnscope.organisms import world_facts
 
 CONFIG = MetaEvalConfig(size="small", seeds=2, methods=("ga",), n_boot=500)
@@ -29,14 +29,20 @@ def test_population_and_faithfulness_against_ground_truth(meta):
     groups = [p["group"] for p in m.population]
     assert groups.count("knows") == 3 and groups.count("never_knew") == 3 and groups.count("unlearned") == 1
     rows = {r["name"]: r for r in m.rows}
-    assert {"recall", "probe_transfer", "probe_refit", "logit_lens", "causal_depth", "relearn", "incontext_k1"} <= set(rows)
+    assert {"recall", "probe_transfer", "probe_refit", "logit_lens", "causal_depth", "relearn", "incontext_k1"} <= set(
+        rows
+    )
     for r in m.rows:  # the AUC is the Mann-Whitney statistic of the members' values, recomputed by hand
         assert r["faithfulness_auc"] == pytest.approx(auc(r["knows_values"], r["never_knew_values"]))
         assert r["ci"][0] <= r["faithfulness_auc"] <= r["ci"][1]
         assert r["used_in_verdicts"] == (r["kind"] == "behavioural" or r["faithfulness_auc"] >= CONFIG.floor)
     # behaviour, probes, the lens and relearning separate knowing from never knowing perfectly
     for name in ("recall", "probe_refit", "logit_lens", "relearn"):
-        assert rows[name]["faithfulness_auc"] == 1.0, (name, rows[name]["knows_values"], rows[name]["never_knew_values"])
+        assert rows[name]["faithfulness_auc"] == 1.0, (
+            name,
+            rows[name]["knows_values"],
+            rows[name]["never_knew_values"],
+        )
     # causal depth patches a model's states into ORIG: a knowing model of another weight seed has
     # another basis and reads as erased, so the readout cannot separate this population
     cd = rows["causal_depth"]
@@ -57,14 +63,17 @@ def test_a_second_run_reads_the_cache_and_the_table_gates_verdicts(meta, small_o
     assert "causal_depth" in table.unfaithful() and "recall" not in table.unfaithful()
     ga = load(next(population_dir(org).glob("ga-*")) / "model")
     F, R = world_facts(org, "forget"), world_facts(org, "retain")
-    cfg = VerifyConfig(readouts=("lens", "depth"), attacks=(), verdict=METAEVAL_VERIFY.verdict)
-    kw = dict(original=org.load("orig"), reference=org.load("ref"), config=cfg)
-    v = verify_facts(ga, F, R, faithfulness=table, **kw)
+    cfg = VerifyConfig(readouts=("logit_lens", "causal_depth"), attacks=(), rules=METAEVAL_VERIFY.rules)
+    models, data = ModelSet.of(ga, org.load("orig"), org.load("ref")), VerifyData.of(F, R)
+    v = verify(models, data, cfg, faithfulness=table)
     missing = {x["name"]: x["why"] for x in v.verdict["missing_readouts"]}
     assert "below the floor" in missing["causal_depth"] and "causal_depth" not in v.verdict["rki"]
-    assert v.metric("causal_depth")["faithfulness"]["status"] == "below floor" and not v.metric("causal_depth")["used_in_verdict"]
+    assert (
+        v.metric("causal_depth")["faithfulness"]["status"] == "below floor"
+        and not v.metric("causal_depth")["used_in_verdict"]
+    )
     assert v.metric("logit_lens")["used_in_verdict"] and v.metric("logit_lens")["faithfulness"]["auc"] == 1.0
-    used = verify_facts(ga, F, R, faithfulness=table, **{**kw, "config": replace(cfg, use_unfaithful=True)})
+    used = verify(models, data, replace(cfg, use_unfaithful=True), faithfulness=table)
     assert "causal_depth" in used.verdict["rki"] and used.metric("causal_depth")["used_in_verdict"]
 
 

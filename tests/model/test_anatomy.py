@@ -111,9 +111,15 @@ def test_shared_expert_views(model_type):
     a = s.anatomy
     l = a.moe_layers[0]
     shared = a.path(l, a.family.moe.shared)
-    _, c = us.run_with_cache(s, TEXTS, [f"{shared}.down_proj:in", f"{shared}.down_proj", f"{shared}.gate_proj:in", f"{shared}.gate_proj"])
-    torch.testing.assert_close(c[f"{shared}.down_proj:in"] @ a.values(l, expert="shared"), c[f"{shared}.down_proj"], atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(c[f"{shared}.gate_proj:in"] @ a.keys(l, expert="shared").T, c[f"{shared}.gate_proj"], atol=1e-5, rtol=1e-5)
+    _, c = us.run_with_cache(
+        s, TEXTS, [f"{shared}.down_proj:in", f"{shared}.down_proj", f"{shared}.gate_proj:in", f"{shared}.gate_proj"]
+    )
+    torch.testing.assert_close(
+        c[f"{shared}.down_proj:in"] @ a.values(l, expert="shared"), c[f"{shared}.down_proj"], atol=1e-5, rtol=1e-5
+    )
+    torch.testing.assert_close(
+        c[f"{shared}.gate_proj:in"] @ a.keys(l, expert="shared").T, c[f"{shared}.gate_proj"], atol=1e-5, rtol=1e-5
+    )
     with Edits(s) as ed:
         ed.zero(a.value_slice(l, [1], expert="shared"))
         assert torch.count_nonzero(a.values(l, expert="shared")[1]) == 0

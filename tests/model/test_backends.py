@@ -31,7 +31,12 @@ TL_TYPES = DECODER_TYPES
 # TransformerLens 3.9's bridge runs its own MLA attention for DeepSeek-V3, and its attention output
 # differs from the HF module's by ~4e-2 on this model (measured); native == nnsight there.
 TL_BROKEN = {"deepseek_v3"}
-TL_CASES = [pytest.param(t, marks=pytest.mark.xfail(strict=True, reason="TL bridge MLA differs from HF")) if t in TL_BROKEN else t for t in TL_TYPES]
+TL_CASES = [
+    pytest.param(t, marks=pytest.mark.xfail(strict=True, reason="TL bridge MLA differs from HF"))
+    if t in TL_BROKEN
+    else t
+    for t in TL_TYPES
+]
 
 
 @pytest.mark.parametrize("model_type", TL_CASES)
@@ -92,7 +97,9 @@ def test_nnsight_remote_path_in_local_simulation(model_type):
     """``remote="local"``: nnsight serialises the trace as for NDIF, hides local modules, runs it here."""
     s = make_subject(model_type)
     enc = s.tokenize(TEXTS)
-    names = ["blocks.1.hook_resid_post", "blocks.0.attn.hook_z", "hook_logits"] + (["blocks.1.moe.experts.2.hook_out"] if s.anatomy.is_moe else [])
+    names = ["blocks.1.hook_resid_post", "blocks.0.attn.hook_z", "hook_logits"] + (
+        ["blocks.1.moe.experts.2.hook_out"] if s.anatomy.is_moe else []
+    )
     _, remote = nn_backend.run_with_cache(s, enc, names, remote="local")
     _, ours = us.run_with_cache(s, enc, names)
     compare(ours, remote, names)

@@ -32,7 +32,9 @@ def test_positions_on_token_flat_moe_points():
     enc = s.tokenize(TEXTS)
     b, p = enc["input_ids"].shape
     _, full = us.run_with_cache(s, enc, ["blocks.0.moe.hook_router_logits", "blocks.0.moe.experts.1.hook_out"])
-    _, last = us.run_with_cache(s, enc, ["blocks.0.moe.hook_router_logits", "blocks.0.moe.experts.1.hook_out"], positions=[0, -1])
+    _, last = us.run_with_cache(
+        s, enc, ["blocks.0.moe.hook_router_logits", "blocks.0.moe.experts.1.hook_out"], positions=[0, -1]
+    )
     for n in full:
         want = full[n].view(b, p, -1)[:, [0, -1]].flatten(0, 1)
         assert torch.equal(last[n], want)

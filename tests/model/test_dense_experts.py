@@ -30,7 +30,9 @@ def test_dense_features_match_each_expert_and_write_back_is_exact(model_type):
         gate, up = dense_gate_up(experts, x)
         key = experts.act_fn(gate) * up
         for e in (0, a.n_experts - 1):
-            torch.testing.assert_close(torch.nn.functional.linear(key[:, e], experts.down_proj[e]), expert_ffn(experts, x, e))
+            torch.testing.assert_close(
+                torch.nn.functional.linear(key[:, e], experts.down_proj[e]), expert_ffn(experts, x, e)
+            )
     # writing back what was read changes nothing; changing one routed expert's neuron changes the output
     for name in (f"blocks.{layer}.moe.hook_pre", f"blocks.{layer}.moe.hook_post"):
         with s.hooks([(name, lambda act, p: act.clone())]), torch.no_grad():

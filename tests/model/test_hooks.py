@@ -37,8 +37,12 @@ def test_residual_identities(model_type):
     _, c = us.run_with_cache(s, TEXTS)
     for l in range(s.anatomy.n_layers):
         b = f"blocks.{l}."
-        torch.testing.assert_close(c[b + "hook_resid_mid"], c[b + "hook_resid_pre"] + c[b + "hook_attn_out"], atol=1e-5, rtol=0)
-        torch.testing.assert_close(c[b + "hook_resid_post"], c[b + "hook_resid_mid"] + c[b + "hook_mlp_out"], atol=1e-5, rtol=0)
+        torch.testing.assert_close(
+            c[b + "hook_resid_mid"], c[b + "hook_resid_pre"] + c[b + "hook_attn_out"], atol=1e-5, rtol=0
+        )
+        torch.testing.assert_close(
+            c[b + "hook_resid_post"], c[b + "hook_resid_mid"] + c[b + "hook_mlp_out"], atol=1e-5, rtol=0
+        )
         if l + 1 < s.anatomy.n_layers:
             assert torch.equal(c[b + "hook_resid_post"], c[f"blocks.{l + 1}.hook_resid_pre"])
 
@@ -47,12 +51,17 @@ def test_parallel_residual_has_no_resid_mid():
     s = make_subject("gpt_neox")
     assert not any("resid_mid" in n for n in s.hook_names())
     _, c = us.run_with_cache(s, TEXTS)
-    torch.testing.assert_close(c["blocks.1.hook_resid_post"], c["blocks.1.hook_resid_pre"] + c["blocks.1.hook_attn_out"] + c["blocks.1.hook_mlp_out"], atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        c["blocks.1.hook_resid_post"],
+        c["blocks.1.hook_resid_pre"] + c["blocks.1.hook_attn_out"] + c["blocks.1.hook_mlp_out"],
+        atol=1e-5,
+        rtol=0,
+    )
 
 
 def test_name_forms():
     s = make_subject("llama")
-    names = lambda spec: [p.name for p in s.resolve(spec)]  # noqa: E731
+    names = lambda spec: [p.name for p in s.resolve(spec)]
     assert names("blocks.*.mlp.hook_post") == [f"blocks.{l}.mlp.hook_post" for l in range(3)]
     assert names(re.compile(r"blocks\.[01]\.hook_resid_pre")) == ["blocks.0.hook_resid_pre", "blocks.1.hook_resid_pre"]
     assert names(lambda n: n.endswith("hook_z")) == [f"blocks.{l}.attn.hook_z" for l in range(3)]
@@ -60,7 +69,9 @@ def test_name_forms():
     assert names("unembed.hook_out") == ["hook_logits"]
     assert [p.module_path for p in s.resolve("model.layers.1.mlp:in")] == ["model.layers.1.mlp"]
     assert names(["blocks.*.hook_resid_post"]) == names("blocks.*.hook_resid_post")
-    assert [p.name for p in s.resolve(None, layers=[1]) if p.layer is not None] == [n for n in s.hook_names() if n.startswith("blocks.1.")]
+    assert [p.name for p in s.resolve(None, layers=[1]) if p.layer is not None] == [
+        n for n in s.hook_names() if n.startswith("blocks.1.")
+    ]
 
 
 def test_bad_names_give_close_matches_and_register_nothing():
@@ -141,8 +152,9 @@ def test_transformer_lens_hook_functions_run_unchanged(tiny_dirs):
         return value * 0.5
 
     n1, n2 = "blocks.1.hook_resid_post", "blocks.0.hook_mlp_out"
-    theirs = tl_backend.to_bridge(s).run_with_hooks(ids, fwd_hooks=[(tl_backend.bridge_name(n1), zero_last_token),
-                                                                   (tl_backend.bridge_name(n2), halve)])
+    theirs = tl_backend.to_bridge(s).run_with_hooks(
+        ids, fwd_hooks=[(tl_backend.bridge_name(n1), zero_last_token), (tl_backend.bridge_name(n2), halve)]
+    )
     with torch.no_grad():
         plain = s.model(input_ids=ids).logits
         with us.hooks(s, [(n1, zero_last_token), (n2, halve)]):

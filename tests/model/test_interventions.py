@@ -52,7 +52,9 @@ def test_head_zero_equals_zeroing_o_proj_columns():
         a = s.forward(enc).logits
     d_head = s.anatomy.d_model // s.anatomy.n_heads
     with Edits(s) as ed:
-        ed.zero(us.model.ParamSlice.of("model.layers.0.self_attn.o_proj.weight", {1: list(range(2 * d_head, 3 * d_head))}))
+        ed.zero(
+            us.model.ParamSlice.of("model.layers.0.self_attn.o_proj.weight", {1: list(range(2 * d_head, 3 * d_head))})
+        )
         b = s.forward(enc).logits
     torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
 

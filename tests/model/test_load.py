@@ -85,7 +85,9 @@ def test_wraps_nnsight_and_transformer_lens_models(tiny_dirs):
 def test_hooked_transformer_is_refused_with_a_way_forward():
     from transformer_lens import HookedTransformer, HookedTransformerConfig
 
-    ht = HookedTransformer(HookedTransformerConfig(n_layers=1, d_model=16, n_ctx=8, d_head=4, act_fn="relu", d_vocab=20))
+    ht = HookedTransformer(
+        HookedTransformerConfig(n_layers=1, d_model=16, n_ctx=8, d_head=4, act_fn="relu", d_vocab=20)
+    )
     with pytest.raises(UnsupportedArchitectureError, match="TransformerBridge"):
         us.load(ht)
 

@@ -12,7 +12,9 @@ from unlearnscope.model.quantize import quantize_weights_, quantized_copy, round
 def test_round_trip_by_hand_per_channel():
     w = torch.tensor([[1.4, -0.66, 0.09], [0.02, 0.01, -0.04]])
     q = round_trip(w, 4, 0)  # 7 levels each side; row 0 step 0.2, row 1 step 0.04 / 7
-    assert q[0].tolist() == pytest.approx([1.4, -0.6, 0.0], abs=1e-6)  # -0.66 / 0.2 = -3.3 -> -3; 0.09 / 0.2 = 0.45 -> 0
+    assert q[0].tolist() == pytest.approx(
+        [1.4, -0.6, 0.0], abs=1e-6
+    )  # -0.66 / 0.2 = -3.3 -> -3; 0.09 / 0.2 = 0.45 -> 0
     s1 = 0.04 / 7
     assert q[1].tolist() == pytest.approx([round(0.02 / s1) * s1, round(0.01 / s1) * s1, -0.04], abs=1e-7)
     assert torch.equal(round_trip(w.T, 4, 1), q.T)  # the channel dimension is honoured

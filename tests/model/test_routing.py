@@ -32,7 +32,9 @@ def _selections(s, layer, enc=None, generate=False):
         enc = enc or s.tokenize(TEXTS)
         with torch.no_grad():
             if generate:
-                s.model.generate(**s.tokenize(TEXTS[:1]), max_new_tokens=4, do_sample=False, pad_token_id=s.tokenizer.pad_token_id)
+                s.model.generate(
+                    **s.tokenize(TEXTS[:1]), max_new_tokens=4, do_sample=False, pad_token_id=s.tokenizer.pad_token_id
+                )
             else:
                 s.model(**enc)
     finally:
@@ -48,7 +50,7 @@ def test_select_reproduces_the_native_router_exactly(mt):
     x = torch.randn(64, s.anatomy.d_model, generator=torch.Generator().manual_seed(1))
     logits, w, idx = router(x)
     w2, idx2 = select(logits, router_params(s, l))
-    dense = lambda w, i: torch.zeros(64, s.anatomy.n_experts).scatter(1, i, w.float())  # noqa: E731
+    dense = lambda w, i: torch.zeros(64, s.anatomy.n_experts).scatter(1, i, w.float())
     assert torch.equal(dense(w, idx), dense(w2, idx2))
 
 

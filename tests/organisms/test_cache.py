@@ -3,6 +3,7 @@ bit-for-bit reproducibility, and clear errors for bad input."""
 
 import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -11,17 +12,36 @@ from unlearnscope.errors import UnlearnscopeError
 from unlearnscope.organisms import build, find
 from unlearnscope.organisms.cache import check_entry
 from unlearnscope.organisms.facts import FactsConfig
-from unlearnscope.organisms.recipes import RECIPES, Recipe
+from unlearnscope.organisms.recipes import Recipe
+from unlearnscope.organisms.registry import ORGANISMS, OrganismSpec
 from unlearnscope.organisms.train import TrainConfig
 
-TINY = Recipe("tiny-test", "small", "facts", FactsConfig(n_entities=6, n_never_seen=2), "llama",
-              dict(d_model=32, n_layers=1, n_heads=4, d_mlp=64), TrainConfig(steps=4, batch_size=8, warmup=1), threads=1)
+TINY = Recipe(
+    "tiny-test",
+    "small",
+    "facts",
+    FactsConfig(n_entities=6, n_never_seen=2),
+    "llama",
+    dict(d_model=32, n_layers=1, n_heads=4, d_mlp=64),
+    TrainConfig(steps=4, batch_size=8, warmup=1),
+    threads=1,
+)
+
+
+@contextmanager
+def registered(recipe: Recipe):
+    """An organism registered for one test (and removed again)."""
+    ORGANISMS.register(OrganismSpec(recipe.name, "a test organism", {recipe.size: recipe}))
+    try:
+        yield recipe
+    finally:
+        ORGANISMS.unregister(recipe.name)
 
 
 @pytest.fixture
-def tiny_recipe(monkeypatch):
-    monkeypatch.setitem(RECIPES, "tiny-test", {"small": TINY})
-    return TINY
+def tiny_recipe():
+    with registered(TINY):
+        yield TINY
 
 
 def quiet(**kw):
@@ -94,10 +114,16 @@ def test_bad_input(tmp_path, monkeypatch):
         build("facts", "huge", root=tmp_path, **quiet())
     with pytest.raises(UnlearnscopeError, match="seed"):
         build("facts", "small", -1, root=tmp_path, **quiet())
-    bad = Recipe("bad-test", "small", "facts", FactsConfig(n_entities=6), "gpt2", dict(d_model=32, n_layers=1, n_heads=4),
-                 TrainConfig(steps=0))
-    monkeypatch.setitem(RECIPES, "bad-test", {"small": bad})
-    with pytest.raises(UnlearnscopeError, match="invalid training config"):
+    bad = Recipe(
+        "bad-test",
+        "small",
+        "facts",
+        FactsConfig(n_entities=6),
+        "gpt2",
+        dict(d_model=32, n_layers=1, n_heads=4),
+        TrainConfig(steps=0),
+    )
+    with registered(bad), pytest.raises(UnlearnscopeError, match="invalid training config"):
         build("bad-test", "small", root=tmp_path, **quiet())
     assert not (tmp_path / "organisms").exists() or not any((tmp_path / "organisms").iterdir())
 
@@ -116,11 +142,18 @@ def test_ground_truth_manifest_contents(tiny_recipe, tmp_path):
 def test_multidomain_pipeline_on_a_tiny_moe(tmp_path, monkeypatch):
     from unlearnscope.organisms.multidomain import MultiDomainConfig
 
-    tiny_moe = Recipe("tiny-moe", "small", "multidomain", MultiDomainConfig(n_fact_entities=4), "mixtral",
-                      dict(d_model=32, n_layers=1, n_heads=4, d_mlp=32, n_experts=4, top_k=2),
-                      TrainConfig(steps=3, batch_size=10, warmup=1, balance_domains=True), threads=1)
-    monkeypatch.setitem(RECIPES, "tiny-moe", {"small": tiny_moe})
-    org = build("tiny-moe", "small", 0, root=tmp_path, **quiet())
+    tiny_moe = Recipe(
+        "tiny-moe",
+        "small",
+        "multidomain",
+        MultiDomainConfig(n_fact_entities=4),
+        "mixtral",
+        dict(d_model=32, n_layers=1, n_heads=4, d_mlp=32, n_experts=4, top_k=2),
+        TrainConfig(steps=3, batch_size=10, warmup=1, balance_domains=True),
+        threads=1,
+    )
+    with registered(tiny_moe):
+        org = build("tiny-moe", "small", 0, root=tmp_path, **quiet())
     q = org.manifest["quality"]
     assert set(q["bars_met"]) >= {"orig_refusal_marked", "orig_refusal_benign"}
     for v in ("orig", "ref", "untrained_control"):
@@ -129,3 +162,33 @@ def test_multidomain_pipeline_on_a_tiny_moe(tmp_path, monkeypatch):
         assert all(abs(sum(row) - 2.0) < 1e-2 for row in freq[0])  # top-2: each token picks two experts
     s = org.load("ref")
     assert s.anatomy.n_experts == 4 and s.anatomy.top_k == 2
+
+
+def test_the_build_lock_excludes_a_second_builder_and_leaves_no_file(tmp_path):
+    """Two holders of one entry's lock never overlap, and the lock file goes with the last one."""
+    import threading
+    import time
+
+    from unlearnscope.organisms.cache import building
+
+    entry = tmp_path / "organisms" / "x-small-s0"
+    inside, overlaps = [], []
+
+    def hold(name):
+        with building(entry):
+            if inside:
+                overlaps.append((name, list(inside)))
+            inside.append(name)
+            time.sleep(0.2)
+            inside.remove(name)
+
+    threads = [threading.Thread(target=hold, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert not overlaps and not any(t.is_alive() for t in threads)
+    assert list((tmp_path / "organisms").iterdir()) == []
+    with pytest.raises(RuntimeError), building(entry):  # released and removed after an error too
+        raise RuntimeError
+    assert list((tmp_path / "organisms").iterdir()) == []

@@ -39,7 +39,9 @@ def test_manifest_numbers_are_recomputable(small_organism):
     for variant in ("orig", "ref"):
         s = org.load(variant)
         forget = [i for i in items_of(org, split="forget") if i.kind in ("cloze", "qa", "paraphrase_train")]
-        assert accuracy(s.model, s.tokenizer, forget) == pytest.approx(q[variant]["forget"]["trained_renderings"], abs=1e-4)
+        assert accuracy(s.model, s.tokenizer, forget) == pytest.approx(
+            q[variant]["forget"]["trained_renderings"], abs=1e-4
+        )
 
 
 def test_dense_multidomain_organism_meets_the_bars(small_organism):
@@ -79,13 +81,17 @@ def test_organisms_load_in_every_backend(name, small_organism):
     from transformers import AutoModelForCausalLM
 
     hf = AutoModelForCausalLM.from_pretrained(path)
-    enc = s.tokenize(["<bos> " + org.ground_truth["entities"][0]["name"] + " lives in"] if name == "facts" else ["<bos> 3 + 4 ="])
+    enc = s.tokenize(
+        ["<bos> " + org.ground_truth["entities"][0]["name"] + " lives in"] if name == "facts" else ["<bos> 3 + 4 ="]
+    )
     with torch.no_grad():
         torch.testing.assert_close(hf(**enc).logits, s.forward(enc).logits)
     from transformer_lens.model_bridge import TransformerBridge
 
     bridge = TransformerBridge.boot_transformers(str(path), device="cpu")
-    torch.testing.assert_close(bridge(enc["input_ids"]), s.forward({"input_ids": enc["input_ids"]}).logits, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(
+        bridge(enc["input_ids"]), s.forward({"input_ids": enc["input_ids"]}).logits, atol=1e-4, rtol=1e-4
+    )
     from nnsight import LanguageModel
 
     lm = LanguageModel(str(path), device_map="cpu", dispatch=True)

@@ -14,7 +14,14 @@ def tiny_run(seed=0, steps=15):
     w = facts_world(FactsConfig(n_entities=8, n_never_seen=2), 0)
     tok = word_tokenizer(w.vocab())
     model = make_model("llama", dict(d_model=32, n_layers=2, n_heads=4, d_mlp=64), tok, seed)
-    info = train_lm(model, tok, [i for i in w.items if i.train], TrainConfig(steps=steps, batch_size=16, lr=3e-3, warmup=5), seed, progress=False)
+    info = train_lm(
+        model,
+        tok,
+        [i for i in w.items if i.train],
+        TrainConfig(steps=steps, batch_size=16, lr=3e-3, warmup=5),
+        seed,
+        progress=False,
+    )
     return model, tok, w, info
 
 
@@ -33,7 +40,9 @@ def test_training_learns_the_templates():
     # the word after "<bos> NAME lives" is "in" for every entity: a template, not a fact
     from unlearnscope.data import Item
 
-    probes = [Item(i.prompt.rsplit(" ", 1)[0], "in") for i in w.items if i.kind == "cloze" and i.prompt.endswith(" lives in")]
+    probes = [
+        Item(i.prompt.rsplit(" ", 1)[0], "in") for i in w.items if i.kind == "cloze" and i.prompt.endswith(" lives in")
+    ]
     assert accuracy(model, tok, probes) >= 0.8  # chance: 1 / vocab
 
 

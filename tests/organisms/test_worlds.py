@@ -24,7 +24,11 @@ def test_facts_world_structure():
             assert v in RELATIONS[r]
     # every rendering of every fact, with the right train flag
     items = w.select(subject=gt["entities"][0]["name"], relation="city")
-    assert sorted(i.kind for i in items) == sorted(["cloze"] * 3 + ["qa", "strict", "strict", "mc"] + ["paraphrase_train" if gt["entities"][0]["paraphrase_trained"] else "paraphrase"])
+    assert sorted(i.kind for i in items) == sorted(
+        ["cloze"] * 3
+        + ["qa", "strict", "strict", "mc"]
+        + ["paraphrase_train" if gt["entities"][0]["paraphrase_trained"] else "paraphrase"]
+    )
     assert not any(i.train for i in w.items if i.split == "never-seen" or i.kind in ("strict", "mc", "paraphrase"))
     # the held-out paraphrase is trained for some entities and held out for others
     kinds = {i.kind for i in w.items if i.split in ("forget", "retain")}
@@ -43,7 +47,10 @@ def test_worlds_are_deterministic_and_seeded():
 
 
 def test_answers_are_single_tokens_of_the_local_tokenizer():
-    for w in (facts_world(FactsConfig(n_entities=20, n_never_seen=4), 0), multidomain_world(MultiDomainConfig(n_fact_entities=8), 0)):
+    for w in (
+        facts_world(FactsConfig(n_entities=20, n_never_seen=4), 0),
+        multidomain_world(MultiDomainConfig(n_fact_entities=8), 0),
+    ):
         tok = word_tokenizer(w.vocab())
         for it in w.items[:: max(1, len(w.items) // 200)]:
             assert len(tok(" " + it.answer, add_special_tokens=False)["input_ids"]) == 1
@@ -62,7 +69,9 @@ def test_multidomain_world():
     assert not any(i.domain == "refusal" for i in w.items if moe_ref_filter(i))
 
 
-@pytest.mark.parametrize("cfg", [FactsConfig(n_entities=0), FactsConfig(forget_fraction=1.5), FactsConfig(relations=("city", "shoe size"))])
+@pytest.mark.parametrize(
+    "cfg", [FactsConfig(n_entities=0), FactsConfig(forget_fraction=1.5), FactsConfig(relations=("city", "shoe size"))]
+)
 def test_invalid_world_configs(cfg):
     with pytest.raises(UnlearnscopeError):
         facts_world(cfg, 0)

@@ -24,7 +24,9 @@ from ..errors import UnlearnscopeError
 
 def texts_of(data) -> list[str]:
     """Training texts of a list of texts, items or facts."""
-    return [d.text if isinstance(d, Item) else f"{d.prompt} {d.answer}" if isinstance(d, Fact) else str(d) for d in data]
+    return [
+        d.text if isinstance(d, Item) else f"{d.prompt} {d.answer}" if isinstance(d, Fact) else str(d) for d in data
+    ]
 
 
 def as_list(data):
@@ -50,7 +52,11 @@ def encode_inputs(subject, data, loss_on: str = "text") -> dict[str, torch.Tenso
     if isinstance(data, torch.Tensor):
         return {"input_ids": data.to(subject.device), "attention_mask": torch.ones_like(data, device=subject.device)}
     if data and isinstance(data[0], (list, tuple)) and data[0] and isinstance(data[0][0], int):
-        pad = subject.tokenizer.pad_token_id if subject.tokenizer is not None and subject.tokenizer.pad_token_id is not None else 0
+        pad = (
+            subject.tokenizer.pad_token_id
+            if subject.tokenizer is not None and subject.tokenizer.pad_token_id is not None
+            else 0
+        )
         L_max = max(len(x) for x in data)
         ids = torch.tensor([list(x) + [pad] * (L_max - len(x)) for x in data], device=subject.device)
         mask = torch.tensor([[1] * len(x) + [0] * (L_max - len(x)) for x in data], device=subject.device)

@@ -46,15 +46,25 @@ class Curves:
 
 
 class TrainingLoop:
-    def __init__(self, subject, cfg, mp: MaskedParams, *, forget_metric: Callable[[], float] | None = None,
-                 monitors: dict | None = None, save_checkpoint: Callable[[int], None] | None = None):
+    def __init__(
+        self,
+        subject,
+        cfg,
+        mp: MaskedParams,
+        *,
+        forget_metric: Callable[[], float] | None = None,
+        monitors: dict | None = None,
+        save_checkpoint: Callable[[int], None] | None = None,
+    ):
         """``forget_metric``: ``() -> float`` (early stopping at ``cfg.stop_at_forget_acc``);
         ``monitors``: ``{name: () -> float}``; ``save_checkpoint(step)``: every
         ``cfg.checkpoint_every`` steps when ``cfg.checkpoint_dir`` is set."""
         self.cfg, self.mp = cfg, mp
         self.params = list(mp.params.values())
         self.opt = torch.optim.AdamW(self.params, lr=cfg.lr, weight_decay=0.0)
-        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, cfg.lr_factor)  # the lr of step k is lr · cfg.lr_factor(k)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(
+            self.opt, cfg.lr_factor
+        )  # the lr of step k is lr · cfg.lr_factor(k)
         self.forget_metric, self.monitors, self.save_checkpoint = forget_metric, dict(monitors or {}), save_checkpoint
         self.curves = Curves(monitors={k: [] for k in self.monitors})
         self.last_good = {n: t.clone() for n, t in mp.snapshot.items()}
@@ -85,7 +95,9 @@ class TrainingLoop:
             if self.pending is not None and not bool(self.pending):  # the last steps ran past the last check
                 self.stopped, step = self.restore(step), self.good_step + 1
         if not self.diverged:
-            if self.forget_metric is not None and (not self.curves.forget_metric or self.curves.forget_metric[-1][0] != step):
+            if self.forget_metric is not None and (
+                not self.curves.forget_metric or self.curves.forget_metric[-1][0] != step
+            ):
                 self.record_metric(step)
             if self.monitors and self.curves.monitors[next(iter(self.monitors))][-1][0] != step:
                 self.record_monitors(step)
@@ -105,10 +117,18 @@ class TrainingLoop:
             return self.restore(step - 1), self.good_step + 1
         if not math.isfinite(loss_v):
             self.opt.zero_grad(set_to_none=True)
-            return f"diverged at step {step}: loss is {loss_v}; the step was not applied (weights as after step {step - 1})", step
+            return (
+                f"diverged at step {step}: loss is {loss_v}; the step was not applied (weights as after step "
+                f"{step - 1})",
+                step,
+            )
         if not math.isfinite(norm_v):
             self.opt.zero_grad(set_to_none=True)
-            return f"diverged at step {step}: gradient is not finite; the step was not applied (weights as after step {step - 1})", step
+            return (
+                f"diverged at step {step}: gradient is not finite; the step was not applied (weights as after step "
+                f"{step - 1})",
+                step,
+            )
         lr_now = self.opt.param_groups[0]["lr"]
         self.opt.step()
         self.sched.step()
@@ -130,7 +150,11 @@ class TrainingLoop:
             self.save_checkpoint(step)
         if evaluate:
             self.record_monitors(step)
-            if self.record_metric(step) and cfg.stop_at_forget_acc is not None and self.curves.forget_metric[-1][1] <= cfg.stop_at_forget_acc:
+            if (
+                self.record_metric(step)
+                and cfg.stop_at_forget_acc is not None
+                and self.curves.forget_metric[-1][1] <= cfg.stop_at_forget_acc
+            ):
                 return "forget_metric", step
         return None
 
@@ -139,8 +163,15 @@ class TrainingLoop:
         after the previous step, forget loss, retain loss (NaN without one)."""
         dev = self.nan.device
         prev_ok = self.pending if self.pending is not None else torch.ones((), dtype=torch.bool, device=dev)
-        return torch.stack([loss.detach().float().to(dev), norm.float().to(dev), prev_ok.float().to(dev), f_loss.detach().float().to(dev),
-                            r_loss.detach().float().to(dev) if r_loss is not None else self.nan]).tolist()
+        return torch.stack(
+            [
+                loss.detach().float().to(dev),
+                norm.float().to(dev),
+                prev_ok.float().to(dev),
+                f_loss.detach().float().to(dev),
+                r_loss.detach().float().to(dev) if r_loss is not None else self.nan,
+            ]
+        ).tolist()
 
     def restore(self, at: int) -> str:
         """Put back the last good checkpoint and cut the curves to it; the message for ``stopped``."""
@@ -149,7 +180,10 @@ class TrainingLoop:
             for n, p in self.mp.params.items():
                 p.copy_(self.last_good[n])
         self.curves.cut(self.good_step)
-        return f"diverged at step {at}: weights became non-finite; restored the last good checkpoint (step {self.good_step})"
+        return (
+            f"diverged at step {at}: weights became non-finite; restored the last good checkpoint (step "
+            f"{self.good_step})"
+        )
 
     def record_metric(self, step: int) -> bool:
         """Append the forget metric at ``step`` (``False`` when the run has none)."""

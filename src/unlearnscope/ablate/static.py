@@ -17,17 +17,30 @@ Modes (each slice of the set is a box of one parameter, see `unlearnscope.model.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from ..errors import UnlearnscopeError
 from ..model.components import ComponentSet
 from ..model.edits import Edits
 
+if TYPE_CHECKING:
+    from ..model.subject import Subject
+
 MODES = ("zero", "noise", "mean", "project")
 
 
-def ablate(subject, components: ComponentSet, mode: str, *, sigma: float | None = None, seed: int = 0,
-           direction: torch.Tensor | None = None, edits: Edits | None = None) -> Edits:
+def ablate(
+    subject: Subject,
+    components: ComponentSet,
+    mode: str,
+    *,
+    sigma: float | None = None,
+    seed: int = 0,
+    direction: torch.Tensor | None = None,
+    edits: Edits | None = None,
+) -> Edits:
     """Apply the ablation; returns the (open) `Edits` session holding it."""
     if mode not in MODES:
         raise UnlearnscopeError(f"unknown ablation mode {mode!r}; choose from {MODES}")
@@ -48,7 +61,10 @@ def ablate(subject, components: ComponentSet, mode: str, *, sigma: float | None 
                 ed.noise(sl, sigma, seed + i)
             elif mode == "mean":
                 if not sl.index:
-                    raise UnlearnscopeError(f"mean ablation of the whole parameter {sl.param!r} is undefined: use unit components (value vectors, neurons, heads, experts)")
+                    raise UnlearnscopeError(
+                        f"mean ablation of the whole parameter {sl.param!r} is undefined: use unit components (value "
+                        "vectors, neurons, heads, experts)"
+                    )
                 dim = sl.index[-1][0]
                 mean = p.detach().float().mean(dim, keepdim=True)[_other_dims(sl, p.shape, dim)].to(p.device)
                 ed.apply(sl, lambda x, m=mean: m.expand_as(x), "mean")
@@ -84,5 +100,8 @@ def _model_dim(sl, shape, d_model) -> int:
     indexed = {d for d, _ in sl.index}
     dims = [d for d, n in enumerate(shape) if n == d_model and d not in indexed]
     if len(dims) != 1:
-        raise UnlearnscopeError(f"cannot tell which dim of {sl.param!r} {tuple(shape)} holds the d_model vectors: project unit components (value vectors, heads, experts)")
+        raise UnlearnscopeError(
+            f"cannot tell which dim of {sl.param!r} {tuple(shape)} holds the d_model vectors: project unit components "
+            "(value vectors, heads, experts)"
+        )
     return dims[0]

@@ -39,7 +39,7 @@ from ..localize.experts import selection_overlap_tracker, uoe_attribution
 from ..model.components import ComponentSet
 from ..model.routing import router_params, router_probs
 from .inputs import encode_inputs, texts_of
-from .unlearn import UnlearnConfig, UnlearnResult, unlearn
+from .unlearning import UnlearnConfig, UnlearnResult, unlearn
 
 GA = UnlearnConfig(method="ga")
 PAPER_ATTRIBUTION_TOKENS = 100_000  # SEUF: "a subset of at least 100k tokens" of the forget set
@@ -94,15 +94,43 @@ def all_experts_components(subject, *, with_router: bool = True) -> ComponentSet
     """Every routed expert (and router) of every MoE layer: the collapse-prone baseline."""
     a = subject.anatomy
     if not a.is_moe:
-        raise UnlearnscopeError(f"{a.architecture} is dense: it has no experts (see unlearnscope.localize.experts.emergent_experts)")
+        raise UnlearnscopeError(
+            f"{a.architecture} is dense: it has no experts (see unlearnscope.localize.experts.emergent_experts)"
+        )
     names = [f"blocks.{l}.moe.expert:[{','.join(map(str, range(a.n_experts)))}]" for l in a.moe_layers]
     names += [f"blocks.{l}.moe.router" for l in a.moe_layers] if with_router else []
     return ComponentSet.parse(subject, names)
 
 
-def uoe_unlearn(subject, forget, retain=None, *, expert: tuple[int, int] | None = None, anchor_weight: float = 1.0,
-                config: UnlearnConfig = GA, track_selection: bool = True, attribution_data=None,
-                progress: bool = True, metric_items=None, compat: bool = False) -> UnlearnResult:
+def _most_affine(subject, data) -> tuple[tuple[int, int], float, int | None]:
+    """``((layer, expert), affinity, forget tokens attributed)`` of the most forget-affine expert;
+    fewer tokens than the paper samples is warned about."""
+    att = uoe_attribution(subject, data)
+    top = att.top(1)[0]
+    n_tokens = att.config.get("n_tokens")
+    if n_tokens is not None and n_tokens < PAPER_ATTRIBUTION_TOKENS:
+        warnings.warn(
+            f"UOE attribution on {n_tokens} forget tokens; the paper samples at least {PAPER_ATTRIBUTION_TOKENS} "
+            "(below that the top expert is less stable across subsets)",
+            stacklevel=3,
+        )
+    return (top[0], top[1]), top[2], n_tokens
+
+
+def uoe_unlearn(
+    subject,
+    forget,
+    retain=None,
+    *,
+    expert: tuple[int, int] | None = None,
+    anchor_weight: float = 1.0,
+    config: UnlearnConfig = GA,
+    track_selection: bool = True,
+    attribution_data=None,
+    progress: bool = True,
+    metric_items=None,
+    compat: bool = False,
+) -> UnlearnResult:
     """Unlearn ``forget`` by training one expert and its router (see the module docstring).
 
     ``anchor_weight=0`` gives UOE without the anchor (the ablation in the paper's α study);
@@ -112,36 +140,63 @@ def uoe_unlearn(subject, forget, retain=None, *, expert: tuple[int, int] | None 
     if compat and config.method == "npo":
         config = replace(config, npo_reference="self")
     forget_list, data = _forget_data(subject, forget)
-    n_tokens = None
+    score, n_tokens = None, None
     if expert is None:
-        att = uoe_attribution(subject, attribution_data if attribution_data is not None else data)
-        top = att.top(1)[0]
-        expert, score = (top[0], top[1]), top[2]
-        n_tokens = att.config.get("n_tokens")
-        if n_tokens is not None and n_tokens < PAPER_ATTRIBUTION_TOKENS:
-            warnings.warn(f"UOE attribution on {n_tokens} forget tokens; the paper samples at least {PAPER_ATTRIBUTION_TOKENS} "
-                          "(below that the top expert is less stable across subsets)", stacklevel=2)
-    else:
-        score = None
+        expert, score, n_tokens = _most_affine(subject, attribution_data if attribution_data is not None else data)
     layer, e = int(expert[0]), int(expert[1])
     comps = expert_components(subject, layer, e)
     anchor = RouterAnchor(subject, layer, e, anchor_weight) if anchor_weight > 0 else None
     monitors = _selection_monitor(subject, data, config) if track_selection else {}
-    r = unlearn(subject, forget_list, retain, components=comps, config=config, progress=progress, metric_items=metric_items,
-                aux_loss=anchor, monitors=monitors)
+    r = unlearn(
+        subject,
+        forget_list,
+        retain,
+        components=comps,
+        config=config,
+        progress=progress,
+        metric_items=metric_items,
+        aux_loss=anchor,
+        monitors=monitors,
+    )
     r.method = f"uoe:{config.method}"
-    r.config = {**r.config, "uoe": {"layer": layer, "expert": e, "affinity": score, "anchor_weight": anchor_weight,
-                                    "n_params": comps.n_params, "attribution_tokens": n_tokens, "compat": compat}}
+    r.config = {
+        **r.config,
+        "uoe": {
+            "layer": layer,
+            "expert": e,
+            "affinity": score,
+            "anchor_weight": anchor_weight,
+            "n_params": comps.n_params,
+            "attribution_tokens": n_tokens,
+            "compat": compat,
+        },
+    }
     return r
 
 
-def all_experts_unlearn(subject, forget, retain=None, *, config: UnlearnConfig = GA,
-                        track_selection: bool = True, progress: bool = True, metric_items=None) -> UnlearnResult:
+def all_experts_unlearn(
+    subject,
+    forget,
+    retain=None,
+    *,
+    config: UnlearnConfig = GA,
+    track_selection: bool = True,
+    progress: bool = True,
+    metric_items=None,
+) -> UnlearnResult:
     """The baseline: the same method on every routed expert and every router (no anchor)."""
     forget_list, data = _forget_data(subject, forget)
     monitors = _selection_monitor(subject, data, config) if track_selection else {}
-    r = unlearn(subject, forget_list, retain, components=all_experts_components(subject), config=config, progress=progress,
-                metric_items=metric_items, monitors=monitors)
+    r = unlearn(
+        subject,
+        forget_list,
+        retain,
+        components=all_experts_components(subject),
+        config=config,
+        progress=progress,
+        metric_items=metric_items,
+        monitors=monitors,
+    )
     r.method = f"all_experts:{config.method}"
     return r
 

@@ -17,12 +17,31 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UnlearnscopeError
+from ..model.subject import LOAD_CONFIG_KEYS
 
 # config entries that say how a model runs or was saved, not what it computes
-RUNTIME_KEYS = {"_name_or_path", "dtype", "torch_dtype", "transformers_version", "_commit_hash", "architectures", "use_cache",
-                "output_attentions", "output_hidden_states", "return_dict", "torchscript", "pad_token_id", "bos_token_id", "eos_token_id",
-                "id2label", "label2id", "problem_type", "task_specific_params", "tokenizer_class", "_attn_implementation",
-                "attn_implementation", "chunk_size_feed_forward", "finetuning_task", "prefix", "output_router_logits", "use_return_dict"}
+RUNTIME_KEYS = LOAD_CONFIG_KEYS | {
+    "use_cache",
+    "output_attentions",
+    "output_hidden_states",
+    "return_dict",
+    "torchscript",
+    "pad_token_id",
+    "bos_token_id",
+    "eos_token_id",
+    "id2label",
+    "label2id",
+    "problem_type",
+    "task_specific_params",
+    "tokenizer_class",
+    "_attn_implementation",
+    "attn_implementation",
+    "chunk_size_feed_forward",
+    "finetuning_task",
+    "prefix",
+    "output_router_logits",
+    "use_return_dict",
+}
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 
@@ -45,8 +64,13 @@ class Checkpoint:
                 cfg = json.loads((p / "config.json").read_text())
             except json.JSONDecodeError:
                 cfg = {}
-        return {"path": self.path, "resolved": str(p.resolve()) if p.exists() else None, "name_or_path": cfg.get("_name_or_path"),
-                "transformers_version": cfg.get("transformers_version"), "architectures": cfg.get("architectures")}
+        return {
+            "path": self.path,
+            "resolved": str(p.resolve()) if p.exists() else None,
+            "name_or_path": cfg.get("_name_or_path"),
+            "transformers_version": cfg.get("transformers_version"),
+            "architectures": cfg.get("architectures"),
+        }
 
 
 def parse_checkpoints(spec, taken=()) -> list[Checkpoint]:
@@ -64,7 +88,9 @@ def parse_checkpoints(spec, taken=()) -> list[Checkpoint]:
         if not sep or not name or not path:
             raise UnlearnscopeError(f"--unlearned takes NAME=PATH (comma-separated for several), got {raw!r}")
         if not NAME.match(name):
-            raise UnlearnscopeError(f"checkpoint name {name!r}: use letters, digits and _ . + - (it names the report's row)")
+            raise UnlearnscopeError(
+                f"checkpoint name {name!r}: use letters, digits and _ . + - (it names the report's row)"
+            )
         out.append(Checkpoint(name, path))
     names = [c.name for c in out]
     dup = sorted({n for n in names if names.count(n) > 1} | (set(names) & set(taken)))
@@ -79,7 +105,9 @@ def _config_dict(path: str) -> dict:
     try:
         return AutoConfig.from_pretrained(path).to_dict()
     except (OSError, ValueError) as err:
-        raise UnlearnscopeError(f"{path!r}: cannot read a model config ({err}); give a model directory with config.json") from err
+        raise UnlearnscopeError(
+            f"{path!r}: cannot read a model config ({err}); give a model directory with config.json"
+        ) from err
 
 
 def architecture_difference(a: dict, b: dict) -> list[str]:
@@ -122,7 +150,7 @@ def _tokenizer_of(path: str):
 def check_against(original, path: str, prompts, role: str) -> None:
     """Raise (naming what differs) unless the model at ``path`` has ORIG's architecture and tokenizer.
     Reads config and tokenizer files only: no weights are loaded."""
-    from ..model.load import check_model_dir
+    from ..model.loading import check_model_dir
 
     p = Path(path).expanduser()
     if p.exists():
@@ -130,8 +158,11 @@ def check_against(original, path: str, prompts, role: str) -> None:
     orig_cfg = original.model.config.to_dict()
     diff = architecture_difference(orig_cfg, _config_dict(str(p) if p.exists() else path))
     if diff:
-        raise UnlearnscopeError(f"{role} ({path}) has another architecture than ORIG: " + "; ".join(diff[:6])
-                                + (f" (+{len(diff) - 6} more)" if len(diff) > 6 else ""))
+        raise UnlearnscopeError(
+            f"{role} ({path}) has another architecture than ORIG: "
+            + "; ".join(diff[:6])
+            + (f" (+{len(diff) - 6} more)" if len(diff) > 6 else "")
+        )
     diff = tokenizer_difference(original.tokenizer, _tokenizer_of(str(p) if p.exists() else path), prompts)
     if diff:
         raise UnlearnscopeError(f"{role} ({path}) has another tokenizer than ORIG: " + "; ".join(diff))
@@ -143,7 +174,9 @@ def check_parameters(original, subject, role: str) -> None:
     b = {n: tuple(p.shape) for n, p in subject.model.named_parameters()}
     if a != b:
         diff = sorted(set(a) ^ set(b))[:3] or [n for n in a if a[n] != b.get(n)][:3]
-        raise UnlearnscopeError(f"{role} has other parameters than ORIG (e.g. {diff}): it is not an unlearned copy of this model")
+        raise UnlearnscopeError(
+            f"{role} has other parameters than ORIG (e.g. {diff}): it is not an unlearned copy of this model"
+        )
 
 
 def target_prompts(target) -> list[str]:
@@ -158,5 +191,8 @@ def checked_inputs(cfg, original, target, log) -> list[Checkpoint]:
     for c in cks:
         check_against(original, c.path, prompts, f"checkpoint {c.name!r}")
     if cks:
-        log(f"[audit]   {len(cks)} checkpoint{'s' if len(cks) > 1 else ''} match ORIG's architecture and tokenizer: {', '.join(c.name for c in cks)}")
+        log(
+            f"[audit]   {len(cks)} checkpoint{'s' if len(cks) > 1 else ''} match ORIG's architecture and tokenizer: "
+            f"{', '.join(c.name for c in cks)}"
+        )
     return cks

@@ -71,8 +71,14 @@ class StageClock:
             return
         name, t0 = self._open
         rss, cuda = _peak_rss_mib(), _peak_cuda_mib()
-        self.stages.append({"stage": name, "seconds": round(time.perf_counter() - t0, 2),
-                            "peak_rss_mib": None if rss is None else round(rss, 1), "peak_cuda_mib": None if cuda is None else round(cuda, 1)})
+        self.stages.append(
+            {
+                "stage": name,
+                "seconds": round(time.perf_counter() - t0, 2),
+                "peak_rss_mib": None if rss is None else round(rss, 1),
+                "peak_cuda_mib": None if cuda is None else round(cuda, 1),
+            }
+        )
         self._open = None
 
     def total(self) -> float:

@@ -9,7 +9,7 @@ aimed at nothing (see ``docs/verify.md``).
 * switching experts off (inference-time): as many other experts per layer switched off.
 
 Whatever a metric moves on NOISE is drift such a change causes anyway, not unlearning; "damaged"
-means a locality drop beyond NOISE's own.  (`ablate.unlearn.noise_reference` is another control:
+means a locality drop beyond NOISE's own.  (`ablate.unlearning.noise_reference` is another control:
 the *unlearning objective* run on unrelated data.)
 """
 
@@ -50,8 +50,17 @@ def finetune_noise(subject, texts, *, steps: int, lr: float, batch_size: int, se
             losses.append(float(loss.detach()))
         n_params = mp.n_trained
     model.zero_grad(set_to_none=True)
-    return {"kind": "fine-tune", "steps": steps, "lr": lr, "batch_size": batch_size, "n_texts": n, "n_params_trained": n_params,
-            "components": components.names if components is not None else None, "loss_first": losses[0], "loss_last": losses[-1]}
+    return {
+        "kind": "fine-tune",
+        "steps": steps,
+        "lr": lr,
+        "batch_size": batch_size,
+        "n_texts": n,
+        "n_params_trained": n_params,
+        "components": components.names if components is not None else None,
+        "loss_first": losses[0],
+        "loss_last": losses[-1],
+    }
 
 
 def random_vectors_noise(subject, located: list[list[int]], seed: int = 0) -> dict:

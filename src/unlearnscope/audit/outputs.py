@@ -15,7 +15,11 @@ def _pooled(rows: list[dict]) -> dict:
     for name, first in rows[0].items():
         vals = [r[name].get("agg_value") for r in rows]
         known = [v for v in vals if v is not None]
-        out[name] = {**first, "agg_value": sum(known) / len(known) if known else None, **({"by_seed": vals} if len(rows) > 1 else {})}
+        out[name] = {
+            **first,
+            "agg_value": sum(known) / len(known) if known else None,
+            **({"by_seed": vals} if len(rows) > 1 else {}),
+        }
     return out
 
 
@@ -61,5 +65,12 @@ class OutputMeasures:
         if not self.active:
             return {"computed": False, "why": self.why}
         d = self.data
-        return {"computed": True, "n_forget": len(d.forget), "n_retain": len(d.retain), "n_holdout": len(d.holdout or []),
-                "min_k": d.k, "compat": d.compat, "notes": d.notes}
+        return {
+            "computed": True,
+            "n_forget": len(d.forget),
+            "n_retain": len(d.retain),
+            "n_holdout": len(d.holdout or []),
+            "min_k": d.k,
+            "compat": d.compat,
+            "notes": d.notes,
+        }

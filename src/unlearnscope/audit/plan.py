@@ -1,16 +1,29 @@
-"""What every audit plan shares: the `Plan` record `run.execute` loops over, the context handed
-to each method, the report directory check, the organism sources and the stage log."""
+"""What every audit plan shares: the `Plan` `run.execute` loops over (its `Models`), the context
+handed to each method, the report directory check, the organism sources and the stage log."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING
 
 from ..errors import UnlearnscopeError
 from .config import AuditConfig
+
+if TYPE_CHECKING:
+    from ..evaluate.config import VerifyConfig
+    from ..evaluate.faithfulness import FaithfulnessTable
+    from ..evaluate.output_metrics import OutputData
+    from ..model.residency import Residency
+    from ..model.subject import Subject
+    from ..organisms import Organism
+    from .checkpoints import Checkpoint
+    from .methods.base import AuditMethod
+    from .target import Target
 
 
 @dataclass
@@ -19,39 +32,65 @@ class AuditContext:
     unlearning seed of this run."""
 
     config: AuditConfig
-    target: object
-    original: object
+    target: Target
+    original: Subject
     localization: dict
     progress: bool = True
     seed: int = 0
 
 
 @dataclass
+class Models:
+    """The models an audit measures against: ORIG (and how to get a fresh copy of it to edit), the
+    never-knew references (REF first, then REFs of other weight seeds; none: no verdict), the
+    checkpoints made elsewhere (checked against ORIG) and the organism they come from, if any."""
+
+    original: Subject
+    fresh: Callable[[], Subject]
+    references: list[Subject] = field(default_factory=list)
+    checkpoints: list[Checkpoint] = field(default_factory=list)
+    organism: Organism | None = None
+
+
+@dataclass
 class Plan:
-    """What differs between targets; `run.execute` runs the shared loop over it."""
+    """What differs between targets; `run.execute` runs the shared loop over it.  A target's plan
+    (`facts.FactsPlan`, `moe.RefusalPlan`) says, by overriding the methods below, what a method's
+    verification reads beside the target, how an inference-time method is held while measured,
+    what behaviour table the organism has and which sections the report gets after the runs."""
 
     name: str
     out: Path  # checked writable before any expensive step
-    target: object
-    fresh: Callable[[], object]  # a fresh copy of ORIG
-    original: object
-    references: list  # never-knew models (REF first, then REFs of other weight seeds); empty: no verdict
-    methods: list
+    target: Target
+    models: Models
+    methods: list[AuditMethod]
     localization: dict  # handed to the methods (AuditContext.localization)
-    verify_config: object
-    verify_kwargs: Callable[[str, dict], dict]  # (method, its info) -> extra verify_facts kwargs
+    verify_config: VerifyConfig
     sections: dict  # extra report sections (localization validity, ...)
-    noise_items: list = field(default_factory=list)  # NOISE training data, disjoint from every evaluated set
-    noise_data: str = "held-out data"  # what noise_items are, in words
-    hold: Callable[[object, dict], object] | None = None  # (subject, info) -> context kept open while verifying (inference-time)
-    evaluate: Callable[[object], dict] | None = None  # behaviour table (organisms)
-    organism: object | None = None
-    after_interventions: Callable[[dict], dict] | None = None  # interventions -> more report sections
-    faithfulness: object | None = None  # FaithfulnessTable of the organism's metaeval (None: not meta-evaluated)
-    output_data: object | None = None  # what the output metrics read (evaluate.output_metrics.OutputData); None: not computed
+    faithfulness: FaithfulnessTable | None = None  # the organism's metaeval table (None: not meta-evaluated)
+    output_data: OutputData | None = None  # what the output metrics read; None: not computed
     output_why: str = "this target has no question/answer facts for the field's output metrics"
-    checkpoints: list = field(default_factory=list)  # unlearned checkpoints made elsewhere (checkpoints.Checkpoint), checked against ORIG
-    residency: object | None = None  # model.residency.Residency (set by run.execute; it moves nothing on CPU)
+    residency: Residency | None = None  # the memory plan (set by run.execute; it moves nothing on CPU)
+
+    @property
+    def original(self) -> Subject:
+        return self.models.original
+
+    def verify_extra(self, method: str, info: dict) -> dict:
+        """What ``method``'s verification reads beside the target (`Target.verify_data` keywords)."""
+        return {}
+
+    def hold(self, subject: Subject, info: dict) -> contextlib.AbstractContextManager | None:
+        """The context an inference-time method's model is measured in (``None``: the plan holds none)."""
+        return None
+
+    def behaviour(self, subject: Subject) -> dict | None:
+        """The organism's behaviour table row for ``subject`` (``None``: this target has none)."""
+        return None
+
+    def after_interventions(self, interventions: dict) -> dict:
+        """More report sections once every method has run (e.g. localization validity)."""
+        return {}
 
 
 def stage(log, name: str) -> None:
@@ -70,12 +109,16 @@ def check_writable(out: Path) -> None:
         probe = parent / f".unlearnscope-write-test-{os.getpid()}"
         probe.write_text("")
     except OSError as err:
-        raise UnlearnscopeError(f"cannot write the report into {out}: {err.strerror or err} — choose another --out") from err
+        raise UnlearnscopeError(
+            f"cannot write the report into {out}: {err.strerror or err} — choose another --out"
+        ) from err
     finally:
         if probe is not None and probe.exists():
             probe.unlink()
     if out.exists() and not out.is_dir():
-        raise UnlearnscopeError(f"cannot write the report into {out}: it is a file, not a directory — choose another --out")
+        raise UnlearnscopeError(
+            f"cannot write the report into {out}: it is a file, not a directory — choose another --out"
+        )
 
 
 def report_dir(out, name: str) -> Path:
@@ -95,12 +138,15 @@ def reference_placement(kw: dict) -> dict:
 def organism_sources(cfg: AuditConfig, name: str, log):
     """``(organism, fresh ORIG loader, never-knew models)`` for the organism ``name`` at the
     config's size and seed: REF and ``n_references − 1`` REFs of other weight seeds."""
-    from ..model.load import load
+    from ..model.loading import load
     from ..organisms import build, organism_size
 
     size = cfg.size or organism_size()
     stage(log, f"organism {name} (size {size}, seed {cfg.seed}): build or load, {cfg.n_references} never-knew models")
     org = build(name, size, cfg.seed, progress=False, log=lambda m: log(f"  {m}"))
     kw = {"device": cfg.device, "dtype": cfg.dtype}
-    refs = [load(org.variant_path(v, log=lambda m: log(f"  {m}")), **reference_placement(kw)) for v in org.references(cfg.n_references)]
+    refs = [
+        load(org.variant_path(v, log=lambda m: log(f"  {m}")), **reference_placement(kw))
+        for v in org.references(cfg.n_references)
+    ]
     return org, (lambda: org.load("orig", **kw)), refs

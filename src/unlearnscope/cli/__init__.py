@@ -10,47 +10,93 @@ import sys
 
 import typer
 
-from .ablate import ablate_app
-from .audit import audit
 from .common import DEFAULTS
-from .experts import ablate_experts, localize_experts  # noqa: F401  (registers `ablate experts`, `localize experts`)
-from .inspection import inspect
-from .localize import localize_app
-from .metaeval import metaeval
-from .organism import organism_app
-from .replicate import replicate
-from .report import report
-from .skills import localize_skills  # noqa: F401  (registers `localize skills`)
-from .target import target
-from .unlearn import unlearn
-from .verify import attack_app, probe
+from .lazy import LazyGroup
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Mechanistic and parametric analysis of unlearning in transformer LMs.")
+
+class Commands(LazyGroup):
+    """Every command, by module; the summaries are the top-level help's one line each (a test holds
+    them equal to the commands' own)."""
+
+    lazy = {
+        "inspect": ("inspection", "inspect", "Anatomy and the full hook-name table of a model."),
+        "ablate": (
+            "ablate",
+            "ablate_app",
+            "Static ablation of components (edit patches) and MoE routing interventions.",
+        ),
+        "unlearn": (
+            "unlearn",
+            "unlearn",
+            "Localized unlearning; writes the change as an edit patch plus a JSON summary.",
+        ),
+        "organism": (
+            "organism",
+            "organism_app",
+            "Build, list and show model organisms (synthetic worlds + trained models).",
+        ),
+        "localize": ("localize", "localize_app", "Locate where facts, concepts, experts' behaviours and skills live."),
+        "verify": (
+            "verify",
+            "verify",
+            "Any registered readouts and attacks on a model against ORIG and never-knew references.",
+        ),
+        "probe": (
+            "verify",
+            "probe",
+            "Linear probes (transfer / refit) with controls, on the model and its references.",
+        ),
+        "attack": ("verify", "attack_app", "Attacks on forgotten facts, each also run on the reference model."),
+        "report": ("report", "report", "Re-render report.html from report.json (atomically, both files together)."),
+        "audit": (
+            "audit",
+            "audit",
+            "Localize → intervene with each method → verify against ORIG / REF / NOISE → write report.html + "
+            "report.json.",
+        ),
+        "metaeval": (
+            "metaeval",
+            "metaeval",
+            "Score every readout's faithfulness (AUC, knows vs never-knew models) and robustness (quantization, "
+            "relearning).",
+        ),
+        "target": (
+            "target",
+            "target",
+            "Convert a benchmark's files into a target file for `unlearnscope audit --target`.",
+        ),
+        "replicate": (
+            "replicate",
+            "replicate",
+            "Replicate a paper's central finding on an organism and write its card.",
+        ),
+        "list": (
+            "catalog",
+            "catalog",
+            "What is registered: readouts, attacks, unlearning objectives, audit methods, benchmarks, organisms.",
+        ),
+    }
+
+
+app = typer.Typer(
+    cls=Commands,
+    add_completion=False,
+    no_args_is_help=True,
+    help="Mechanistic and parametric analysis of unlearning in transformer LMs.",
+)
 
 
 @app.callback()
 def main_callback(
-    device: str = typer.Option(None, "--device", help="default device of every model a command loads (cpu, cuda, cuda:1 ...)"),
+    device: str = typer.Option(
+        None, "--device", help="default device of every model a command loads (cpu, cuda, cuda:1 ...)"
+    ),
     dtype: str = typer.Option(None, "--dtype", help="default dtype (float32, bfloat16, float16)"),
 ) -> None:
     """unlearnscope: locate knowledge, cut there, verify it is gone.
 
     Exit codes: 0 success, 2 bad input, 1 other errors, 130 interrupted."""
     DEFAULTS.update(device=device, dtype=dtype)
-
-
-app.command("inspect")(inspect)
-app.add_typer(ablate_app, name="ablate")
-app.command("unlearn")(unlearn)
-app.add_typer(organism_app, name="organism")
-app.add_typer(localize_app, name="localize")
-app.command("probe")(probe)
-app.add_typer(attack_app, name="attack")
-app.command("report")(report)
-app.command("audit")(audit)
-app.command("metaeval")(metaeval)
-app.command("target")(target)
-app.command("replicate")(replicate)
 
 
 def _sigterm_as_interrupt(signum, frame) -> None:

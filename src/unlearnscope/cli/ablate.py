@@ -8,6 +8,7 @@ import json
 import typer
 
 from .common import bad_input, handle_errors, load_subject
+from .experts import ablate_experts
 
 ablate_app = typer.Typer(help="Static ablation of components (edit patches) and MoE routing interventions.")
 
@@ -17,13 +18,19 @@ ablate_app = typer.Typer(help="Static ablation of components (edit patches) and 
 def ablate(
     ctx: typer.Context,
     model: str = typer.Option(None, "--model", help="model directory, hub id, organism:NAME or tiny:<type>"),
-    components: str = typer.Option(None, "--components", help="component SPEC (e.g. 'blocks.1.mlp.value:[3,7]') or a JSON file"),
+    components: str = typer.Option(
+        None, "--components", help="component SPEC (e.g. 'blocks.1.mlp.value:[3,7]') or a JSON file"
+    ),
     mode: str = typer.Option("zero", "--mode", help="zero | mean | noise | project"),
-    out: str = typer.Option(None, "--out", help="output directory (edit patch, or an edited model with --export-model)"),
+    out: str = typer.Option(
+        None, "--out", help="output directory (edit patch, or an edited model with --export-model)"
+    ),
     sigma: float = typer.Option(None, help="noise std (absolute)"),
     seed: int = typer.Option(0),
     direction: str = typer.Option(None, help="project: a .pt/.safetensors file holding one vector of size d_model"),
-    export_model_dir: bool = typer.Option(False, "--export-model", help="write the edited model (save_pretrained) instead of a patch"),
+    export_model_dir: bool = typer.Option(
+        False, "--export-model", help="write the edited model (save_pretrained) instead of a patch"
+    ),
     as_json: bool = typer.Option(False, "--json", help="print a JSON summary"),
     device: str = typer.Option(None, "--device", help="cpu, cuda, cuda:1 ..."),
     dtype: str = typer.Option(None, "--dtype", help="float32, bfloat16, float16"),
@@ -51,8 +58,18 @@ def ablate(
             cs.save(path / "components.json")
     finally:
         ed.undo()
-    summary = {"mode": mode, "components": cs.names, "n_params": cs.n_params, "out": str(path), "kind": "model" if export_model_dir else "patch"}
-    typer.echo(json.dumps(summary) if as_json else f"{mode}-ablated {cs.n_params} parameters of {model}; wrote {summary['kind']} to {path}")
+    summary = {
+        "mode": mode,
+        "components": cs.names,
+        "n_params": cs.n_params,
+        "out": str(path),
+        "kind": "model" if export_model_dir else "patch",
+    }
+    typer.echo(
+        json.dumps(summary)
+        if as_json
+        else f"{mode}-ablated {cs.n_params} parameters of {model}; wrote {summary['kind']} to {path}"
+    )
 
 
 def _load_vector(path: str):
@@ -67,3 +84,6 @@ def _load_vector(path: str):
             raise bad_input(f"{path} must hold exactly one tensor, found {list(tensors)}")
         return next(iter(tensors.values()))
     return torch.load(path, weights_only=True)
+
+
+ablate_app.command("experts")(ablate_experts)

@@ -13,9 +13,7 @@ from pathlib import Path
 
 import typer
 
-from .ablate import ablate_app
 from .common import bad_input, emit, handle_errors, load_subject, write_figure
-from .localize import localize_app
 
 EXPERT_METHODS = ("affinity", "ftri")
 
@@ -34,19 +32,22 @@ def parse_experts(text: str) -> list[tuple[int, int]]:
     return out
 
 
-@localize_app.command("experts")
 @handle_errors
 def localize_experts(
     model: str = typer.Option(..., help="MoE model dir, hub id, tiny:<moe type> or organism:moe"),
     prompts: str = typer.Option(..., help="prompts (.txt/.json/.jsonl) or organism:refusal|benign|arith|code|facts"),
-    contrast: str = typer.Option(None, help="contrast prompts: affinity → forget − contrast; ftri → classified with the prompts"),
+    contrast: str = typer.Option(
+        None, help="contrast prompts: affinity → forget − contrast; ftri → classified with the prompts"
+    ),
     method: str = typer.Option("affinity", help="affinity (UOE) | ftri (MoTE)"),
     target: str = typer.Option("refused", help="ftri: the behaviour class to contrast against the others"),
     by: str = typer.Option("counts", help="ftri: counts | weights"),
     normalize: bool = typer.Option(False, help="ftri: divide each prompt's map by its token count"),
     positions: str = typer.Option("all", help="all tokens | last (the decision token)"),
     top: int = typer.Option(10, help="how many ranked experts to print"),
-    validate: bool = typer.Option(False, help="organisms: switch the top expert of each layer off, against random experts"),
+    validate: bool = typer.Option(
+        False, help="organisms: switch the top expert of each layer off, against random experts"
+    ),
     n_random: int = typer.Option(20, help="random expert draws for --validate"),
     seed: int = typer.Option(0),
     out: Path = typer.Option(None, help="directory for the result JSON and heatmap"),  # noqa: B008
@@ -96,14 +97,16 @@ def _validate(subject, model: str, ranking, n_random: int, seed: int) -> dict:
     from ..localize.experts import expert_control
     from ..organisms import behaviour_evaluator
 
-    org = _organism(model, "--validate needs an organism (its behaviour metrics); for your own model use "
-                           "unlearnscope.localize.experts.expert_control with your own evaluate()")
+    org = _organism(
+        model,
+        "--validate needs an organism (its behaviour metrics); for your own model use "
+        "unlearnscope.localize.experts.expert_control with your own evaluate()",
+    )
     experts = [(l, e) for l, e, _ in ranking.top_per_layer(1)]
     ctl = expert_control(subject, experts, behaviour_evaluator(org), mode="off", n_random=n_random, seed=seed)
     return {"mode": "off", "experts": [list(e) for e in experts], "n_random": n_random, "metrics": ctl.summary()}
 
 
-@ablate_app.command("experts")
 @handle_errors
 def ablate_experts(
     model: str = typer.Option(..., "--model", help="MoE model directory, hub id, organism:moe or tiny:<moe type>"),
@@ -112,7 +115,9 @@ def ablate_experts(
     out: str = typer.Option(..., "--out", help="directory for routing_override.json and effect.json"),
     gain: float = typer.Option(0.0, help="--mode gain: output factor of the experts"),
     renormalize: bool = typer.Option(True, help="--mode drop: rescale the remaining weights to the original sum"),
-    prompts: str = typer.Option(None, "--prompts", help="prompts to measure the next-token change on (.txt/.json or organism:DOMAIN)"),
+    prompts: str = typer.Option(
+        None, "--prompts", help="prompts to measure the next-token change on (.txt/.json or organism:DOMAIN)"
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Switch MoE experts off / force them on / drop / scale them at inference (every token, also in
@@ -128,9 +133,18 @@ def ablate_experts(
     out_dir = Path(out)
     write_json_atomic(out_dir / "routing_override.json", {"model": model, "mode": mode, **ov.to_dict()})
     write_json_atomic(out_dir / "effect.json", effect)
-    summary = {"mode": mode, "experts": [list(e) for e in chosen], "out": str(out_dir),
-               "override_json": str(out_dir / "routing_override.json"), "effect": effect}
-    typer.echo(json.dumps(summary) if as_json else f"experts {mode}: {summary['experts']}; wrote {summary['override_json']}\n{json.dumps(effect)}")
+    summary = {
+        "mode": mode,
+        "experts": [list(e) for e in chosen],
+        "out": str(out_dir),
+        "override_json": str(out_dir / "routing_override.json"),
+        "effect": effect,
+    }
+    typer.echo(
+        json.dumps(summary)
+        if as_json
+        else f"experts {mode}: {summary['experts']}; wrote {summary['override_json']}\n{json.dumps(effect)}"
+    )
 
 
 def _effect(subject, model: str, ov, prompts: str | None) -> dict:
@@ -148,7 +162,9 @@ def _effect(subject, model: str, ov, prompts: str | None) -> dict:
         before = ev(subject)
         with route(subject, ov):
             after = ev(subject)
-        out["organism"] = {k: {"before": before[k], "after": after[k], "delta": round(after[k] - before[k], 5)} for k in before}
+        out["organism"] = {
+            k: {"before": before[k], "after": after[k], "delta": round(after[k] - before[k], 5)} for k in before
+        }
     if prompts:
         enc = subject.tokenize(load_prompts(prompts, model))
         last = enc["attention_mask"].sum(1) - 1
@@ -157,6 +173,9 @@ def _effect(subject, model: str, ov, prompts: str | None) -> dict:
             p0 = subject.model(**enc).logits[rows, last].float().log_softmax(-1)
             with route(subject, ov):
                 p1 = subject.model(**enc).logits[rows, last].float().log_softmax(-1)
-        out["prompts"] = {"n": len(last), "next_token_kl": round(float((p0.exp() * (p0 - p1)).sum(-1).mean()), 6),
-                          "top1_agreement": round(float((p0.argmax(-1) == p1.argmax(-1)).float().mean()), 5)}
+        out["prompts"] = {
+            "n": len(last),
+            "next_token_kl": round(float((p0.exp() * (p0 - p1)).sum(-1).mean()), 6),
+            "top1_agreement": round(float((p0.argmax(-1) == p1.argmax(-1)).float().mean()), 5),
+        }
     return out

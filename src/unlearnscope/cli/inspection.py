@@ -11,7 +11,9 @@ from .common import handle_errors, load_subject
 
 @handle_errors
 def inspect(
-    model: str = typer.Argument(..., help="model directory, hub id, organism:NAME[:ref] or tiny:<model_type> (e.g. tiny:gpt2, tiny:mixtral)"),
+    model: str = typer.Argument(
+        ..., help="model directory, hub id, organism:NAME[:ref] or tiny:<model_type> (e.g. tiny:gpt2, tiny:mixtral)"
+    ),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
     device: str = typer.Option(None, help="cpu, cuda, cuda:1 ..."),
     dtype: str = typer.Option(None, help="float32, bfloat16, float16"),

@@ -8,13 +8,22 @@ import typer
 
 from .common import handle_errors
 
-organism_app = typer.Typer(no_args_is_help=True, help="Build, list and show model organisms (synthetic worlds + trained models).")
+
+def names_help() -> str:
+    from ..organisms import ORGANISMS
+
+    return " | ".join(ORGANISMS.names())
+
+
+organism_app = typer.Typer(
+    no_args_is_help=True, help="Build, list and show model organisms (synthetic worlds + trained models)."
+)
 
 
 @organism_app.command("build")
 @handle_errors
 def organism_build(
-    name: str = typer.Argument(..., help="facts | facts-llama | moe | multidomain"),
+    name: str = typer.Argument(..., help=names_help()),
     size: str = typer.Option("default", help="default | small"),
     seed: int = typer.Option(0, help="seed of the world, weights and batch order"),
     force: bool = typer.Option(False, help="rebuild even if a valid cache entry exists"),
@@ -25,7 +34,11 @@ def organism_build(
 
     org = build(name, size, seed, force=force, device=device, log=lambda m: typer.echo(m, err=True))
     bars = org.manifest["quality"]["bars_met"]
-    typer.echo(f"quality bars met: {sum(bars.values())}/{len(bars)} {'' if all(bars.values()) else [k for k, v in bars.items() if not v]}", err=True)
+    typer.echo(
+        f"quality bars met: {sum(bars.values())}/{len(bars)} "
+        f"{'' if all(bars.values()) else [k for k, v in bars.items() if not v]}",
+        err=True,
+    )
     typer.echo(str(org.path))
 
 
@@ -58,7 +71,11 @@ def organism_show(
     get_recipe(name, size)
     org = find(name, size, seed)
     if org is None:
-        raise FileNotFoundError(f"organism {name!r} (size {size}, seed {seed}) is not built: run `unlearnscope organism build {name} --size {size} --seed {seed}`")
+        raise FileNotFoundError(
+            f"organism {name!r} (size {size}, seed {seed}) is not built: run `unlearnscope organism build "
+            f"{name} --size "
+            f"{size} --seed {seed}`"
+        )
     info = org.describe()
     if as_json:
         typer.echo(json.dumps(info))

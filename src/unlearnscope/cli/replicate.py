@@ -20,7 +20,10 @@ from .common import handle_errors
 
 @handle_errors()
 def replicate(
-    paper: str = typer.Argument(..., help="conceptvectors | mechanistic-unlearning | uoe | mote | skill-unlearning | unforgettable-generalization"),
+    paper: str = typer.Argument(
+        ...,
+        help="conceptvectors | mechanistic-unlearning | uoe | mote | skill-unlearning | unforgettable-generalization",
+    ),
     size: str = typer.Option("small", "--size", help="organism size: small (minutes) | default"),
     seeds: int = typer.Option(3, "--seeds", help="unlearning seeds per method (at least 3)"),
     out: Path = typer.Option(Path("docs/replications"), "--out", help="directory for <paper>.md and <paper>.json"),  # noqa: B008
@@ -33,13 +36,17 @@ def replicate(
 
     check_writable_file(out / f"{paper}.md")
     log = (lambda m: None) if quiet else (lambda m: print(m, file=sys.stderr, flush=True))
-    command = f"unlearnscope replicate {paper} --size {size} --seeds {seeds} --out {out}" + (" --json" if as_json else "")
+    command = f"unlearnscope replicate {paper} --size {size} --seeds {seeds} --out {out}" + (
+        " --json" if as_json else ""
+    )
     card = run(paper, size=size, seeds=seeds, progress=not quiet and not as_json, log=log, command=command)
     md = card.save_card(out)
     if as_json:
         typer.echo(json.dumps({**card.to_dict(), "card_markdown": str(md)}))
         return
-    typer.echo(f"{card.paper}: {card.verdict} — wrote {md}")
+    typer.echo(f"{card.paper}: {card.status} — wrote {md}")
     for c in card.comparisons:
-        typer.echo(f"  {c['name']:<40} {c['value']:+.3f} [{c['ci'][0]:+.3f}, {c['ci'][1]:+.3f}]  claim expects {c['expect']}: "
-                   f"{'supports' if c['supports_claim'] else 'does not support'}")
+        typer.echo(
+            f"  {c['name']:<40} {c['value']:+.3f} [{c['ci'][0]:+.3f}, {c['ci'][1]:+.3f}]  claim expects {c['expect']}: "
+            f"{'supports' if c['supports_claim'] else 'does not support'}"
+        )

@@ -17,12 +17,13 @@ from pathlib import Path
 import typer
 
 from .common import bad_input, emit, handle_errors, load_subject, write_figure
-from .localize import localize_app
 
 SKILL_METHODS = ("ksd", "na")
 
 
-def build_skills(model: str, forget: str, retain: list[str], eval_forget: str | None, eval_retain: str | None, seed: int):
+def build_skills(
+    model: str, forget: str, retain: list[str], eval_forget: str | None, eval_retain: str | None, seed: int
+):
     """``(skills, forget name)`` from organism specs or files."""
     from ..data import DataSpec, Item, read_eval_items
     from ..localize.skills import Skill, organism_skills
@@ -52,14 +53,19 @@ def build_skills(model: str, forget: str, retain: list[str], eval_forget: str | 
     return skills, first
 
 
-@localize_app.command("skills")
 @handle_errors
 def localize_skills(
     model: str = typer.Option(..., help="model dir, hub id, tiny:<type> or organism:moe|multidomain"),
-    forget: str = typer.Option(..., help="forget-skill prompts (.txt/.json/.jsonl) or organism:arith|code|facts|refusal|benign"),
-    retain: list[str] = typer.Option([], help="retain-skill prompts or organism:DOMAIN (repeat; organisms default to all other domains)"),  # noqa: B008
+    forget: str = typer.Option(
+        ..., help="forget-skill prompts (.txt/.json/.jsonl) or organism:arith|code|facts|refusal|benign"
+    ),
+    retain: list[str] = typer.Option(
+        [], help="retain-skill prompts or organism:DOMAIN (repeat; organisms default to all other domains)"
+    ),  # noqa: B008
     method: str = typer.Option("ksd", help="ksd (Key Space Detection) | na (Neuron Adjust)"),
-    layer: list[int] = typer.Option([], help="KSD: candidate layer(s) (repeat; default all, chosen on fit data); NA: layers to select from"),  # noqa: B008
+    layer: list[int] = typer.Option(
+        [], help="KSD: candidate layer(s) (repeat; default all, chosen on fit data); NA: layers to select from"
+    ),  # noqa: B008
     lam: float = typer.Option(None, help="KSD: fix λ (default: calibrated on the fit prompts)"),
     low_spread: int = typer.Option(None, help="KSD: restrict the cube to the M lowest-spread neurons"),
     top_p: float = typer.Option(0.03, help="NA: global fraction of neurons selected (0.03 = 3%)"),

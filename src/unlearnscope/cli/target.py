@@ -1,5 +1,5 @@
-"""``unlearnscope target tofu|muse|wmdp|rwku SOURCE --out target.jsonl``: a benchmark's own files as
-the audit's target file.
+"""``unlearnscope target BENCHMARK SOURCE --out target.jsonl``: a benchmark's own files as the
+audit's target file (the registered converters: `data.benchmarks.BENCHMARKS`).
 
     unlearnscope target tofu data/TOFU --split 10 --out tofu10.jsonl --json
     unlearnscope target wmdp data/wmdp --subset wmdp-bio --retain data/mmlu --out wmdp-bio.jsonl
@@ -17,12 +17,22 @@ import typer
 from .common import emit, handle_errors
 
 
+def benchmark_help() -> str:
+    from ..data.benchmarks import BENCHMARKS
+
+    return " | ".join(f"{b.name} ({b.description})" for b in BENCHMARKS)
+
+
 @handle_errors
 def target(
-    benchmark: str = typer.Argument(..., help="tofu | muse | wmdp | rwku"),
-    source: str = typer.Argument(..., help="the benchmark's files (directory or file, its published layout) or hf:OWNER/NAME"),
+    benchmark: str = typer.Argument(..., help=benchmark_help()),
+    source: str = typer.Argument(
+        ..., help="the benchmark's files (directory or file, its published layout) or hf:OWNER/NAME"
+    ),
     out: str = typer.Option(..., "--out", help="target file to write (JSON Lines)"),
-    split: str = typer.Option("10", "--split", help="TOFU: forget split 01 | 05 | 10 (retained: 99 | 95 | 90)"),
+    split: str = typer.Option(
+        None, "--split", help="TOFU: forget split 01 | 05 | 10 (default 10; retained: 99 | 95 | 90)"
+    ),
     retain: str = typer.Option(None, "--retain", help="WMDP: retain questions in the MMLU layout (file or directory)"),
     subset: str = typer.Option(None, "--subset", help="WMDP: wmdp-bio | wmdp-chem | wmdp-cyber (default all found)"),
     as_json: bool = typer.Option(False, "--json", help='print {"target", "n_forget", "n_retain", "kinds"} on stdout'),

@@ -9,12 +9,18 @@ import typer
 from .common import handle_errors, load_subject
 
 
+def method_help() -> str:
+    from ..ablate.methods import UNLEARNING_METHODS
+
+    return " | ".join(f"{m.name} ({m.description})" for m in UNLEARNING_METHODS)
+
+
 @handle_errors
 def unlearn(
     model: str = typer.Option(..., "--model", help="model directory, hub id or organism:NAME"),
     forget: str = typer.Option(..., "--forget", help="forget data: .txt / .json / .jsonl file, or organism:forget"),
     retain: str = typer.Option(None, "--retain", help="retain data: .txt / .json / .jsonl file, or organism:retain"),
-    method: str = typer.Option("ga", "--method", help="ga | graddiff | npo | simnpo | rmu"),
+    method: str = typer.Option("ga", "--method", help=method_help()),
     components: str = typer.Option(None, "--components", help="component SPEC or JSON file (default: the whole model)"),
     steps: int = typer.Option(50, "--steps"),
     lr: float = typer.Option(1e-4, "--lr"),
@@ -43,4 +49,7 @@ def unlearn(
         typer.echo(json.dumps(summary))
     else:
         last = summary["forget_metric_curve"][-1] if summary["forget_metric_curve"] else None
-        typer.echo(f"{method}: {result.steps} steps on {result.n_params_trained} parameters ({result.stopped}); forget metric {last}; patch in {path}")
+        typer.echo(
+            f"{method}: {result.steps} steps on {result.n_params_trained} parameters ({result.stopped}); forget metric "
+            f"{last}; patch in {path}"
+        )

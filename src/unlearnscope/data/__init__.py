@@ -11,5 +11,22 @@ from .records import Fact, Item, as_fact, as_facts
 from .roles import ROLES, role_masks
 from .specs import DataSpec, ModelSpec, is_organism_model
 
-__all__ = ["ROLES", "DataSpec", "EncodedFacts", "Fact", "Item", "ModelSpec", "Record", "as_fact", "as_facts", "encode_facts", "is_organism_model",
-           "read_eval_items", "read_facts", "read_prompts", "read_records", "read_texts_or_items", "role_masks"]
+__all__ = [
+    "ROLES",
+    "DataSpec",
+    "EncodedFacts",
+    "Fact",
+    "Item",
+    "ModelSpec",
+    "Record",
+    "as_fact",
+    "as_facts",
+    "encode_facts",
+    "is_organism_model",
+    "read_eval_items",
+    "read_facts",
+    "read_prompts",
+    "read_records",
+    "read_texts_or_items",
+    "role_masks",
+]

@@ -4,8 +4,9 @@
     enc.input_ids [batch, pos], enc.last [batch], enc.answer [batch], enc.subject_mask [batch, pos]
 
 Prompts follow the special-token policy of `tokens` (the tokenizer's leading specials, a BOS the
-prompt already carries not doubled).  The answer token is the first token of ``" " + answer`` after the prompt (or of ``answer`` glued
-on, for tokenizers without a leading-space convention); it must tokenize as a continuation of the
+prompt already carries not doubled).  The answer token is the first token of ``" " + answer`` after
+the prompt (or of ``answer`` glued on, for tokenizers without a leading-space convention); it must
+tokenize as a continuation of the
 prompt.  The subject's span is found on token ids (with and without a leading space), falling
 back on character offsets.  ``subject`` is anything with ``tokenizer``, ``device`` and ``model``
 (a `Subject`); nothing here runs the model.
@@ -14,12 +15,27 @@ back on character offsets.  ``subject`` is anything with ``tokenizer``, ``device
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
 from ..errors import UnlearnscopeError
 from .records import Fact, as_facts
 from .tokens import encode_text, encode_texts, pad_id, pad_rows
+
+if TYPE_CHECKING:
+    from .records import FactsLike
+
+
+class TokenizedModel(Protocol):
+    """What encoding needs of a model (a `unlearnscope.model.Subject` has it)."""
+
+    @property
+    def tokenizer(self) -> Any: ...
+    @property
+    def device(self) -> torch.device: ...
+    @property
+    def model(self) -> Any: ...
 
 
 @dataclass
@@ -39,8 +55,14 @@ class EncodedFacts:
 
     def rows(self, sl: slice) -> EncodedFacts:
         """The facts in ``sl`` (a batch), every tensor sliced alike."""
-        return EncodedFacts(self.facts[sl], self.input_ids[sl], self.attention_mask[sl], self.last[sl], self.answer[sl],
-                            None if self.subject_mask is None else self.subject_mask[sl])
+        return EncodedFacts(
+            self.facts[sl],
+            self.input_ids[sl],
+            self.attention_mask[sl],
+            self.last[sl],
+            self.answer[sl],
+            None if self.subject_mask is None else self.subject_mask[sl],
+        )
 
     def __len__(self) -> int:
         return len(self.facts)
@@ -63,7 +85,7 @@ def continuation(tok, prompt: str, answer: str, prompt_ids: list[int] | None = N
     raise UnlearnscopeError(f"answer {answer!r} does not tokenize as a continuation of {prompt!r}")
 
 
-def encode_facts(subject, facts, need_subject: bool = False) -> EncodedFacts:
+def encode_facts(subject: TokenizedModel, facts: FactsLike, need_subject: bool = False) -> EncodedFacts:
     tok = subject.tokenizer
     if tok is None:
         raise UnlearnscopeError("localizing facts needs a tokenizer: pass tokenizer= to unlearnscope.load")
@@ -71,12 +93,15 @@ def encode_facts(subject, facts, need_subject: bool = False) -> EncodedFacts:
     if not facts:
         raise UnlearnscopeError("empty fact set: give at least one fact")
     rows = encode_texts(tok, [f.prompt for f in facts])
-    answers = [continuation(tok, f.prompt, f.answer, p)[len(p)] for f, p in zip(facts, rows)]
-    spans = [subject_span(tok, f, p) for f, p in zip(facts, rows)] if need_subject else []
+    answers = [continuation(tok, f.prompt, f.answer, p)[len(p)] for f, p in zip(facts, rows, strict=True)]
+    spans = [subject_span(tok, f, p) for f, p in zip(facts, rows, strict=True)] if need_subject else []
     L = max(map(len, rows))
     limit = max_positions(subject)
     if limit is not None and L > limit:
-        raise UnlearnscopeError(f"a prompt has {L} tokens but the model takes at most {limit} positions: shorten it (fewer in-context facts, shorter renderings)")
+        raise UnlearnscopeError(
+            f"a prompt has {L} tokens but the model takes at most {limit} positions: shorten it (fewer in-context "
+            "facts, shorter renderings)"
+        )
     enc = pad_rows(rows, pad_id(tok))
     subj = None
     if need_subject:
@@ -84,8 +109,14 @@ def encode_facts(subject, facts, need_subject: bool = False) -> EncodedFacts:
         for i, (a, b) in enumerate(spans):
             subj[i, a:b] = True
     dev = subject.device
-    return EncodedFacts(facts, enc["input_ids"].to(dev), enc["attention_mask"].to(dev), torch.tensor([len(r) - 1 for r in rows], device=dev),
-                        torch.tensor(answers, device=dev), None if subj is None else subj.to(dev))
+    return EncodedFacts(
+        facts,
+        enc["input_ids"].to(dev),
+        enc["attention_mask"].to(dev),
+        torch.tensor([len(r) - 1 for r in rows], device=dev),
+        torch.tensor(answers, device=dev),
+        None if subj is None else subj.to(dev),
+    )
 
 
 def overlong(subject, facts) -> tuple[int, int] | None:
@@ -112,7 +143,9 @@ def subject_span(tok, fact: Fact, prompt_ids: list[int]) -> tuple[int, int]:
     """Token span ``[a, b)`` of the subject inside the prompt (matched on token ids, trying the
     subject with and without a leading space)."""
     if not fact.subject:
-        raise UnlearnscopeError(f"fact {fact.prompt!r} has no subject: subject-based methods (tracing, patching, lookup) need one")
+        raise UnlearnscopeError(
+            f"fact {fact.prompt!r} has no subject: subject-based methods (tracing, patching, lookup) need one"
+        )
     if fact.subject not in fact.prompt:
         raise UnlearnscopeError(f"subject {fact.subject!r} not found in the prompt {fact.prompt!r}")
     for cand in (" " + fact.subject, fact.subject):

@@ -86,7 +86,9 @@ def _prompt(path, r: Record, full_text: bool) -> str:
             raise UnlearnscopeError(f"{path}: {r.where} has no 'prompt' field")
         return v["prompt"] + (" " + str(v["answer"]) if full_text and v.get("answer") else "")
     if not isinstance(v, str):
-        raise UnlearnscopeError(f"{path}: {r.where} must be a string or an object with 'prompt', got {type(v).__name__}")
+        raise UnlearnscopeError(
+            f"{path}: {r.where} must be a string or an object with 'prompt', got {type(v).__name__}"
+        )
     return v
 
 

@@ -13,7 +13,9 @@ import torch
 ROLES = ("before", "subj_first", "subj_mid", "subj_last", "after", "last")
 
 
-def role_masks(subject_mask: torch.Tensor, last: torch.Tensor, attention_mask: torch.Tensor) -> tuple[list[str], torch.Tensor]:
+def role_masks(
+    subject_mask: torch.Tensor, last: torch.Tensor, attention_mask: torch.Tensor
+) -> tuple[list[str], torch.Tensor]:
     b, L = subject_mask.shape
     pos = torch.arange(L, device=subject_mask.device)[None].expand(b, L)
     start = subject_mask.float().argmax(1)[:, None]

@@ -7,7 +7,7 @@ Model specs (``--model``, ``unlearnscope.load``):
   other weight seeds, ``organism:NAME:orig1`` ... the same for ORIG (resolved by
   `unlearnscope.organisms`, built on first use);
 * ``tiny:TYPE`` — a seeded random tiny model of a transformers ``model_type`` (`model.tiny`);
-* anything else — a model directory or a hub id (`model.load`).
+* anything else — a model directory or a hub id (`model.loading`).
 
 Data specs (``--facts``, ``--forget``, ``--prompts`` ...):
 
@@ -33,7 +33,7 @@ def split_variant(name: str) -> tuple[str, int] | None:
     for base in VARIANTS:
         if name == base:
             return base, 0
-        tail = name[len(base):]
+        tail = name[len(base) :]
         if name.startswith(base) and tail.isdigit() and int(tail) >= 1 and not tail.startswith("0"):
             return base, int(tail)
     return None
@@ -67,11 +67,16 @@ class ModelSpec:
                 raise UnlearnscopeError(f"bad organism spec {text!r}: use organism:NAME or organism:NAME:ref")
             variant = parts[1] if len(parts) == 2 else None
             if variant is not None and not is_variant(variant):
-                raise UnlearnscopeError(f"bad organism spec {text!r}: the variant must be orig, ref, origN or refN (N >= 1: ORIG / REF of another weight seed)")
+                raise UnlearnscopeError(
+                    f"bad organism spec {text!r}: the variant must be orig, ref, origN or refN (N >= 1: ORIG / REF of "
+                    "another weight seed)"
+                )
             return cls(ORGANISM, parts[0], variant)
         if head == TINY:
             if not rest:
-                raise UnlearnscopeError(f"bad tiny spec {text!r}: use tiny:<model_type>, e.g. tiny:gpt2 or tiny:mixtral")
+                raise UnlearnscopeError(
+                    f"bad tiny spec {text!r}: use tiny:<model_type>, e.g. tiny:gpt2 or tiny:mixtral"
+                )
             return cls(TINY, rest)
         return cls("path", text)
 
@@ -100,7 +105,9 @@ class DataSpec:
         head, _, rest = text.partition(":")
         if head == ORGANISM:
             if not rest or ":" in rest:
-                raise UnlearnscopeError(f"bad data spec {text!r}: use organism:SPLIT (forget, retain, never-seen) or organism:DOMAIN")
+                raise UnlearnscopeError(
+                    f"bad data spec {text!r}: use organism:SPLIT (forget, retain, never-seen) or organism:DOMAIN"
+                )
             return cls(ORGANISM, rest)
         return cls("file", text)
 

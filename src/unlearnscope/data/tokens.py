@@ -33,7 +33,7 @@ def _affixes(tok) -> tuple[tuple[int, ...], tuple[int, ...]]:
     full = tok(_PROBE)["input_ids"]
     for a in range(len(full) - len(bare) + 1):
         if full[a : a + len(bare)] == bare:
-            return tuple(full[:a]), tuple(full[a + len(bare):])
+            return tuple(full[:a]), tuple(full[a + len(bare) :])
     return (), ()
 
 
@@ -62,9 +62,14 @@ def _check_bos(tok, texts) -> None:
         return
     if any(not carries_bos(tok, t) for t in texts):
         _warned.add(id(tok))
-        warnings.warn(f"the tokenizer has a BOS token {tok.bos_token!r} but does not add it, and some texts do not begin with it: "
-                      f"a model trained with BOS reads them out of distribution (write {tok.bos_token!r} at the start of each prompt)",
-                      UserWarning, stacklevel=3)
+        warnings.warn(
+            f"the tokenizer has a BOS token {tok.bos_token!r} but does not add it, and some texts do not begin "
+            "with it: "
+            f"a model trained with BOS reads them out of distribution (write {tok.bos_token!r} at the start of each "
+            "prompt)",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def encode_text(tok, text: str) -> list[int]:

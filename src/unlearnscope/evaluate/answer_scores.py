@@ -43,7 +43,7 @@ def _rows(tok, prompt: str, answer: str) -> tuple[list[int], int]:
 @torch.no_grad()
 def _score_batch(subject, prompts, answers) -> tuple[list, list, list]:
     tok = subject.tokenizer
-    rows, plens = zip(*(_rows(tok, p, a) for p, a in zip(prompts, answers, strict=True)))
+    rows, plens = zip(*(_rows(tok, p, a) for p, a in zip(prompts, answers, strict=True)), strict=True)
     enc = {k: v.to(subject.device) for k, v in pad_rows(list(rows), pad_id(tok)).items()}
     logits = subject.model(**enc).logits  # [batch, pos, vocab]
     L = enc["input_ids"].shape[1]
@@ -60,7 +60,7 @@ def _score_batch(subject, prompts, answers) -> tuple[list, list, list]:
     var = ((p * logp.square()).sum(-1) - mu.square()).clamp_min(1e-6)
     std = (lp - mu) / var.sqrt()
     counts = at.sum(1).tolist()
-    split = lambda t: [x.cpu() for x in t.split(counts)]  # noqa: E731
+    split = lambda t: [x.cpu() for x in t.split(counts)]
     return split(lp), split(logp.argmax(-1) == tgt), split(std)
 
 
@@ -69,9 +69,13 @@ def score_answers(subject, prompts: list[str], answers: list[str], batch_size: i
     if subject.tokenizer is None:
         raise UnlearnscopeError("scoring answers needs the model's tokenizer")
     if len(prompts) != len(answers) or not prompts:
-        raise UnlearnscopeError(f"give one answer per prompt (and at least one): {len(prompts)} prompts, {len(answers)} answers")
+        raise UnlearnscopeError(
+            f"give one answer per prompt (and at least one): {len(prompts)} prompts, {len(answers)} answers"
+        )
     out: tuple[list, list, list] = ([], [], [])
     for s in range(0, len(prompts), batch_size):
-        for acc, part in zip(out, _score_batch(subject, prompts[s : s + batch_size], answers[s : s + batch_size])):
+        for acc, part in zip(
+            out, _score_batch(subject, prompts[s : s + batch_size], answers[s : s + batch_size]), strict=True
+        ):
             acc.extend(part)
     return AnswerScores(*out)

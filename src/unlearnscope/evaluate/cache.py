@@ -20,11 +20,15 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 
+if TYPE_CHECKING:
+    from ..model.subject import Subject
 
-def weights_digest(subject) -> str:
+
+def weights_digest(subject: Subject) -> str:
     """sha256 over every parameter's and buffer's name, shape, dtype and bytes (the whole tensor,
     not a sample as `Subject.fingerprint`), so any in-place edit changes it."""
     from ..model.subject import config_json

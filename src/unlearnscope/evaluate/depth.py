@@ -92,14 +92,20 @@ def _positions(enc, scope: str) -> torch.Tensor:
 def _check_pair(original, source) -> None:
     a, b = original.anatomy, source.anatomy
     if (a.n_layers, a.d_model) != (b.n_layers, b.d_model):
-        raise UnlearnscopeError(f"causal depth patches one model's hidden states into the other's: ORIG has {a.n_layers} layers of width "
-                                f"{a.d_model}, the source {b.n_layers} of width {b.d_model}; use models of one architecture")
+        raise UnlearnscopeError(
+            f"causal depth patches one model's hidden states into the other's: ORIG has {a.n_layers} layers of width "
+            f"{a.d_model}, the source {b.n_layers} of width {b.d_model}; use models of one architecture"
+        )
     if original.tokenizer.get_vocab() != source.tokenizer.get_vocab():
-        raise UnlearnscopeError("causal depth needs the source model to share ORIG's tokenizer (the same token positions)")
+        raise UnlearnscopeError(
+            "causal depth needs the source model to share ORIG's tokenizer (the same token positions)"
+        )
 
 
 @torch.no_grad()
-def layer_deltas(original, source, facts, *, scope: str = "last", batch_size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+def layer_deltas(
+    original, source, facts, *, scope: str = "last", batch_size: int = 64
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``(logp [fact], delta [layer, fact])``: ORIG's answer log-probability and its drop when
     ``source``'s residual stream after each block replaces ORIG's at the ``scope`` positions."""
     if scope not in SCOPES:
@@ -120,14 +126,18 @@ def layer_deltas(original, source, facts, *, scope: str = "last", batch_size: in
         rows = []
         for point in points:
             src = cache[point].to(original.device)
-            with original.hooks([(point, lambda act, hook, src=src: torch.where(where, src.to(act.dtype), act))]):
+            with original.hooks(
+                [(point, lambda act, hook, src=src, where=where: torch.where(where, src.to(act.dtype), act))]
+            ):
                 rows.append(full - _answer_logp(original.model(**inputs), last, ans))
         logps.append(full.cpu())
         deltas.append(torch.stack(rows).cpu())
     return torch.cat(logps), torch.cat(deltas, 1)
 
 
-def patching_baseline(original, never_knew, facts, *, scope: str = "last", tau: float = TAU, batch_size: int = 64) -> PatchingBaseline:
+def patching_baseline(
+    original, never_knew, facts, *, scope: str = "last", tau: float = TAU, batch_size: int = 64
+) -> PatchingBaseline:
     """S1: the drop per layer when the never-knew model's states are patched into ORIG."""
     if tau <= 0:
         raise UnlearnscopeError(f"tau must be positive, got {tau}")
@@ -150,6 +160,8 @@ def depth_score(baseline: PatchingBaseline, delta: torch.Tensor) -> torch.Tensor
 def causal_depth(original, candidate, baseline: PatchingBaseline, *, batch_size: int = 64) -> CausalDepth:
     """S2 for ``candidate`` (an unlearned model) against ``baseline`` (S1 on the same ORIG and facts)."""
     if baseline.original is not original:
-        raise UnlearnscopeError("the baseline was measured on another original model: measure S1 and S2 on the same ORIG")
+        raise UnlearnscopeError(
+            "the baseline was measured on another original model: measure S1 and S2 on the same ORIG"
+        )
     _, delta = layer_deltas(original, candidate, baseline.facts, scope=baseline.scope, batch_size=batch_size)
     return CausalDepth(delta, depth_score(baseline, delta))

@@ -47,7 +47,9 @@ def auc(knows, never_knew) -> float:
     """Mann–Whitney AUC of ``knows`` over ``never_knew`` (1-D value lists; ties count half)."""
     p, n = torch.as_tensor(knows, dtype=torch.float64), torch.as_tensor(never_knew, dtype=torch.float64)
     if p.numel() == 0 or n.numel() == 0:
-        raise UnlearnscopeError(f"faithfulness needs models that know and models that never knew; got {p.numel()} and {n.numel()}")
+        raise UnlearnscopeError(
+            f"faithfulness needs models that know and models that never knew; got {p.numel()} and {n.numel()}"
+        )
     diff = p[:, None] - n[None, :]
     return float(((diff > 0).double() + 0.5 * (diff == 0).double()).mean())
 
@@ -95,15 +97,24 @@ class FaithfulnessTable:
     def unfaithful(self, floor: float | None = None) -> dict[str, str]:
         """``{readout: why}`` for the readouts whose faithfulness AUC is below the floor."""
         f = self.floor if floor is None else floor
-        return {k: f"faithfulness AUC {r['auc']:.2f} [{r['ci'][0]:.2f}, {r['ci'][1]:.2f}] below the floor {f} ({self.source})"
-                for k, r in self.readouts.items() if r.get("auc") is not None and r["auc"] < f}
+        return {
+            k: f"faithfulness AUC {r['auc']:.2f} [{r['ci'][0]:.2f}, {r['ci'][1]:.2f}] below the floor {f} "
+            f"({self.source})"
+            for k, r in self.readouts.items()
+            if r.get("auc") is not None and r["auc"] < f
+        }
 
     def annotate(self, name: str) -> dict:
         """What a report shows beside readout ``name``."""
         r = self.readouts.get(name)
         if r is None:
             return {"status": "not meta-evaluated", "auc": None, "ci": None}
-        return {"status": "below floor" if r["auc"] < self.floor else "faithful", "auc": r["auc"], "ci": r["ci"], "source": self.source}
+        return {
+            "status": "below floor" if r["auc"] < self.floor else "faithful",
+            "auc": r["auc"],
+            "ci": r["ci"],
+            "source": self.source,
+        }
 
     def to_dict(self) -> dict:
         return {"readouts": self.readouts, "source": self.source, "floor": self.floor, "extra": self.extra}
@@ -119,4 +130,6 @@ class FaithfulnessTable:
             d = json.loads(Path(path).read_text())
             return cls(d["readouts"], d["source"], d.get("floor", FLOOR), d.get("extra", {}))
         except (OSError, json.JSONDecodeError, KeyError, TypeError) as e:
-            raise UnlearnscopeError(f"cannot read the faithfulness table {path}: {e}; run `unlearnscope metaeval` again") from e
+            raise UnlearnscopeError(
+                f"cannot read the faithfulness table {path}: {e}; run `unlearnscope metaeval` again"
+            ) from e

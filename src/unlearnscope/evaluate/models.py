@@ -21,8 +21,6 @@ import torch
 from ..errors import UnlearnscopeError
 from .rki import Metric
 
-ROLES = ("unlearned", "original", "reference", "noise")
-
 
 def as_list(models) -> list:
     if models is None:
@@ -32,23 +30,63 @@ def as_list(models) -> list:
 
 @dataclass
 class ModelSet:
+    """The models of one verification by role (`ROLES`), and how they are measured.
+
+    ``seeds``: the unlearning seed of each unlearned model, as the verdict's per-seed rows name
+    them (default 0, 1, …); ``hold`` / ``noise_hold``: ``subject -> context manager`` of an
+    inference-time intervention held around the unlearned / NOISE models' measurements;
+    ``residency``: the memory plan (`model.residency.Residency`: ORIG and the measured model on
+    the device, the others parked); ``cache``: the `MeasurementCache` the verification uses;
+    ``extra``: control models measured beside the roles by the readouts that ask for them."""
+
     roles: dict[str, list]
     hold: Callable | None = None
     cache: object | None = None
     weights_only: bool = False  # measure the unlearned models without `hold`
-    extra: dict = field(default_factory=dict)  # role -> [subject] measured beside the others (random-init probes)
+    extra: dict = field(default_factory=dict)  # name -> [subject] measured beside the roles (random-init probes)
     noise_hold: Callable | None = None
     residency: object | None = None  # model.residency.Residency: at most ORIG + the measured model on the device
+    seeds: list | None = None
 
     @classmethod
-    def of(cls, unlearned, original=None, reference=None, noise=None, *, hold=None, noise_hold=None, cache=None,
-           residency=None) -> ModelSet:
-        roles = {"unlearned": as_list(unlearned), "original": as_list(original), "reference": as_list(reference), "noise": as_list(noise)}
+    def of(
+        cls,
+        unlearned,
+        original=None,
+        reference=None,
+        noise=None,
+        *,
+        seeds=None,
+        hold=None,
+        noise_hold=None,
+        residency=None,
+    ) -> ModelSet:
+        """``unlearned``: a model or one per unlearning seed; ``reference``: a never-knew model or
+        several (REFs of other weight seeds: their spread enters the CIs); ``noise``: the NOISE
+        drift floor(s)."""
+        roles = {
+            "unlearned": as_list(unlearned),
+            "original": as_list(original),
+            "reference": as_list(reference),
+            "noise": as_list(noise),
+        }
         if not roles["unlearned"]:
             raise UnlearnscopeError("verification needs at least one unlearned model")
         if len(roles["original"]) > 1:
             raise UnlearnscopeError("give one original model (ORIG)")
-        ms = cls({r: v for r, v in roles.items() if v}, hold, cache, noise_hold=noise_hold, residency=residency)
+        if seeds is not None and len(list(seeds)) != len(roles["unlearned"]):
+            raise UnlearnscopeError(
+                f"{len(list(seeds))} seed labels for {len(roles['unlearned'])} unlearned models; give one label per "
+                "model"
+            )
+        ms = cls(
+            {r: v for r, v in roles.items() if v},
+            hold,
+            None,
+            noise_hold=noise_hold,
+            residency=residency,
+            seeds=list(seeds) if seeds is not None else None,
+        )
         if residency is not None:
             for o in roles["original"]:
                 residency.pin(o)
@@ -90,9 +128,12 @@ class ModelSet:
         with self.held(subject):
             return fn(subject, *args)
 
-    def map(self, name: str, fn: Callable, *args, roles=None) -> dict[str, list]:
-        """``{role: [fn(model, *args) for each model of the role]}`` (+ the ``extra`` roles)."""
-        chosen = {**self.roles, **self.extra} if roles is None else {r: v for r, v in {**self.roles, **self.extra}.items() if r in roles}
+    def map(self, name: str, fn: Callable, *args, roles=None, extra: bool = False) -> dict[str, list]:
+        """``{role: [fn(model, *args) for each model of the role]}`` for ``roles`` (default: all),
+        with ``extra`` the control models too."""
+        chosen = {r: v for r, v in self.roles.items() if roles is None or r in roles}
+        if extra:
+            chosen.update(self.extra)
         return {r: [self.measure(r, s, name, fn, *args) for s in subjects] for r, subjects in chosen.items()}
 
 
@@ -119,5 +160,7 @@ def metric(name: str, kind: str, per_role: dict[str, list], detail=None) -> Metr
     for r, rows in per_role.items():
         if any(e != ents for e, _ in rows):
             raise UnlearnscopeError(f"metric {name}: {r} was measured on other entities than the unlearned model")
-    stack = lambda r: torch.stack([v for _, v in per_role[r]]) if r in per_role else None  # noqa: E731
-    return Metric(name, kind, ents, stack("unlearned"), stack("original"), stack("reference"), detail or {}, noise=stack("noise"))
+    stack = lambda r: torch.stack([v for _, v in per_role[r]]) if r in per_role else None
+    return Metric(
+        name, kind, ents, stack("unlearned"), stack("original"), stack("reference"), detail or {}, noise=stack("noise")
+    )

@@ -58,7 +58,9 @@ class QAItem:
     subject: str | None = None
 
 
-def qa_items(facts, *, paraphrased: dict | None = None, perturbed: dict | None = None, n_perturbed: int = 3, seed: int = 0) -> list[QAItem]:
+def qa_items(
+    facts, *, paraphrased: dict | None = None, perturbed: dict | None = None, n_perturbed: int = 3, seed: int = 0
+) -> list[QAItem]:
     """Facts with a paraphrased answer (``paraphrased[prompt]``, default the answer) and wrong answers
     (``perturbed[prompt]``, default up to ``n_perturbed`` other answers of the same relation)."""
     facts = as_facts(facts)
@@ -74,7 +76,10 @@ def qa_items(facts, *, paraphrased: dict | None = None, perturbed: dict | None =
             cands = sorted(pool[f.relation] - {f.answer}) or [a for a in every if a != f.answer]
             wrong = tuple(rng.sample(cands, min(n_perturbed, len(cands))))
         if not wrong:
-            raise UnlearnscopeError(f"no wrong answer for {f.prompt!r}: the truth ratio needs perturbed answers (or facts with other answers)")
+            raise UnlearnscopeError(
+                f"no wrong answer for {f.prompt!r}: the truth ratio needs perturbed answers (or facts with other "
+                "answers)"
+            )
         out.append(QAItem(f.prompt, f.answer, (paraphrased or {}).get(f.prompt) or f.answer, wrong, f.subject))
     return out
 
@@ -92,11 +97,20 @@ class OutputData:
     notes: list[str] = field(default_factory=list)
 
     @classmethod
-    def of(cls, forget, retain, holdout=None, *, paraphrased: dict | None = None, perturbed: dict | None = None, seed: int = 0,
-           **kw) -> OutputData:
+    def of(
+        cls,
+        forget,
+        retain,
+        holdout=None,
+        *,
+        paraphrased: dict | None = None,
+        perturbed: dict | None = None,
+        seed: int = 0,
+        **kw,
+    ) -> OutputData:
         """From facts; ``paraphrased`` / ``perturbed``: ``{prompt: answer}`` / ``{prompt: [wrong answers]}``
         given by the target (defaults in `qa_items`)."""
-        q = lambda fs, s: qa_items(fs, paraphrased=paraphrased, perturbed=perturbed, seed=s)  # noqa: E731
+        q = lambda fs, s: qa_items(fs, paraphrased=paraphrased, perturbed=perturbed, seed=s)
         return cls(q(forget, seed), q(retain, seed + 1), as_facts(holdout) if holdout else None, **kw)
 
 
@@ -179,8 +193,12 @@ def _mia_scores(s, facts: list[Fact], k: float) -> dict[str, list[float]]:
     """The four non-membership scores of ``facts`` from their answer scores ``s``."""
     loss = s.avg_loss()
     zl = torch.tensor([len(zlib.compress(f"{f.prompt} {f.answer}".encode())) for f in facts], dtype=torch.float32)
-    return {"mia_loss": loss.tolist(), "mia_zlib": (loss / zl).tolist(),
-            "mia_min_k": [_min_k(lp, k) for lp in s.logprobs], "mia_min_k_plus_plus": [_min_k(st, k) for st in s.standard]}
+    return {
+        "mia_loss": loss.tolist(),
+        "mia_zlib": (loss / zl).tolist(),
+        "mia_min_k": [_min_k(lp, k) for lp in s.logprobs],
+        "mia_min_k_plus_plus": [_min_k(st, k) for st in s.standard],
+    }
 
 
 def _answer_scores(subject, facts):
@@ -192,8 +210,14 @@ def _mia(subject, data: OutputData, forget_scores) -> dict:
         return {}
     f = _mia_scores(forget_scores, data.forget, data.k)
     h = _mia_scores(_answer_scores(subject, data.holdout), data.holdout, data.k)
-    return {name: {"agg_value": auc(f[name], h[name]), "forget": {"value_by_index": _by_index(f[name], "score")},
-                   "holdout": {"value_by_index": _by_index(h[name], "score")}} for name in f}
+    return {
+        name: {
+            "agg_value": auc(f[name], h[name]),
+            "forget": {"value_by_index": _by_index(f[name], "score")},
+            "holdout": {"value_by_index": _by_index(h[name], "score")},
+        }
+        for name in f
+    }
 
 
 def _forget_side(subject, data: OutputData, s) -> dict:
@@ -203,11 +227,18 @@ def _forget_side(subject, data: OutputData, s) -> dict:
     tr = truth_ratios(subject, items, loss)
     em = [float(c.float().mean()) for c in s.correct]
     es = [_extraction(c, data.compat) for c in s.correct]
-    return {"forget_Q_A_Prob": {"agg_value": float(torch.exp(-loss).mean()),
-                                "value_by_index": {str(i): {"prob": float(torch.exp(-x)), "avg_loss": float(x)} for i, x in enumerate(loss)}},
-            "forget_Q_A_ROUGE": (lambda r: _m(sum(r) / len(r), r, "rougeL_recall"))(_rouge(subject, items)),
-            "forget_truth_ratio": _m(torch.minimum(tr, 1 / (tr + 1e-10)).mean(), tr),
-            "exact_memorization": _m(sum(em) / len(em), em), "extraction_strength": _m(sum(es) / len(es), es)}
+    return {
+        "forget_Q_A_Prob": {
+            "agg_value": float(torch.exp(-loss).mean()),
+            "value_by_index": {
+                str(i): {"prob": float(torch.exp(-x)), "avg_loss": float(x)} for i, x in enumerate(loss)
+            },
+        },
+        "forget_Q_A_ROUGE": (lambda r: _m(sum(r) / len(r), r, "rougeL_recall"))(_rouge(subject, items)),
+        "forget_truth_ratio": _m(torch.minimum(tr, 1 / (tr + 1e-10)).mean(), tr),
+        "exact_memorization": _m(sum(em) / len(em), em),
+        "extraction_strength": _m(sum(es) / len(es), es),
+    }
 
 
 def _retain_side(subject, data: OutputData) -> dict:
@@ -217,11 +248,16 @@ def _retain_side(subject, data: OutputData) -> dict:
     loss = _answer_scores(subject, items).avg_loss()
     tr = truth_ratios(subject, items, loss)
     rouge = _rouge(subject, items)
-    out = {"retain_Q_A_Prob": _m(torch.exp(-loss).mean(), torch.exp(-loss), "prob"), "retain_Q_A_ROUGE": _m(sum(rouge) / len(rouge), rouge, "rougeL_recall"),
-           "retain_Truth_Ratio": _m((1 - tr).clamp_min(0).mean(), tr)}
+    out = {
+        "retain_Q_A_Prob": _m(torch.exp(-loss).mean(), torch.exp(-loss), "prob"),
+        "retain_Q_A_ROUGE": _m(sum(rouge) / len(rouge), rouge, "rougeL_recall"),
+        "retain_Truth_Ratio": _m((1 - tr).clamp_min(0).mean(), tr),
+    }
     parts = [out[k]["agg_value"] for k in ("retain_Q_A_Prob", "retain_Q_A_ROUGE", "retain_Truth_Ratio")]
-    out["model_utility"] = {"agg_value": float(hmean(parts)) if min(parts) > 0 else 0.0,
-                            "components": ["retain_Q_A_Prob", "retain_Q_A_ROUGE", "retain_Truth_Ratio"]}
+    out["model_utility"] = {
+        "agg_value": float(hmean(parts)) if min(parts) > 0 else 0.0,
+        "components": ["retain_Q_A_Prob", "retain_Q_A_ROUGE", "retain_Truth_Ratio"],
+    }
     return out
 
 
@@ -244,16 +280,29 @@ def output_metrics(subject, data: OutputData, reference: dict | None = None, hol
         raise UnlearnscopeError("output metrics need forget and retain items")
     with hold(subject) if hold is not None else contextlib.nullcontext():
         forget_scores = _answer_scores(subject, data.forget)
-        out = {**_forget_side(subject, data, forget_scores), **_retain_side(subject, data), **_mia(subject, data, forget_scores)}
+        out = {
+            **_forget_side(subject, data, forget_scores),
+            **_retain_side(subject, data),
+            **_mia(subject, data, forget_scores),
+        }
     if reference is None:
-        out["forget_quality"] = {"agg_value": None, "why": "no never-knew reference (REF) model to compare truth ratios with"}
+        out["forget_quality"] = {
+            "agg_value": None,
+            "why": "no never-knew reference (REF) model to compare truth ratios with",
+        }
     else:
         ks = ks_2samp(_scores(out["forget_truth_ratio"]), _scores(reference["forget_truth_ratio"]))
         out["forget_quality"] = {"agg_value": float(ks.pvalue), "ks_statistic": float(ks.statistic)}
     if "mia_min_k" in out:
         ref_auc = (reference or {}).get("mia_min_k", {}).get("agg_value")
-        out["privleak"] = ({"agg_value": (out["mia_min_k"]["agg_value"] - ref_auc) / ref_auc * 100, "reference_auc": ref_auc}
-                           if ref_auc else {"agg_value": None, "why": "no never-knew reference (REF) AUC"})
+        out["privleak"] = (
+            {"agg_value": (out["mia_min_k"]["agg_value"] - ref_auc) / ref_auc * 100, "reference_auc": ref_auc}
+            if ref_auc
+            else {"agg_value": None, "why": "no never-knew reference (REF) AUC"}
+        )
     else:
-        out["privleak"] = {"agg_value": None, "why": "no holdout items (never-trained facts) for the membership attacks"}
+        out["privleak"] = {
+            "agg_value": None,
+            "why": "no holdout items (never-trained facts) for the membership attacks",
+        }
     return out

@@ -14,21 +14,34 @@ Prompts that begin with the tokenizer's BOS text (e.g. ``"<bos> "``) keep one BO
 from __future__ import annotations
 
 import random
+from typing import TYPE_CHECKING
 
 from ..data import Fact, as_facts
 from ..errors import UnlearnscopeError
+
+if TYPE_CHECKING:
+    from ..data.records import FactsLike
 
 INCONTEXT_MODES = ("demos", "reintroduce")
 
 
 def _split_bos(prompt: str, bos: str | None) -> tuple[str, str]:
     if bos and prompt.startswith(bos):
-        return bos + " ", prompt[len(bos):].lstrip()
+        return bos + " ", prompt[len(bos) :].lstrip()
     return "", prompt
 
 
-def incontext_facts(facts, pool, k: int, *, mode: str = "demos", restatements=None, seed: int = 0,
-                    bos: str | None = None, separator: str = " . ") -> list[Fact]:
+def incontext_facts(
+    facts: FactsLike,
+    pool: FactsLike,
+    k: int,
+    *,
+    mode: str = "demos",
+    restatements: FactsLike | None = None,
+    seed: int = 0,
+    bos: str | None = None,
+    separator: str = " . ",
+) -> list[Fact]:
     """Each fact of ``facts`` with ``k`` stated facts in front (see module doc).
 
     ``pool``: facts to draw demos from (other entities; same relation preferred).
@@ -53,12 +66,18 @@ def incontext_facts(facts, pool, k: int, *, mode: str = "demos", restatements=No
         if mode == "reintroduce" and k > 0:
             cands = [r for r in same.get((f.subject, f.relation), []) if r.prompt != f.prompt]
             if not cands:
-                raise UnlearnscopeError(f"reintroduction needs another rendering of {f.subject!r} / {f.relation!r} in restatements")
+                raise UnlearnscopeError(
+                    f"reintroduction needs another rendering of {f.subject!r} / {f.relation!r} in restatements"
+                )
             stated.append(cands[0])
         n_demo = k - len(stated)
-        cands = [p for p in by_rel.get(f.relation, pool) if p.subject != f.subject] or [p for p in pool if p.subject != f.subject]
+        cands = [p for p in by_rel.get(f.relation, pool) if p.subject != f.subject] or [
+            p for p in pool if p.subject != f.subject
+        ]
         if n_demo > 0 and len(cands) < n_demo:
-            raise UnlearnscopeError(f"in-context attack needs {n_demo} demo facts for {f.subject!r}, the pool has {len(cands)}")
+            raise UnlearnscopeError(
+                f"in-context attack needs {n_demo} demo facts for {f.subject!r}, the pool has {len(cands)}"
+            )
         stated += rng.sample(cands, n_demo) if n_demo > 0 else []
         context = "".join(_split_bos(s.prompt, bos)[1] + " " + s.answer + separator for s in stated)
         out.append(Fact(prefix + context + query, f.answer, f.subject, f.relation))

@@ -1,4 +1,5 @@
-"""Relearning attack (Deeb & Roger, "Do unlearning methods remove information from language model weights?"; Guo et al.).
+"""Relearning attack (Deeb & Roger, "Do unlearning methods remove information from language model
+weights?"; Guo et al.).
 
 Fine-tune on a few forget facts and watch how fast the forget knowledge comes back:
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import random
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -27,6 +29,11 @@ from ..data import as_facts, encode_facts
 from ..errors import UnlearnscopeError
 from ..probes.recall import recall
 from ..progress import bar
+
+if TYPE_CHECKING:
+    from ..data.records import FactsLike
+    from ..model.components import ComponentSet
+    from ..model.subject import Subject
 
 SPLITS = ("disjoint", "same")
 
@@ -42,8 +49,16 @@ class RelearnConfig:
     def validate(self):
         if self.split not in SPLITS:
             raise UnlearnscopeError(f"relearning split must be one of {SPLITS}, got {self.split!r}")
-        if not self.lrs or any(not lr > 0 for lr in self.lrs) or not self.seeds or self.steps < 1 or self.eval_every < 1:
-            raise UnlearnscopeError(f"invalid relearning config {self}: needs lrs > 0, seeds, steps >= 1, eval_every >= 1")
+        if (
+            not self.lrs
+            or any(not lr > 0 for lr in self.lrs)
+            or not self.seeds
+            or self.steps < 1
+            or self.eval_every < 1
+        ):
+            raise UnlearnscopeError(
+                f"invalid relearning config {self}: needs lrs > 0, seeds, steps >= 1, eval_every >= 1"
+            )
 
 
 @dataclass
@@ -106,8 +121,14 @@ def answer_step(model, params: list, opt, ids, mask, last, ans) -> float:
     return float(loss.detach())
 
 
-def relearn_curves(subject, facts, *, config: RelearnConfig = RelearnConfig(), components=None,
-                   progress: bool = False) -> RelearnCurves:
+def relearn_curves(
+    subject: Subject,
+    facts: FactsLike,
+    *,
+    config: RelearnConfig = RelearnConfig(),
+    components: ComponentSet | None = None,
+    progress: bool = False,
+) -> RelearnCurves:
     """Run the attack on one model (see module doc); ``subject``'s weights are unchanged afterwards."""
     from ..ablate.masking import MaskedParams
 
@@ -116,9 +137,9 @@ def relearn_curves(subject, facts, *, config: RelearnConfig = RelearnConfig(), c
     facts = as_facts(facts)
     if any(not f.subject for f in facts):
         raise UnlearnscopeError("relearning needs each fact's subject (entity) to split and score by entity")
-    entities = sorted({f.subject for f in facts})
+    entities: list[str] = sorted({f.subject for f in facts if f.subject})
     enc = encode_facts(subject, facts)
-    ent_idx = torch.tensor([entities.index(f.subject) for f in facts])
+    ent_idx = torch.tensor([entities.index(f.subject or "") for f in facts])
     eval_steps = [0] + [s for s in range(1, cfg.steps + 1) if s % cfg.eval_every == 0 or s == cfg.steps]
     model = subject.model
     out = RelearnCurves(entities, eval_steps)
@@ -137,7 +158,7 @@ def relearn_curves(subject, facts, *, config: RelearnConfig = RelearnConfig(), c
         for seed in cfg.seeds:
             runs.update()
             if cfg.split == "disjoint":
-                T, V = entity_halves([f.subject for f in facts], seed)
+                T, V = entity_halves([f.subject or "" for f in facts], seed)
             else:
                 T = V = set(entities)
             train_rows = torch.tensor([f.subject in T for f in facts], device=enc.input_ids.device)

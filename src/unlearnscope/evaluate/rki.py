@@ -35,12 +35,13 @@ were asked for but not used (``missing_readouts``: not run, or not separating OR
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 
 from ..errors import UnlearnscopeError
 from .stats import Resamples, mean_ci, percentile_ci, warn_few_entities
+from .verdicts import RKI, Finding, MetricSummary, MissingReadout, RoleSummary, SeedVerdict, Verdict
 
 KINDS = ("behavioural", "intrinsic", "adversarial", "locality")
 ROLES = ("unlearned", "original", "reference", "noise")
@@ -71,7 +72,9 @@ def _rows(v: torch.Tensor | None, role: str, n: int) -> torch.Tensor | None:
         return None
     v = v[None] if v.ndim == 1 else v
     if v.ndim != 2 or v.shape[1] != n or v.shape[0] < 1:
-        raise UnlearnscopeError(f"{role} has shape {tuple(v.shape)}, expected [{n}] or [n_models, {n}] (one value per entity)")
+        raise UnlearnscopeError(
+            f"{role} has shape {tuple(v.shape)}, expected [{n}] or [n_models, {n}] (one value per entity)"
+        )
     return v
 
 
@@ -111,52 +114,70 @@ class Metric:
         on one unlearned model is the same for every seed."""
         if self.n_seeds == 1:
             return self
-        return Metric(self.name, self.kind, self.entities, self.unlearned[s : s + 1], self.original, self.reference, self.detail, self.noise)
+        return Metric(
+            self.name,
+            self.kind,
+            self.entities,
+            self.unlearned[s : s + 1],
+            self.original,
+            self.reference,
+            self.detail,
+            self.noise,
+        )
 
     def _resamples(self, cfg: VerdictConfig) -> Resamples:
         n = {r: getattr(self, r).shape[0] for r in ROLES if getattr(self, r) is not None}
         return Resamples.draw(len(self.entities), n, cfg.n_boot, cfg.seed)
 
-    def summary(self, cfg: VerdictConfig = VerdictConfig()) -> dict:
-        """``{"agg_value", "ci", "by_seed", "value_by_index", "original", "reference", "noise",
-        "rki", "n_entities"}`` (+ ``locality`` for locality metrics)."""
+    def summary(self, cfg: VerdictConfig = VerdictConfig()) -> MetricSummary:
+        """The metric's `MetricSummary`: the unlearned models' mean, CI, per seed and per entity,
+        each reference role's mean and CI, the RKI (locality metrics: the retained share)."""
         rs = self._resamples(cfg)
         u = self.unlearned.double()
         lo, hi = percentile_ci(rs.means("unlearned", u), cfg.level)
-        out = {"name": self.name, "kind": self.kind, "agg_value": float(u.mean()), "ci": [lo, hi], "n_entities": len(self.entities),
-               "by_seed": [float(x) for x in u.mean(1)],
-               "value_by_index": dict(zip(self.entities, [round(x, 6) for x in u.mean(0).tolist()], strict=True))}
+        roles = {}
         for role in ("original", "reference", "noise"):
             v = getattr(self, role)
-            if v is None:
-                out[role] = None
-                continue
-            rlo, rhi = percentile_ci(rs.means(role, v), cfg.level)
-            out[role] = {"agg_value": float(v.double().mean()), "ci": [rlo, rhi], "n_models": v.shape[0]}
-        out["rki"] = self.rki(cfg) if self.kind != "locality" else None
-        if self.kind == "locality" and self.original is not None:
-            out["locality"] = self.locality(cfg)
-        if self.detail:
-            out["detail"] = self.detail
-        return out
+            if v is not None:
+                rlo, rhi = percentile_ci(rs.means(role, v), cfg.level)
+                roles[role] = RoleSummary(float(v.double().mean()), (rlo, rhi), v.shape[0])
+        return MetricSummary(
+            self.name,
+            self.kind,
+            float(u.mean()),
+            (lo, hi),
+            len(self.entities),
+            [float(x) for x in u.mean(1)],
+            dict(zip(self.entities, [round(x, 6) for x in u.mean(0).tolist()], strict=True)),
+            **roles,
+            rki=self.rki(cfg) if self.kind != "locality" else None,
+            locality=self.locality(cfg) if self.kind == "locality" and self.original is not None else None,
+            detail=self.detail or None,
+        )
 
-    def rki(self, cfg: VerdictConfig = VerdictConfig()) -> dict:
-        """``{"value", "ci", "defined", "why"}`` (see module doc)."""
+    def rki(self, cfg: VerdictConfig = VerdictConfig()) -> RKI:
+        """The metric's `RKI` (see module doc)."""
         if self.original is None or self.reference is None:
             missing = [r for r in ("original", "reference") if getattr(self, r) is None]
-            return {"value": None, "ci": [None, None], "defined": False,
-                    "why": f"no {' / '.join(missing)} model: the excess over the never-knew reference could not be computed"}
+            return RKI.undefined(
+                f"no {' / '.join(missing)} model: the excess over the never-knew reference could not be computed"
+            )
         o, u, r = (x.double().mean() for x in (self.original, self.unlearned, self.reference))
         gap = float(o - r)
         if abs(gap) < cfg.min_gap:
-            return {"value": None, "ci": [None, None], "defined": False,
-                    "why": f"ORIG and REF differ by {gap:+.3f} (< {cfg.min_gap}): does not separate knowing from never knowing"}
+            return RKI.undefined(
+                f"ORIG and REF differ by {gap:+.3f} (< {cfg.min_gap}): does not separate knowing from never knowing"
+            )
         rs = self._resamples(cfg)
-        ob, ub, rb = rs.means("original", self.original), rs.means("unlearned", self.unlearned), rs.means("reference", self.reference)
+        ob, ub, rb = (
+            rs.means("original", self.original),
+            rs.means("unlearned", self.unlearned),
+            rs.means("reference", self.reference),
+        )
         den = ob - rb
         samples = torch.where(den.abs() >= cfg.min_gap, (ub - rb) / den, torch.full_like(den, float("nan")))
         lo, hi = percentile_ci(samples, cfg.level)
-        return {"value": float((u - r) / gap), "ci": [lo, hi], "defined": True, "why": None}
+        return RKI(float((u - r) / gap), (lo, hi), True)
 
     def locality(self, cfg: VerdictConfig = VerdictConfig()) -> dict:
         """Retained share ``m_unl / m_ORIG`` and, with NOISE, the drop beyond NOISE's
@@ -166,37 +187,43 @@ class Metric:
             return {"value": None, "ci": [None, None], "beyond_noise": None}
         rs = self._resamples(cfg)
         ob, ub = rs.means("original", o).clamp_min(1e-12), rs.means("unlearned", self.unlearned)
-        out = {"value": float(self.unlearned.double().mean() / o.mean()), "ci": list(percentile_ci(ub / ob, cfg.level)), "beyond_noise": None}
+        out = {
+            "value": float(self.unlearned.double().mean() / o.mean()),
+            "ci": list(percentile_ci(ub / ob, cfg.level)),
+            "beyond_noise": None,
+        }
         if self.noise is not None:
             nb = rs.means("noise", self.noise)
-            out["beyond_noise"] = {"value": float((self.unlearned.double().mean() - self.noise.double().mean()) / o.mean()),
-                                   "ci": list(percentile_ci((ub - nb) / ob, cfg.level))}
+            out["beyond_noise"] = {
+                "value": float((self.unlearned.double().mean() - self.noise.double().mean()) / o.mean()),
+                "ci": list(percentile_ci((ub - nb) / ob, cfg.level)),
+            }
         return out
 
 
 # ---------------------------------------------------------------------------- the rules
-def shows_none(r: dict, m: float) -> bool:
+def shows_none(r: RKI, m: float) -> bool:
     """No residual knowledge: the RKI's CI upper bound is at most ``m`` (one-sided)."""
-    return r["defined"] and r["ci"][1] is not None and r["ci"][1] <= m
+    return r.defined and r.ci[1] is not None and r.ci[1] <= m
 
 
-def shows_knowledge(r: dict, m: float) -> bool:
+def shows_knowledge(r: RKI, m: float) -> bool:
     """Residual knowledge: CI lower bound above 0 and the point estimate above ``m``."""
-    return r["defined"] and r["ci"][0] is not None and r["ci"][0] > 0 and r["value"] > m
+    return r.defined and r.ci[0] is not None and r.ci[0] > 0 and r.value > m
 
 
-def over_unlearned(r: dict, m: float) -> bool:
+def over_unlearned(r: RKI, m: float) -> bool:
     """Below the never-knew level: CI upper bound below 0 and the point estimate below ``−m``."""
-    return r["defined"] and r["ci"][1] is not None and r["ci"][1] < 0 and r["value"] < -m
+    return r.defined and r.ci[1] is not None and r.ci[1] < 0 and r.value < -m
 
 
 def is_relearning(name: str) -> bool:
     return name == "relearn" or name.startswith("relearn:")
 
 
-def _worst(rows: list[tuple[str, dict]]):
-    w = max(rows, key=lambda x: x[1]["value"], default=None)
-    return {"metric": w[0], **w[1]} if w else None
+def _worst(rows: list[tuple[str, RKI]]) -> RKI | None:
+    w = max(rows, key=lambda x: x[1].value, default=None)
+    return replace(w[1], metric=w[0]) if w else None
 
 
 def _damage(metrics: list[Metric], rk: dict, cfg: VerdictConfig) -> tuple[dict, list[str], list[str]]:
@@ -217,34 +244,49 @@ def _damage(metrics: list[Metric], rk: dict, cfg: VerdictConfig) -> tuple[dict, 
 def _knowledge(rk: dict, kinds: dict, cfg: VerdictConfig, missing: dict) -> tuple[str, str]:
     """The knowledge verdict and its reason (see module doc)."""
     m = cfg.margin
-    beh = [(k, rk[k]) for k, kind in kinds.items() if kind == "behavioural" and rk[k]["defined"]]
-    b = max(beh, key=lambda x: x[1]["value"], default=None)
+    beh = [(k, rk[k]) for k, kind in kinds.items() if kind == "behavioural" and rk[k].defined]
+    b = max(beh, key=lambda x: x[1].value, default=None)
     if b is None:
         whys = [f"{k}: {missing[k]}" for k, kind in kinds.items() if kind == "behavioural" and k in missing]
         return "inconclusive", "no behavioural readout separates ORIG from REF (" + "; ".join(whys) + ")"
     b = b[1]
-    inner = [(k, rk[k]) for k, kind in kinds.items() if kind in ("intrinsic", "adversarial") and rk[k]["defined"]]
+    inner = [(k, rk[k]) for k, kind in kinds.items() if kind in ("intrinsic", "adversarial") and rk[k].defined]
     present = [k for k, r in inner if shows_knowledge(r, m)]
     if shows_none(b, m) and present:
-        return "suppressed", f"behaviour at or below the never-knew level (RKI CI ≤ {m}) but {', '.join(present)} show residual knowledge"
+        return (
+            "suppressed",
+            f"behaviour at or below the never-knew level (RKI CI ≤ {m}) but {', '.join(present)} show residual "
+            "knowledge",
+        )
     if shows_knowledge(b, m) and present:
         return "not unlearned", f"behaviour and {', '.join(present)} show residual knowledge"
     if shows_none(b, m) and all(shows_none(r, m) for _, r in inner):
-        families = {"intrinsic": [k for k, _ in inner if kinds[k] == "intrinsic"],
-                    "relearning": [k for k, _ in inner if is_relearning(k)]}
+        families = {
+            "intrinsic": [k for k, _ in inner if kinds[k] == "intrinsic"],
+            "relearning": [k for k, _ in inner if is_relearning(k)],
+        }
         gaps = [f for f, got in families.items() if not got]
         if not gaps:
-            return "erased", (f"behaviour, {len(families['intrinsic'])} intrinsic and {sum(kinds[k] == 'adversarial' for k, _ in inner)} "
-                              f"adversarial readouts (relearning included) show no residual knowledge (RKI CIs ≤ {m})")
-        whys = {"intrinsic": [f"{k}: {w}" for k, w in missing.items() if kinds.get(k) == "intrinsic" or k.startswith("probe") or k == "logit_lens"],
-                "relearning": [f"{k}: {w}" for k, w in missing.items() if is_relearning(k)]}
+            return "erased", (
+                f"behaviour, {len(families['intrinsic'])} intrinsic and "
+                f"{sum(kinds[k] == 'adversarial' for k, _ in inner)} "
+                f"adversarial readouts (relearning included) show no residual knowledge (RKI CIs ≤ {m})"
+            )
+        whys = {
+            "intrinsic": [
+                f"{k}: {w}"
+                for k, w in missing.items()
+                if kinds.get(k) == "intrinsic" or k.startswith("probe") or k == "logit_lens"
+            ],
+            "relearning": [f"{k}: {w}" for k, w in missing.items() if is_relearning(k)],
+        }
         parts = [f"no defined {f} readout ({'; '.join(whys[f]) or 'none was asked for'})" for f in gaps]
         return "inconclusive", "nothing shows residual knowledge, but erasure needs every family: " + "; ".join(parts)
     return "inconclusive", f"no rule applies at margin {m} (CIs too wide or forgetting partial)"
 
 
-def verdict(metrics: list[Metric], cfg: VerdictConfig = VerdictConfig(), *, not_run: dict | None = None) -> dict:
-    """The verdict for one target (see module doc) with the RKIs it rests on.  ``not_run``:
+def verdict_of(metrics: list[Metric], cfg: VerdictConfig = VerdictConfig(), *, not_run: dict | None = None) -> Verdict:
+    """The `Verdict` for one target (see module doc) with the RKIs it rests on.  ``not_run``:
     ``{readout: why}`` for readouts asked for that could not be run (listed in
     ``missing_readouts`` beside the undefined ones)."""
     cfg.validate()
@@ -257,33 +299,50 @@ def verdict(metrics: list[Metric], cfg: VerdictConfig = VerdictConfig(), *, not_
     warning = warn_few_entities("verdict (forget entities)", n, cfg.min_entities)
     kinds = {m.name: m.kind for m in metrics if m.kind != "locality"}
     rk = {m.name: m.rki(cfg) for m in metrics if m.kind != "locality"}
-    missing = {**{k: v["why"] for k, v in rk.items() if not v["defined"]}, **(not_run or {})}
-    out = {"config": asdict(cfg), "rki": rk, "missing_readouts": [{"name": k, "why": w} for k, w in missing.items()], "warning": warning}
+    missing = {**{k: v.why for k, v in rk.items() if not v.defined}, **(not_run or {})}
+    base = {"config": asdict(cfg), "rki": rk, "missing_readouts": [MissingReadout(k, w) for k, w in missing.items()]}
     if any(m.reference is None for m in metrics if m.kind != "locality"):
-        out.update(verdict="no reference", knowledge_verdict="no reference",
-                   reason="no never-knew reference (REF) model: the excess over REF could not be computed, so no verdict")
-        return out
+        return Verdict(
+            "no reference",
+            "no reference",
+            "no never-knew reference (REF) model: the excess over REF could not be computed, so no verdict",
+            warning=warning,
+            **base,
+        )
     if min(m.reference.shape[0] for m in metrics if m.kind != "locality") < 2:
-        out["warning"] = "; ".join(w for w in (warning, "one never-knew model: its seed-to-seed spread is not in the CIs") if w)
-    beh = [(m.name, rk[m.name]) for m in behavioural if rk[m.name]["defined"]]
-    out["behavioural_rki"] = max((r for _, r in beh), key=lambda r: r["value"], default=None)
-    out["intrinsic_rki"] = _worst([(k, r) for k, r in rk.items() if kinds[k] == "intrinsic" and r["defined"]])
-    out["adversarial_rki"] = _worst([(k, r) for k, r in rk.items() if kinds[k] == "adversarial" and r["defined"]])
+        warning = "; ".join(
+            w for w in (warning, "one never-knew model: its seed-to-seed spread is not in the CIs") if w
+        )
+    beh = [(m.name, rk[m.name]) for m in behavioural if rk[m.name].defined]
     knowledge, reason = _knowledge(rk, kinds, cfg, missing)
-    out["locality"], damaged, over = _damage(metrics, rk, cfg)
-    out["over_unlearned"] = over
-    out["knowledge_verdict"] = knowledge
+    locality, damaged, over = _damage(metrics, rk, cfg)
     if over:
-        reason += f"; over-unlearned (below the never-knew level, damage to that ability, not residual knowledge): {', '.join(over)}"
-    if damaged:
-        out.update(verdict="damaged", reason=f"locality dropped ({', '.join(damaged)}); knowledge verdict: {knowledge} ({reason})")
-    else:
-        out.update(verdict=knowledge, reason=reason)
-    return out
+        reason += (
+            "; over-unlearned (below the never-knew level, damage to that ability, not residual knowledge): "
+            f"{', '.join(over)}"
+        )
+    label, reason = (
+        ("damaged", f"locality dropped ({', '.join(damaged)}); knowledge verdict: {knowledge} ({reason})")
+        if damaged
+        else (knowledge, reason)
+    )
+    return Verdict(
+        label,
+        knowledge,
+        reason,
+        warning=warning,
+        locality=locality,
+        over_unlearned=over,
+        behavioural_rki=max((r for _, r in beh), key=lambda r: r.value, default=None),
+        intrinsic_rki=_worst([(k, r) for k, r in rk.items() if kinds[k] == "intrinsic" and r.defined]),
+        adversarial_rki=_worst([(k, r) for k, r in rk.items() if kinds[k] == "adversarial" and r.defined]),
+        **base,
+    )
 
 
-def seed_verdicts(metrics: list[Metric], cfg: VerdictConfig, pooled: dict, *, not_run: dict | None = None, adjust=None,
-                  labels=None) -> dict:
+def seed_verdicts(
+    metrics: list[Metric], cfg: VerdictConfig, pooled: Verdict, *, not_run: dict | None = None, adjust=None, labels=None
+) -> Verdict:
     """Per unlearning seed, the verdict on that seed's model alone (passed through ``adjust``,
     as the pooled one was); ``pooled`` becomes ``unstable`` (its own verdict kept as
     ``pooled_verdict``) when the seeds disagree.  ``labels``: the seeds' names in the ``seeds``
@@ -293,16 +352,21 @@ def seed_verdicts(metrics: list[Metric], cfg: VerdictConfig, pooled: dict, *, no
     if len(labels) != n:
         raise UnlearnscopeError(f"{len(labels)} seed labels for {n} unlearned models; give one label per model")
     if n < 2:
-        one = [{"seed": labels[0], "verdict": pooled["verdict"], "knowledge_verdict": pooled.get("knowledge_verdict")}]
-        return {**pooled, "seeds": one, "stability": "single seed"}
+        return replace(pooled, seeds=[SeedVerdict(labels[0], pooled.label, pooled.knowledge)], stability="single seed")
     adjust = adjust or (lambda v: v)
-    rows = [adjust(verdict([m.seed(s) for m in metrics], cfg, not_run=not_run)) for s in range(n)]
-    seeds = [{"seed": lab, "verdict": r["verdict"], "knowledge_verdict": r.get("knowledge_verdict")} for lab, r in zip(labels, rows, strict=True)]
-    if len({r["verdict"] for r in rows}) == 1:
-        return {**pooled, "seeds": seeds, "stability": "stable"}
-    listed = ", ".join(f"seed {s['seed']}: {s['verdict']}" for s in seeds)
-    return {**pooled, "seeds": seeds, "stability": "unstable", "pooled_verdict": pooled["verdict"], "verdict": "unstable",
-            "reason": f"the seeds disagree ({listed}); pooled over seeds: {pooled['verdict']} ({pooled['reason']})"}
+    rows = [adjust(verdict_of([m.seed(s) for m in metrics], cfg, not_run=not_run)) for s in range(n)]
+    seeds = [SeedVerdict(lab, r.label, r.knowledge) for lab, r in zip(labels, rows, strict=True)]
+    if len({r.label for r in rows}) == 1:
+        return replace(pooled, seeds=seeds, stability="stable")
+    listed = ", ".join(f"seed {s.seed}: {s.label}" for s in seeds)
+    return replace(
+        pooled,
+        seeds=seeds,
+        stability="unstable",
+        pooled_verdict=pooled.label,
+        label="unstable",
+        reason=f"the seeds disagree ({listed}); pooled over seeds: {pooled.label} ({pooled.reason})",
+    )
 
 
 # ---------------------------------------------------------------------------- findings (subset commands)
@@ -313,7 +377,7 @@ FINDINGS = {  # kind -> (shows residual knowledge, shows none)
 }
 
 
-def findings(metrics: list[Metric], cfg: VerdictConfig = VerdictConfig()) -> list[dict]:
+def findings(metrics: list[Metric], cfg: VerdictConfig = VerdictConfig()) -> list[Finding]:
     """Per readout, what it shows — never a knowledge verdict (that needs every family):
     ``{"name", "kind", "rki", "finding"}``; probes read "decodable" / "not linearly decodable at
     margin m", attacks "recovers" / "does not recover at margin m"."""
@@ -323,8 +387,8 @@ def findings(metrics: list[Metric], cfg: VerdictConfig = VerdictConfig()) -> lis
             continue
         r = m.rki(cfg)
         yes, no = FINDINGS[m.kind]
-        if not r["defined"]:
-            f = f"undefined: {r['why']}"
+        if not r.defined:
+            f = f"undefined: {r.why}"
         elif over_unlearned(r, cfg.margin):
             f = "below the never-knew level (over-unlearned)"
         elif shows_knowledge(r, cfg.margin):
@@ -333,7 +397,7 @@ def findings(metrics: list[Metric], cfg: VerdictConfig = VerdictConfig()) -> lis
             f = no.format(m=cfg.margin)
         else:
             f = "undecided (the CI straddles the margin)"
-        out.append({"name": m.name, "kind": m.kind, "rki": r, "finding": f})
+        out.append(Finding(m.name, m.kind, r, f))
     return out
 
 

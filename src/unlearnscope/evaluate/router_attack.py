@@ -19,6 +19,7 @@ retain prompts: per layer, the mean top-k overlap ``|TopK_ORIG ∩ TopK_model| /
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 
 import torch
 
@@ -35,15 +36,22 @@ def has_router(subject) -> bool:
     return bool(subject.anatomy.moe_layers)
 
 
+def _check_routers(subject, original) -> None:
+    if not has_router(subject):
+        raise UnlearnscopeError("router restoration needs an MoE model (a model with routers); this one has none")
+    a, b = subject.anatomy, original.anatomy
+    if a.moe_layers != b.moe_layers or a.n_experts != b.n_experts:
+        raise UnlearnscopeError(
+            "router restoration replays ORIG's routing: the model and ORIG need the same MoE layers and experts"
+        )
+
+
 @contextlib.contextmanager
-def original_routing(subject, original):
+def original_routing(subject, original) -> Iterator[None]:
     """Every forward of ``subject`` routes as ``original`` does on the same input: a paired
     forward of ORIG (``input_ids`` / ``attention_mask``, no KV cache) records its routers'
     outputs and ``subject``'s routers return them.  Hooks are removed on exit, also on errors."""
-    if not has_router(subject):
-        raise UnlearnscopeError("router restoration needs an MoE model (a model with routers); this one has none")
-    if subject.anatomy.moe_layers != original.anatomy.moe_layers or subject.anatomy.n_experts != original.anatomy.n_experts:
-        raise UnlearnscopeError("router restoration replays ORIG's routing: the model and ORIG need the same MoE layers and experts")
+    _check_routers(subject, original)
     if subject.model is original.model:  # ORIG already routes as ORIG
         yield
         return
@@ -54,6 +62,7 @@ def original_routing(subject, original):
     def record(layer):
         def fn(module, args, output):
             recorded[layer] = output if isinstance(output, tuple) else (output,)
+
         return fn
 
     def replay(layer):
@@ -62,18 +71,26 @@ def original_routing(subject, original):
                 raise UnlearnscopeError("router restoration: ORIG's routing for this forward was not recorded")
             got = recorded[layer]
             if not isinstance(output, tuple) or len(got) != len(output):
-                raise UnlearnscopeError(f"{type(module).__name__} returns only logits (transformers 4.x router): router restoration needs transformers >= 5")
+                raise UnlearnscopeError(
+                    f"{type(module).__name__} returns only logits (transformers 4.x router): router restoration needs "
+                    "transformers >= 5"
+                )
             return tuple(g.to(o.device, o.dtype) for g, o in zip(got, output, strict=True))
+
         return fn
 
     def paired(module, args, kwargs):
         cache = kwargs.get("past_key_values")
         if cache is not None and getattr(cache, "get_seq_length", lambda: 0)() > 0:
-            raise UnlearnscopeError("router restoration replays whole-sequence forwards: generation with a KV cache is not supported")
+            raise UnlearnscopeError(
+                "router restoration replays whole-sequence forwards: generation with a KV cache is not supported"
+            )
         ids = kwargs.get("input_ids", args[0] if args else None)
         recorded.clear()
         with torch.no_grad():
-            original.model(input_ids=ids.to(original.device), attention_mask=kwargs.get("attention_mask"), use_cache=False)
+            original.model(
+                input_ids=ids.to(original.device), attention_mask=kwargs.get("attention_mask"), use_cache=False
+            )
 
     try:
         handles += [theirs[l].register_forward_hook(record(l)) for l in theirs]
@@ -89,15 +106,18 @@ def original_routing(subject, original):
 def routing_stability(original, subject, prompts: dict[str, list[str]]) -> dict:
     """``{name: {"top_k_overlap", "jsd", "per_layer": {"overlap", "jsd"}}}`` of ``subject``'s own
     routing against ORIG's on each prompt set (see module doc)."""
-    from ..localize.experts.routing_stats import compare_routing
+    from ..localize.experts.routing_statistics import compare_routing
 
     out = {}
     for name, texts in prompts.items():
         if not texts:
             continue
         c = compare_routing(original, subject, list(texts))
-        out[name] = {"top_k_overlap": c.mean_overlap, "jsd": float(c.jsd.mean()),
-                     "per_layer": {"layers": list(c.layers), "overlap": c.overlap.tolist(), "jsd": c.jsd.tolist()}}
+        out[name] = {
+            "top_k_overlap": c.mean_overlap,
+            "jsd": float(c.jsd.mean()),
+            "per_layer": {"layers": list(c.layers), "overlap": c.overlap.tolist(), "jsd": c.jsd.tolist()},
+        }
     return out
 
 
@@ -105,9 +125,16 @@ def reading(stability: dict, recovers: bool, overlap_floor: float = 0.9) -> str:
     """What the routing numbers and the attack say together, in words."""
     changed = stability.get("forget", {}).get("top_k_overlap", 1.0) < overlap_floor
     if recovers:
-        return "routing changed, experts unchanged: ORIG's routing brings the knowledge back (a router shortcut)" if changed else \
-            "ORIG's routing brings the knowledge back although the routing barely changed"
-    return "routing changed and the experts changed too" if changed else "routing unchanged: the change is in the experts or elsewhere"
+        return (
+            "routing changed, experts unchanged: ORIG's routing brings the knowledge back (a router shortcut)"
+            if changed
+            else "ORIG's routing brings the knowledge back although the routing barely changed"
+        )
+    return (
+        "routing changed and the experts changed too"
+        if changed
+        else "routing unchanged: the change is in the experts or elsewhere"
+    )
 
 
 def router_restoration(model, original, facts, *, retain=None, reference=None, config: VerdictConfig = VerdictConfig()):
@@ -122,7 +149,16 @@ def router_restoration(model, original, facts, *, retain=None, reference=None, c
     ref = None if reference is None else recall_under(reference, facts, order, original_routing(reference, original))
     prompts = {"forget": [f.prompt for f in facts], "retain": [f.prompt for f in as_facts(retain)] if retain else []}
     stability = routing_stability(original, model, prompts)
-    res = attack_result("router_restore", facts, order, attacked, recall_under(model, facts, order), original, ref, config,
-                        {"routing_stability": stability})
+    res = attack_result(
+        "router_restore",
+        facts,
+        order,
+        attacked,
+        recall_under(model, facts, order),
+        original,
+        ref,
+        config,
+        {"routing_stability": stability},
+    )
     res.detail["reading"] = reading(stability, shows_knowledge(res.rki, config.margin))
     return res

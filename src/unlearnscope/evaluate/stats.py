@@ -23,7 +23,9 @@ class FewEntitiesWarning(UserWarning):
     """Too few entities for a meaningful confidence interval."""
 
 
-def per_entity(values: torch.Tensor, entities: list[str], order: list[str] | None = None) -> tuple[list[str], torch.Tensor]:
+def per_entity(
+    values: torch.Tensor, entities: list[str], order: list[str] | None = None
+) -> tuple[list[str], torch.Tensor]:
     """Mean of ``values [..., rows]`` per entity → ``(names, [..., n_entities])`` (names sorted,
     or in ``order``)."""
     if values.shape[-1] != len(entities):
@@ -38,7 +40,9 @@ def per_entity(values: torch.Tensor, entities: list[str], order: list[str] | Non
     sums.index_add_(-1, idx, values.double())
     counts = torch.bincount(idx, minlength=len(names)).to(sums)
     if (counts == 0).any():
-        raise UnlearnscopeError(f"entities without values: {[n for n, c in zip(names, counts.tolist(), strict=True) if c == 0][:5]}")
+        raise UnlearnscopeError(
+            f"entities without values: {[n for n, c in zip(names, counts.tolist(), strict=True) if c == 0][:5]}"
+        )
     return names, (sums / counts).float()
 
 
@@ -59,7 +63,9 @@ def percentile_ci(samples: torch.Tensor, level: float = 0.95) -> tuple[float | N
     return float(q[0]), float(q[1])
 
 
-def mean_ci(values: torch.Tensor, *, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> tuple[float, float | None, float | None]:
+def mean_ci(
+    values: torch.Tensor, *, n_boot: int = 2000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float | None, float | None]:
     """``(mean, lo, hi)`` of per-entity ``values [n]`` by cluster bootstrap."""
     v = values.double().cpu()
     idx = bootstrap_indices(len(v), n_boot, seed)
@@ -83,7 +89,9 @@ class Resamples:
         models = {}
         for i, (role, n) in enumerate(sorted(n_models.items())):
             g = torch.Generator().manual_seed(seed + 1 + i)
-            models[role] = torch.zeros(n_boot, 1, dtype=torch.long) if n == 1 else torch.randint(n, (n_boot, n), generator=g)
+            models[role] = (
+                torch.zeros(n_boot, 1, dtype=torch.long) if n == 1 else torch.randint(n, (n_boot, n), generator=g)
+            )
         return cls(ents, models)
 
     def means(self, role: str, values: torch.Tensor) -> torch.Tensor:
@@ -101,13 +109,18 @@ def entities_needed(n: int, halfwidth: float, target: float) -> int:
     return int(math.ceil(n * (halfwidth / target) ** 2))
 
 
-def warn_few_entities(what: str, n: int, minimum: int, halfwidth: float | None = None, target: float = 0.1) -> str | None:
+def warn_few_entities(
+    what: str, n: int, minimum: int, halfwidth: float | None = None, target: float = 0.1
+) -> str | None:
     """Warn (and return the message) when ``n < minimum`` entities back a CI."""
     if n >= minimum:
         return None
     extra = ""
     if halfwidth is not None and halfwidth > 0:
-        extra = f"; the CI half-width is {halfwidth:.2f}, and about {max(minimum, entities_needed(n, halfwidth, target))} entities are needed for ±{target}"
+        extra = (
+            f"; the CI half-width is {halfwidth:.2f}, and about "
+            f"{max(minimum, entities_needed(n, halfwidth, target))} entities are needed for ±{target}"
+        )
     msg = f"{what}: only {n} entities, too few for a meaningful confidence interval (use at least {minimum}){extra}"
     warnings.warn(msg, FewEntitiesWarning, stacklevel=3)
     return msg

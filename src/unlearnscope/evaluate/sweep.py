@@ -54,24 +54,43 @@ class SweepConfig:
     def validate(self) -> SweepConfig:
         if self.data not in DATA:
             raise UnlearnscopeError(f"sweep data must be one of {DATA}, got {self.data!r}")
-        bad = [p for p in self.params if p != "full" and not (p.startswith("lora:") and p[5:].isdigit() and int(p[5:]) > 0)]
+        bad = [
+            p for p in self.params if p != "full" and not (p.startswith("lora:") and p[5:].isdigit() and int(p[5:]) > 0)
+        ]
         if bad or not self.params:
-            raise UnlearnscopeError(f"trainable parameters must be 'full' or 'lora:R' (R >= 1), got {list(self.params)}")
-        if not self.lrs or any(not lr > 0 for lr in self.lrs) or not self.seeds or not self.steps or min(self.steps) < 1:
+            raise UnlearnscopeError(
+                f"trainable parameters must be 'full' or 'lora:R' (R >= 1), got {list(self.params)}"
+            )
+        if (
+            not self.lrs
+            or any(not lr > 0 for lr in self.lrs)
+            or not self.seeds
+            or not self.steps
+            or min(self.steps) < 1
+        ):
             raise UnlearnscopeError(f"invalid sweep {self}: needs lrs > 0, seeds, steps >= 1")
         if self.locality_facts is not None and self.locality_facts < 1:
-            raise UnlearnscopeError(f"locality_facts must be >= 1 (or None: every retain fact), got {self.locality_facts}")
+            raise UnlearnscopeError(
+                f"locality_facts must be >= 1 (or None: every retain fact), got {self.locality_facts}"
+            )
         if any(n is not None and n < 1 for n in self.n_examples) or not 0 < self.utility_limit <= 1:
-            raise UnlearnscopeError(f"n_examples must be >= 1 (or None) and utility_limit in (0, 1], got {self.n_examples}, {self.utility_limit}")
+            raise UnlearnscopeError(
+                f"n_examples must be >= 1 (or None) and utility_limit in (0, 1], got {self.n_examples}, "
+                f"{self.utility_limit}"
+            )
         return self
 
     def configs(self) -> list[dict]:
-        return [{"lr": lr, "params": p, "n_examples": n} for p in self.params for lr in self.lrs for n in self.n_examples]
+        return [
+            {"lr": lr, "params": p, "n_examples": n} for p in self.params for lr in self.lrs for n in self.n_examples
+        ]
 
 
 # the audit's default budget (a first look at the worst case) and the complete search (`--attacks full`)
 QUICK_SWEEP = SweepConfig(lrs=(2e-3,), params=("lora:8",), steps=(5, 10, 15), seeds=(0, 1))
-FULL_SWEEP = SweepConfig(lrs=(1e-4, 3e-4, 1e-3, 3e-3), params=("full", "lora:8"), n_examples=(8, None), steps=(10, 30, 100), seeds=(0, 1))
+FULL_SWEEP = SweepConfig(
+    lrs=(1e-4, 3e-4, 1e-3, 3e-3), params=("full", "lora:8"), n_examples=(8, None), steps=(10, 30, 100), seeds=(0, 1)
+)
 
 
 @dataclass
@@ -87,8 +106,18 @@ class SweepResult(Result):
 
         fig = go.Figure()
         for role, key in (("model", "recovered"), ("REF (floor)", "reference")):
-            fig.add_trace(go.Scatter(x=[f"{c['config']['params']} lr={c['config']['lr']:g} n={c['config']['n_examples']} s={c['budget']['steps']}"
-                                        for c in self.curves], y=[c[key] for c in self.curves], mode="markers", name=role))
+            fig.add_trace(
+                go.Scatter(
+                    x=[
+                        f"{c['config']['params']} lr={c['config']['lr']:g} n={c['config']['n_examples']} "
+                        f"s={c['budget']['steps']}"
+                        for c in self.curves
+                    ],
+                    y=[c[key] for c in self.curves],
+                    mode="markers",
+                    name=role,
+                )
+            )
         return fig.update_layout(title="recovered forget recall per attack configuration", yaxis_range=[0, 1])
 
 
@@ -99,16 +128,20 @@ def _trainable(subject, params: str):
     from peft import LoraConfig, get_peft_model
 
     r = int(params[5:])
-    wrapped = get_peft_model(copy.deepcopy(subject.model), LoraConfig(r=r, lora_alpha=2 * r, lora_dropout=0.0, target_modules="all-linear"))
+    wrapped = get_peft_model(
+        copy.deepcopy(subject.model), LoraConfig(r=r, lora_alpha=2 * r, lora_dropout=0.0, target_modules="all-linear")
+    )
     return wrapped, [p for p in wrapped.parameters() if p.requires_grad]
 
 
 def _train_rows(enc_train, n, seed):
     idx = torch.randperm(len(enc_train), generator=torch.Generator().manual_seed(seed))
-    return idx[: n] if n is not None else idx
+    return idx[:n] if n is not None else idx
 
 
-def _run(subject, cfg: dict, seed: int, train, enc_eval, enc_retain, steps: tuple[int, ...]) -> list[tuple[torch.Tensor, float]]:
+def _run(
+    subject, cfg: dict, seed: int, train, enc_eval, enc_retain, steps: tuple[int, ...]
+) -> list[tuple[torch.Tensor, float]]:
     """One attack run: ``[(per-fact recall of the evaluated facts, retain recall)]`` at each checkpoint."""
 
     torch.manual_seed(seed)
@@ -152,23 +185,62 @@ def attack_curves(subject, forget, retain, unrelated, cfg: SweepConfig):
     runs = bar(total=len(cfg.seeds) * len(cfg.configs()), desc="relearning sweep")
     for seed in cfg.seeds:
         T, V = entity_halves([f.subject for f in forget], seed) if cfg.data == "disjoint" else (set(), set(entities))
-        train = {"disjoint": lambda: encode_facts(subject, [f for f in forget if f.subject in T]),
-                 "retain": lambda: encode_facts(subject, retain), "unrelated": lambda: encode_facts(subject, unrelated)}[cfg.data]()
+        train = {
+            "disjoint": lambda T=T: encode_facts(subject, [f for f in forget if f.subject in T]),
+            "retain": lambda: encode_facts(subject, retain),
+            "unrelated": lambda: encode_facts(subject, unrelated),
+        }[cfg.data]()
         scored = torch.tensor([e in V for e in entities])
         for ci, c in enumerate(cfg.configs()):
             runs.set_postfix_str(f"{c['params']} lr {c['lr']:g}", refresh=False)
             points, n_trained = _run(subject, c, seed, train, enc_f, enc_r, steps)
             runs.update()
             for step, (correct, ret) in zip(steps, points, strict=True):
-                per = torch.zeros(len(entities)).index_add_(0, ent, correct) / torch.bincount(ent, minlength=len(entities))
+                per = torch.zeros(len(entities)).index_add_(0, ent, correct) / torch.bincount(
+                    ent, minlength=len(entities)
+                )
                 per[~scored] = float("nan")
                 acc.setdefault((ci, step), []).append((per, ret, n_trained))
     runs.close()
-    return entities, {k: (torch.nanmean(torch.stack([p for p, _, _ in v]), 0), sum(r for _, r, _ in v) / len(v), v[0][2]) for k, v in acc.items()}
+    return entities, {
+        k: (torch.nanmean(torch.stack([p for p, _, _ in v]), 0), sum(r for _, r, _ in v) / len(v), v[0][2])
+        for k, v in acc.items()
+    }
 
 
-def relearn_sweep(model, forget, retain, *, original, reference, unrelated=None, config: SweepConfig = SweepConfig(),
-                  verdict: VerdictConfig = VerdictConfig()) -> SweepResult:
+def _curve_row(
+    cfg: SweepConfig, key: tuple, row: tuple, ents: list, orig, floor, rules: VerdictConfig, limit: float
+) -> dict:
+    """One configuration's row of the sweep: its budget, recovered recall, RKI against ORIG and the
+    reference's floor, and its retain recall against the utility ``limit``."""
+    (ci, step), (per, ret, n_trained) = key, row
+    keep = torch.isfinite(per)
+    kept = [e for e, k in zip(ents, keep.tolist(), strict=True) if k]
+    r = Metric("relearn_sweep", "adversarial", kept, per[keep][None], orig[keep][None], floor[keep][None]).rki(rules)
+    c = cfg.configs()[ci]
+    return {
+        "config": c,
+        "budget": {"steps": step, "lr": c["lr"], "n_params": n_trained, "n_examples": c["n_examples"]},
+        "recovered": float(per[keep].mean()),
+        "rki": r.value,
+        "ci": list(r.ci),
+        "locality": ret,
+        "within_utility_limit": ret >= limit,
+        "reference": float(floor[keep].mean()),
+    }
+
+
+def relearn_sweep(
+    model,
+    forget,
+    retain,
+    *,
+    original,
+    reference,
+    unrelated=None,
+    config: SweepConfig = SweepConfig(),
+    rules: VerdictConfig = VerdictConfig(),
+) -> SweepResult:
     """Every configuration on ``model`` and on ``reference`` (see module doc)."""
     from .recall import entity_recall
 
@@ -181,18 +253,15 @@ def relearn_sweep(model, forget, retain, *, original, reference, unrelated=None,
     _, floor = attack_curves(reference, forget, retain, unrelated, cfg)
     orig = entity_recall(original, forget, ents)[1]
     base_retain = float(entity_recall(model, locality_sample(retain, cfg))[1].mean())
-    curves = []
-    for (ci, step), (per, ret, n_trained) in sorted(mine.items()):
-        keep = torch.isfinite(per)
-        m = Metric("relearn_sweep", "adversarial", [e for e, k in zip(ents, keep.tolist(), strict=True) if k], per[keep][None], orig[keep][None],
-                   floor[(ci, step)][0][keep][None])
-        r = m.rki(verdict)
-        curves.append({"config": cfg.configs()[ci], "budget": {"steps": step, "lr": cfg.configs()[ci]["lr"], "n_params": n_trained,
-                                                                "n_examples": cfg.configs()[ci]["n_examples"]},
-                       "recovered": float(per[keep].mean()), "rki": r["value"], "ci": r["ci"], "locality": ret,
-                       "within_utility_limit": ret >= cfg.utility_limit * base_retain, "reference": float(floor[(ci, step)][0][keep].mean())})
+    limit = cfg.utility_limit * base_retain
+    curves = [_curve_row(cfg, key, row, ents, orig, floor[key][0], rules, limit) for key, row in sorted(mine.items())]
     allowed = [c for c in curves if c["within_utility_limit"]]
     worst = max(allowed, key=lambda c: c["recovered"], default=None)
-    worst_case = None if worst is None else {k: worst[k] for k in ("config", "budget", "recovered", "rki", "ci", "locality")}
-    ref_floor = {"max_recovered": max(c["reference"] for c in curves), "at_worst_case": None if worst is None else worst["reference"]}
+    worst_case = (
+        None if worst is None else {k: worst[k] for k in ("config", "budget", "recovered", "rki", "ci", "locality")}
+    )
+    ref_floor = {
+        "max_recovered": max(c["reference"] for c in curves),
+        "at_worst_case": None if worst is None else worst["reference"],
+    }
     return SweepResult(curves, worst_case, ref_floor, {**cfg.__dict__, "retain_recall_before": base_retain})

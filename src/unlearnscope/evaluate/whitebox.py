@@ -37,20 +37,21 @@ from ..errors import UnlearnscopeError
 from ..results import Result
 from .recall import entity_recall
 from .rki import Metric, VerdictConfig
+from .verdicts import RKI
 
 
 @dataclass
 class AttackResult(Result):
     """``recovered``: the attacked model's mean forget recall; ``before``: without the attack;
-    ``reference_floor``: the reference's recall under the same attack; ``rki``: ``{"value", "ci",
-    "defined", "why"}`` of the attacked model; ``detail``: the attack's own numbers."""
+    ``reference_floor``: the reference's recall under the same attack; ``rki``: the attacked model's `RKI`;
+    ``detail``: the attack's own numbers."""
 
     kind = "attack"
     attack: str
     recovered: float
     before: float
     reference_floor: float | None
-    rki: dict
+    rki: RKI
     detail: dict = field(default_factory=dict)
 
     def plot(self):
@@ -58,8 +59,9 @@ class AttackResult(Result):
 
         rows = self.detail.get("per_layer") or self.detail.get("attribution") or []
         x = [str(r.get("layer", r.get("component"))) for r in rows]
-        return go.Figure(go.Bar(x=x, y=[r["recovered"] for r in rows])).update_layout(title=f"{self.attack}: recovered forget recall",
-                                                                                        yaxis_range=[0, 1])
+        return go.Figure(go.Bar(x=x, y=[r["recovered"] for r in rows])).update_layout(
+            title=f"{self.attack}: recovered forget recall", yaxis_range=[0, 1]
+        )
 
 
 def recall_under(subject, facts, order, ctx=None) -> torch.Tensor:
@@ -71,10 +73,22 @@ def recall_under(subject, facts, order, ctx=None) -> torch.Tensor:
 def attack_result(attack, facts, order, attacked, before, original, ref_attacked, cfg, detail) -> AttackResult:
     """An `AttackResult` from per-entity recall: ``attacked`` / ``before`` the model's with / without
     the attack, ``ref_attacked`` the reference's under it; ORIG is measured as it is."""
-    m = Metric(attack, "adversarial", order, attacked[None], None if original is None else entity_recall(original, facts, order)[1][None],
-               None if ref_attacked is None else ref_attacked[None])
-    return AttackResult(attack, float(attacked.mean()), float(before.mean()), None if ref_attacked is None else float(ref_attacked.mean()),
-                        m.rki(cfg), detail)
+    m = Metric(
+        attack,
+        "adversarial",
+        order,
+        attacked[None],
+        None if original is None else entity_recall(original, facts, order)[1][None],
+        None if ref_attacked is None else ref_attacked[None],
+    )
+    return AttackResult(
+        attack,
+        float(attacked.mean()),
+        float(before.mean()),
+        None if ref_attacked is None else float(ref_attacked.mean()),
+        m.rki(cfg),
+        detail,
+    )
 
 
 def checked_facts(facts):
@@ -94,7 +108,9 @@ def unlearning_directions(model, original, facts, k: int = 1) -> torch.Tensor:
     if k < 1:
         raise UnlearnscopeError(f"k must be >= 1 directions, got {k}")
     if (model.anatomy.n_layers, model.anatomy.d_model) != (original.anatomy.n_layers, original.anatomy.d_model):
-        raise UnlearnscopeError("direction ablation compares the model's residual stream with ORIG's: use models of one architecture")
+        raise UnlearnscopeError(
+            "direction ablation compares the model's residual stream with ORIG's: use models of one architecture"
+        )
     enc = encode_facts(original, facts)
     points = [f"blocks.{l}.hook_resid_post" for l in range(model.anatomy.n_layers)]
     rows = torch.arange(len(enc))
@@ -102,7 +118,9 @@ def unlearning_directions(model, original, facts, k: int = 1) -> torch.Tensor:
     for s in (model, original):
         with s.capture(points) as cache:
             s.model(input_ids=enc.input_ids.to(s.device), attention_mask=enc.attention_mask.to(s.device))
-        states.append(torch.stack([cache[p][rows, enc.last.to(cache[p].device)].float().cpu() for p in points]))  # [layer, n, d]
+        states.append(
+            torch.stack([cache[p][rows, enc.last.to(cache[p].device)].float().cpu() for p in points])
+        )  # [layer, n, d]
     diff = states[0] - states[1]
     out = torch.zeros(diff.shape[0], k, diff.shape[-1])
     for l, d in enumerate(diff):
@@ -130,11 +148,15 @@ def directions_removed(subject, layer: int, basis: torch.Tensor):
 def ablation_recall(model, original, facts, order, k: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
     """``([layer, entity] recall with layer l's directions projected out, [layer, k, d_model] directions)``."""
     basis = unlearning_directions(model, original, facts, k)
-    per_layer = [recall_under(model, facts, order, directions_removed(model, l, basis[l])) for l in range(basis.shape[0])]
+    per_layer = [
+        recall_under(model, facts, order, directions_removed(model, l, basis[l])) for l in range(basis.shape[0])
+    ]
     return torch.stack(per_layer), basis
 
 
-def direction_ablation(model, original, facts, *, reference=None, k: int = 1, config: VerdictConfig = VerdictConfig()) -> AttackResult:
+def direction_ablation(
+    model, original, facts, *, reference=None, k: int = 1, config: VerdictConfig = VerdictConfig()
+) -> AttackResult:
     """The direction-ablation attack (module doc): the worst case over layers, each layer's recall."""
     facts, order = checked_facts(facts)
     per_layer, basis = ablation_recall(model, original, facts, order, k)
@@ -143,9 +165,23 @@ def direction_ablation(model, original, facts, *, reference=None, k: int = 1, co
     if reference is not None:
         ref_layers, _ = ablation_recall(reference, original, facts, order, k)
         ref_best = ref_layers[int(ref_layers.mean(1).argmax())]
-    detail = {"k": k, "layer": worst, "per_layer": [{"layer": l, "recovered": float(v.mean())} for l, v in enumerate(per_layer)],
-              "directions": {"norm_of_mean_difference": [float(n) for n in basis[:, 0].norm(dim=-1)]}}
-    return attack_result("direction_ablation", facts, order, per_layer[worst], recall_under(model, facts, order), original, ref_best, config, detail)
+    detail = {
+        "k": k,
+        "layer": worst,
+        "per_layer": [{"layer": l, "recovered": float(v.mean())} for l, v in enumerate(per_layer)],
+        "directions": {"norm_of_mean_difference": [float(n) for n in basis[:, 0].norm(dim=-1)]},
+    }
+    return attack_result(
+        "direction_ablation",
+        facts,
+        order,
+        per_layer[worst],
+        recall_under(model, facts, order),
+        original,
+        ref_best,
+        config,
+        detail,
+    )
 
 
 # ---------------------------------------------------------------------------- quantization
@@ -156,13 +192,20 @@ def quantized_recall(model, facts, order, bits: int) -> torch.Tensor:
     return recall_under(quantized_copy(model, bits), facts, order)
 
 
-def quantization_attack(model, facts, *, bits: int = 4, original=None, reference=None, config: VerdictConfig = VerdictConfig()) -> AttackResult:
+def quantization_attack(
+    model, facts, *, bits: int = 4, original=None, reference=None, config: VerdictConfig = VerdictConfig()
+) -> AttackResult:
     """Recall after the weights' ``bits``-bit round trip, on the model and on the reference."""
     facts, order = checked_facts(facts)
     attacked = quantized_recall(model, facts, order, bits)
     ref = None if reference is None else quantized_recall(reference, facts, order, bits)
-    detail = {"bits": bits, "reference_before": None if reference is None else float(recall_under(reference, facts, order).mean())}
-    return attack_result(f"quant{bits}", facts, order, attacked, recall_under(model, facts, order), original, ref, config, detail)
+    detail = {
+        "bits": bits,
+        "reference_before": None if reference is None else float(recall_under(reference, facts, order).mean()),
+    }
+    return attack_result(
+        f"quant{bits}", facts, order, attacked, recall_under(model, facts, order), original, ref, config, detail
+    )
 
 
 # ---------------------------------------------------------------------------- component revert
@@ -204,7 +247,9 @@ def revert_recall(model, original, facts, order, components: list[str]) -> torch
     return torch.stack([recall_under(model, facts, order, reverted(model, original, c)) for c in components])
 
 
-def component_revert(model, original, facts, *, components=None, reference=None, config: VerdictConfig = VerdictConfig()) -> AttackResult:
+def component_revert(
+    model, original, facts, *, components=None, reference=None, config: VerdictConfig = VerdictConfig()
+) -> AttackResult:
     """Each component reverted to ORIG's weights in turn; the attribution is the recall it brings
     back.  The reference's floor is its recall with the same component taken from ORIG (ORIG's
     weights there may carry the facts themselves: a recovery must exceed it)."""
@@ -215,7 +260,23 @@ def component_revert(model, original, facts, *, components=None, reference=None,
     before = recall_under(model, facts, order)
     rows = revert_recall(model, original, facts, order, names)
     worst = int(rows.mean(1).argmax())
-    ref = None if reference is None else recall_under(reference, facts, order, reverted(reference, original, names[worst]))
-    attribution = [{"component": c, "recovered": float(v.mean()), "gain": float(v.mean() - before.mean())} for c, v in zip(names, rows, strict=True)]
-    return attack_result("component_revert", facts, order, rows[worst], before, original, ref, config,
-                   {"component": names[worst], "attribution": attribution})
+    ref = (
+        None
+        if reference is None
+        else recall_under(reference, facts, order, reverted(reference, original, names[worst]))
+    )
+    attribution = [
+        {"component": c, "recovered": float(v.mean()), "gain": float(v.mean() - before.mean())}
+        for c, v in zip(names, rows, strict=True)
+    ]
+    return attack_result(
+        "component_revert",
+        facts,
+        order,
+        rows[worst],
+        before,
+        original,
+        ref,
+        config,
+        {"component": names[worst], "attribution": attribution},
+    )

@@ -22,7 +22,9 @@ def _ranks(x: torch.Tensor) -> torch.Tensor:
 def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
     """Spearman's ρ with average ranks for ties (NaN when either side is constant)."""
     if a.numel() != b.numel() or a.numel() < 3:
-        raise UnlearnscopeError(f"spearman needs two equally long inputs of >= 3 values, got {a.numel()} and {b.numel()}")
+        raise UnlearnscopeError(
+            f"spearman needs two equally long inputs of >= 3 values, got {a.numel()} and {b.numel()}"
+        )
     ra, rb = _ranks(a), _ranks(b)
     ra, rb = ra - ra.mean(), rb - rb.mean()
     den = float(ra.norm() * rb.norm())

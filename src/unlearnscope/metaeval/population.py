@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ..errors import UnlearnscopeError
 from ..model.edits import atomic_dir
-from ..organisms.cache import MANIFEST, check_entry, file_table
+from ..organisms.cache import MANIFEST, building, check_entry, file_table
 
 GROUPS = ("knows", "never_knew", "unlearned")
 FT_STEPS, FT_LR, FT_BATCH = 30, 1e-4, 16  # the brief fine-tune on unrelated data (population and robustness)
@@ -59,12 +59,19 @@ def cached_member(org, name: str, spec: dict, make: Callable[[], object], log) -
     entry = population_dir(org) / f"{name}-{_key(spec)}"
     if check_entry(entry) is None:
         return entry / "model"
-    log(f"building population member {name}")
-    subject = make()
-    with atomic_dir(entry) as tmp:
-        subject.model.save_pretrained(tmp / "model")
-        subject.tokenizer.save_pretrained(tmp / "model")
-        (tmp / MANIFEST).write_text(json.dumps({"member": name, "spec": spec, "files": file_table(tmp), "complete": True}, indent=2, default=str))
+    with building(entry):
+        if check_entry(entry) is None:  # built by another process while this one waited
+            return entry / "model"
+        log(f"building population member {name}")
+        subject = make()
+        with atomic_dir(entry) as tmp:
+            subject.model.save_pretrained(tmp / "model")
+            subject.tokenizer.save_pretrained(tmp / "model")
+            (tmp / MANIFEST).write_text(
+                json.dumps(
+                    {"member": name, "spec": spec, "files": file_table(tmp), "complete": True}, indent=2, default=str
+                )
+            )
     return entry / "model"
 
 
@@ -84,5 +91,7 @@ def weight_seed_members(n_seeds: int) -> list[Member]:
     return out
 
 
-FT_MEMBERS = [Member("orig+ft", "knows", f"ORIG fine-tuned on unrelated data ({FT_STEPS} steps, lr {FT_LR})"),
-              Member("ref+ft", "never_knew", f"REF fine-tuned on unrelated data ({FT_STEPS} steps, lr {FT_LR})")]
+FT_MEMBERS = [
+    Member("orig+ft", "knows", f"ORIG fine-tuned on unrelated data ({FT_STEPS} steps, lr {FT_LR})"),
+    Member("ref+ft", "never_knew", f"REF fine-tuned on unrelated data ({FT_STEPS} steps, lr {FT_LR})"),
+]

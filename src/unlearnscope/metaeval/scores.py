@@ -25,7 +25,11 @@ from ..evaluate.faithfulness import auc, auc_ci, relearn_robustness, stability
 
 
 def _group(values: dict, members, group: str, condition: str, name: str) -> list[float]:
-    return [values[(m.name, condition)][name]["value"] for m in members if m.group == group and name in values.get((m.name, condition), {})]
+    return [
+        values[(m.name, condition)][name]["value"]
+        for m in members
+        if m.group == group and name in values.get((m.name, condition), {})
+    ]
 
 
 def _mean(xs: list[float]) -> float | None:
@@ -33,8 +37,11 @@ def _mean(xs: list[float]) -> float | None:
 
 
 def _pairs(values: dict, members, group: str, cond: str, name: str) -> list[tuple[float, float]]:
-    return [(values[(m.name, "base")][name]["value"], values[(m.name, cond)][name]["value"]) for m in members
-            if m.group == group and name in values.get((m.name, cond), {}) and name in values.get((m.name, "base"), {})]
+    return [
+        (values[(m.name, "base")][name]["value"], values[(m.name, cond)][name]["value"])
+        for m in members
+        if m.group == group and name in values.get((m.name, cond), {}) and name in values.get((m.name, "base"), {})
+    ]
 
 
 def _robustness(values: dict, members, conditions, name: str, gap: float) -> tuple[dict, dict]:
@@ -46,12 +53,17 @@ def _robustness(values: dict, members, conditions, name: str, gap: float) -> tup
         for g in ("knows", "never_knew", "unlearned"):
             pairs = _pairs(values, members, g, cond, name)
             if pairs:
-                per_group[g] = {"mean_change": _mean([a - b for b, a in pairs]), "stability": _mean(stability(*zip(*pairs, strict=True)))}
+                per_group[g] = {
+                    "mean_change": _mean([a - b for b, a in pairs]),
+                    "stability": _mean(stability(*zip(*pairs, strict=True))),
+                }
         fixed = _pairs(values, members, "knows", cond, name) + _pairs(values, members, "never_knew", cond, name)
         shift = _mean([abs(a - b) for b, a in fixed])
         robust[cond] = None if shift is None or gap <= 0 else max(0.0, 1 - shift / gap)
         if cond == "relearn" and "unlearned" in per_group and "never_knew" in per_group:
-            per_group["uds_R"] = relearn_robustness(per_group["unlearned"]["mean_change"], per_group["never_knew"]["mean_change"])
+            per_group["uds_R"] = relearn_robustness(
+                per_group["unlearned"]["mean_change"], per_group["never_knew"]["mean_change"]
+            )
         detail[cond] = per_group
     return robust, detail
 
@@ -65,6 +77,16 @@ def readout_row(name: str, kind: str, values: dict, members, conditions, *, floo
         k, n = _group(values, members, "knows", c, name), _group(values, members, "never_knew", c, name)
         if c != "base" and k and n:
             after[c] = auc(k, n)
-    return {"name": name, "kind": kind, "faithfulness_auc": point, "ci": ci, "robustness": robust, "robustness_detail": detail,
-            "auc_after": after, "used_in_verdicts": kind == "behavioural" or point >= floor,
-            "knows_values": knows, "never_knew_values": never, "gap": _mean(knows) - _mean(never)}
+    return {
+        "name": name,
+        "kind": kind,
+        "faithfulness_auc": point,
+        "ci": ci,
+        "robustness": robust,
+        "robustness_detail": detail,
+        "auc_after": after,
+        "used_in_verdicts": kind == "behavioural" or point >= floor,
+        "knows_values": knows,
+        "never_knew_values": never,
+        "gap": _mean(knows) - _mean(never),
+    }

@@ -128,13 +128,13 @@ class Anatomy:
             )
         layers = get_module(model, family.layers)
         n_layers = len(layers)
-        moe_layers = tuple(
-            i for i in range(n_layers) if family.moe is not None and _has(layers[i], family.moe.experts)
-        )
+        moe_layers = tuple(i for i in range(n_layers) if family.moe is not None and _has(layers[i], family.moe.experts))
         first_dense = next((i for i in range(n_layers) if i not in moe_layers), None)
         d_mlp = 0
         if first_dense is not None:
-            down = get_module(layers[first_dense], family.mlp_down).weight  # [d_model, d_mlp] (linear) or [d_mlp, d_model]
+            down = get_module(
+                layers[first_dense], family.mlp_down
+            ).weight  # [d_model, d_mlp] (linear) or [d_mlp, d_model]
             d_mlp = down.shape[1] if family.layout == "linear" else down.shape[0]
         n_experts = top_k = d_expert = 0
         if moe_layers:
@@ -142,7 +142,10 @@ class Anatomy:
             down = getattr(experts, family.moe.down)
             n_experts, d_expert = down.shape[0], down.shape[2]
             d_mlp = d_mlp or d_expert
-            top_k = int(getattr(config, family.moe.top_k_attr, 0) or getattr(get_module(layers[moe_layers[0]], family.moe.router), "top_k", 0))
+            top_k = int(
+                getattr(config, family.moe.top_k_attr, 0)
+                or getattr(get_module(layers[moe_layers[0]], family.moe.router), "top_k", 0)
+            )
         emb = get_module(model, family.embed).weight
         unembed = get_module(model, family.unembed).weight if family.unembed and _has(model, family.unembed) else None
         parallel = bool(family.parallel_residual_attr and getattr(config, family.parallel_residual_attr, False))
@@ -165,7 +168,9 @@ class Anatomy:
     # ------------------------------------------------------------------ checks
     def check_layer(self, layer: int) -> int:
         if not -self.n_layers <= layer < self.n_layers:
-            raise OutOfRangeError(f"layer {layer} is out of range: the model has {self.n_layers} layers (0..{self.n_layers - 1})")
+            raise OutOfRangeError(
+                f"layer {layer} is out of range: the model has {self.n_layers} layers (0..{self.n_layers - 1})"
+            )
         return layer % self.n_layers
 
     def check_expert(self, layer: int, expert: int) -> int:
@@ -173,7 +178,9 @@ class Anatomy:
         if layer not in self.moe_layers:
             raise OutOfRangeError(f"layer {layer} is dense; MoE layers are {list(self.moe_layers)}")
         if not 0 <= expert < self.n_experts:
-            raise OutOfRangeError(f"expert {expert} is out of range: layer {layer} has {self.n_experts} experts (0..{self.n_experts - 1})")
+            raise OutOfRangeError(
+                f"expert {expert} is out of range: layer {layer} has {self.n_experts} experts (0..{self.n_experts - 1})"
+            )
         return expert
 
     # ------------------------------------------------------------------ modules and paths
@@ -207,7 +214,9 @@ class Anatomy:
         return self.module(self.family.embed).weight
 
     # ------------------------------------------------------------------ MLP weights
-    def _mlp_param(self, layer: int, which: str, expert: int | str | None) -> tuple[str, torch.Tensor, tuple[int, int] | None]:
+    def _mlp_param(
+        self, layer: int, which: str, expert: int | str | None
+    ) -> tuple[str, torch.Tensor, tuple[int, int] | None]:
         """(param name, parameter, (expert dim, expert index) or None) for key/up/value weights.
 
         ``expert="shared"`` addresses the shared expert of Qwen2-MoE / DeepSeek layers."""
@@ -242,11 +251,11 @@ class Anatomy:
         """Up-projection vectors ``[d_mlp, d_model]`` of gated MLPs (view)."""
         return self._kv_view(layer, "up", expert)
 
-    def values(self, layer: int, expert: int | None = None) -> torch.Tensor:
+    def values(self, layer: int, expert: int | str | None = None) -> torch.Tensor:
         """Value vectors ``[d_mlp, d_model]`` (rows = what each neuron writes; view)."""
         return self._kv_view(layer, "value", expert)
 
-    def _kv_view(self, layer: int, which: str, expert: int | None) -> torch.Tensor:
+    def _kv_view(self, layer: int, which: str, expert: int | str | None) -> torch.Tensor:
         name, p, exp = self._mlp_param(layer, which, expert)
         if exp is not None:
             w = p[exp[1]]  # gate_up [2I, H] or down [H, I]
@@ -347,4 +356,3 @@ def _has(root: nn.Module, path: str) -> bool:
         return True
     except AttributeError:
         return False
-

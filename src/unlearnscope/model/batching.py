@@ -1,7 +1,7 @@
 """Batches of model inputs and the tokens that count in them.
 
-    for start, batch in iter_batches(subject, texts, 32):     # right-padded, on the model's device
-        mask = token_mask(batch["attention_mask"], "last")     # [batch, pos] bool
+for start, batch in iter_batches(subject, texts, 32):     # right-padded, on the model's device
+    mask = token_mask(batch["attention_mask"], "last")     # [batch, pos] bool
 """
 
 from __future__ import annotations

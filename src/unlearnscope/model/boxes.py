@@ -15,7 +15,9 @@ Box = tuple[str, tuple[tuple[int, ...], ...]]  # (param name, per-dim sorted ind
 
 def to_box(sl: ParamSlice, shape) -> Box:
     dims = dict(sl.index)
-    return sl.param, tuple(tuple(sorted({i % n for i in dims[d]})) if d in dims else tuple(range(n)) for d, n in enumerate(shape))
+    return sl.param, tuple(
+        tuple(sorted({i % n for i in dims[d]})) if d in dims else tuple(range(n)) for d, n in enumerate(shape)
+    )
 
 
 def compact(box: Box, shape) -> ParamSlice:

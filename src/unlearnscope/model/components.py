@@ -29,6 +29,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -36,6 +37,9 @@ from ..errors import OutOfRangeError, UnlearnscopeError
 from ..results import write_json_atomic
 from .anatomy import ParamSlice
 from .boxes import Box, compact, disjoint_union, intersect, numel, subtract, to_box
+
+if TYPE_CHECKING:
+    from .subject import Subject
 
 _NAME = re.compile(r"^blocks\.(?P<l>\d+)\.(?P<rest>.+)$")
 
@@ -101,7 +105,9 @@ class ComponentSet:
 
     # ------------------------------------------------------------------ algebra
     def _combine(self, other: ComponentSet, boxes: list[Box], op: str) -> ComponentSet:
-        return ComponentSet([f"({' '.join(self.names)}) {op} ({' '.join(other.names)})"], boxes, {**self.shapes, **other.shapes})
+        return ComponentSet(
+            [f"({' '.join(self.names)}) {op} ({' '.join(other.names)})"], boxes, {**self.shapes, **other.shapes}
+        )
 
     def __or__(self, other: ComponentSet) -> ComponentSet:
         return self._combine(other, disjoint_union(self.boxes + other.boxes), "|")
@@ -133,7 +139,7 @@ class ComponentSet:
 
     def masks(self, subject) -> dict[str, torch.Tensor]:
         """``param -> bool mask`` (True inside the set) on the parameter's device."""
-        out = {}
+        out: dict[str, torch.Tensor] = {}
         for sl in self.slices():
             p = subject.model.get_parameter(sl.param)
             m = out.setdefault(sl.param, torch.zeros(p.shape, dtype=torch.bool, device=p.device))
@@ -142,7 +148,12 @@ class ComponentSet:
 
     def summary(self, subject) -> dict:
         total = sum(p.numel() for p in subject.model.parameters())
-        return {"names": self.names, "n_params": self.n_params, "fraction_of_model": self.n_params / total, "params": self.params()}
+        return {
+            "names": self.names,
+            "n_params": self.n_params,
+            "fraction_of_model": self.n_params / total,
+            "params": self.params(),
+        }
 
     # ------------------------------------------------------------------ persistence
     def to_dict(self) -> dict:
@@ -162,22 +173,41 @@ class ComponentSet:
 
 
 # ---------------------------------------------------------------------- name resolution
-def resolve_name(subject, name: str) -> list[ParamSlice]:
+def _moe_table(family):
+    """The family's MoE table (only read for a layer that is sparse)."""
+    if family.moe is None:
+        raise OutOfRangeError("this model has no MoE blocks")
+    return family.moe
+
+
+def resolve_name(subject: Subject, name: str) -> list[ParamSlice]:
     """The parameter slices one component name stands for."""
     if name.startswith("re:") or "\\" in name:
         rx = re.compile(name[3:] if name.startswith("re:") else name)
         hits = [n for n, _ in subject.model.named_parameters() if rx.search(n)]
         if not hits:
-            raise UnlearnscopeError(f"component regex {rx.pattern!r} matches no parameter name (e.g. {next(iter(dict(subject.model.named_parameters())))})")
+            raise UnlearnscopeError(
+                f"component regex {rx.pattern!r} matches no parameter name (e.g. "
+                f"{next(iter(dict(subject.model.named_parameters())))})"
+            )
         return [ParamSlice(n) for n in hits]
     m = _NAME.match(name)
     if not m:
-        raise UnlearnscopeError(f"bad component name {name!r}: expected blocks.L.mlp, blocks.L.attn.head:H, blocks.L.mlp.value:J, blocks.L.moe.expert:E, ... or re:<regex>")
+        raise UnlearnscopeError(
+            f"bad component name {name!r}: expected blocks.L.mlp, blocks.L.attn.head:H, blocks.L.mlp.value:J, "
+            "blocks.L.moe.expert:E, ... or re:<regex>"
+        )
     a = subject.anatomy
     layer = a.check_layer(int(m["l"]))
     rest, fam = m["rest"], a.family
     if rest == "mlp":
-        paths = [a.path(layer, fam.moe.block)] if layer in a.moe_layers else [a.path(layer, p) for p in {fam.mlp, fam.mlp_in, fam.mlp_down} | ({fam.mlp_up} if fam.mlp_up else set())]
+        paths = (
+            [a.path(layer, _moe_table(fam).block)]
+            if layer in a.moe_layers
+            else [
+                a.path(layer, p) for p in {fam.mlp, fam.mlp_in, fam.mlp_down} | ({fam.mlp_up} if fam.mlp_up else set())
+            ]
+        )
         return _params_under(subject, paths)
     if rest == "attn":
         return _params_under(subject, [a.path(layer, fam.attn)])
@@ -186,18 +216,21 @@ def resolve_name(subject, name: str) -> list[ParamSlice]:
         return a.head_slices(layer, parse_indices(idx))
     if kind in ("mlp.value", "mlp.neuron"):
         if layer in a.moe_layers:
-            raise OutOfRangeError(f"layer {layer} is a MoE layer: name a value vector of one expert, e.g. blocks.{layer}.moe.expert:0.value:{idx}")
+            raise OutOfRangeError(
+                f"layer {layer} is a MoE layer: name a value vector of one expert, e.g. "
+                f"blocks.{layer}.moe.expert:0.value:{idx}"
+            )
         j = parse_indices(idx)
         return [a.value_slice(layer, j)] if kind == "mlp.value" else a.neuron_slices(layer, j)
     if kind == "moe.router":
-        w = f"{a.path(layer, fam.moe.router)}.weight" if layer in a.moe_layers else None
+        w = f"{a.path(layer, _moe_table(fam).router)}.weight" if layer in a.moe_layers else None
         if w is None:
             raise OutOfRangeError(f"layer {layer} is dense: it has no router")
         return [ParamSlice(w) if not idx else ParamSlice.of(w, {0: _experts(a, layer, parse_indices(idx))})]
     if rest == "moe.shared":
-        if layer not in a.moe_layers or not fam.moe.shared:
+        if layer not in a.moe_layers or not _moe_table(fam).shared:
             raise OutOfRangeError(f"layer {layer} has no shared expert")
-        return _params_under(subject, [a.path(layer, fam.moe.shared)])
+        return _params_under(subject, [a.path(layer, _moe_table(fam).shared)])
     em = re.fullmatch(r"moe\.expert:(?P<e>[^.]+)(?:\.value:(?P<j>.+))?", rest)
     if em:
         experts = _experts(a, layer, parse_indices(em["e"]))

@@ -25,12 +25,16 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 from safetensors.torch import load_file, save_file
 
 from ..errors import EditError
 from .anatomy import ParamSlice
+
+if TYPE_CHECKING:
+    from .subject import Subject
 
 PATCH_VERSION = 1
 
@@ -177,7 +181,9 @@ class EditPatch:
         for i, rec in enumerate(self.records):
             tensors[f"{i}.old"] = rec.old.contiguous()
             tensors[f"{i}.new"] = rec.new.contiguous()
-            manifest.append({**rec.slice.to_dict(), "op": rec.op, "dtype": str(rec.old.dtype), "shape": list(rec.old.shape)})
+            manifest.append(
+                {**rec.slice.to_dict(), "op": rec.op, "dtype": str(rec.old.dtype), "shape": list(rec.old.shape)}
+            )
         meta = {"version": PATCH_VERSION, "model_fingerprint": self.fingerprint, "edits": manifest}
         with atomic_dir(path) as tmp:
             save_file(tensors, str(tmp / "patch.safetensors"))
@@ -195,7 +201,9 @@ class EditPatch:
                 for i, m in enumerate(meta["edits"])
             ]
         except (OSError, KeyError, ValueError, json.JSONDecodeError) as err:
-            raise EditError(f"{str(path)!r} is not a readable edit patch (manifest.json + patch.safetensors): {err}") from err
+            raise EditError(
+                f"{str(path)!r} is not a readable edit patch (manifest.json + patch.safetensors): {err}"
+            ) from err
         return cls(records, meta.get("model_fingerprint"))
 
     def apply(self, subject, *, check: bool = True) -> Edits:
@@ -206,9 +214,13 @@ class EditPatch:
         ed = Edits(subject)
         try:
             for rec in self.records:
+
                 def fn(x, rec=rec):
                     if check and not torch.equal(x.cpu(), rec.old):
-                        raise EditError(f"patch does not match this model: {rec.slice.param} differs from the patch's recorded original values")
+                        raise EditError(
+                            f"patch does not match this model: {rec.slice.param} differs from the patch's recorded "
+                            "original values"
+                        )
                     return rec.new.to(x.device)
 
                 ed.apply(rec.slice, fn, rec.op)
@@ -241,7 +253,7 @@ def clear_stale_temporaries(path: Path) -> list[Path]:
     mid-write (a SIGKILL, a crash); live writers' temporaries are kept.  Returns what was removed."""
     removed = []
     for tmp in path.parent.glob(f".{path.name}.tmp-*-*"):
-        pid = tmp.name[len(path.name) + 6:].split("-", 1)[0]
+        pid = tmp.name[len(path.name) + 6 :].split("-", 1)[0]
         if tmp.is_dir() and pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
             shutil.rmtree(tmp, ignore_errors=True)
             removed.append(tmp)
@@ -281,15 +293,20 @@ class atomic_dir:
             os.replace(self.tmp, self.path)
 
 
-def export_model(subject, out_dir: str | os.PathLike, *, overwrite: bool = False) -> Path:
+def export_model(subject: Subject, out_dir: str | os.PathLike, *, overwrite: bool = False) -> Path:
     """``save_pretrained`` the (edited) model and its tokenizer into a new directory.
 
     Refuses to write into or inside the source directory; writes atomically."""
     out = Path(out_dir)
-    if subject.source and (Path(subject.source).exists() and (_inside(out, Path(subject.source)) or _inside(Path(subject.source), out))):
-        raise EditError(f"refusing to export into {str(out)!r}: it overlaps the source model directory {subject.source!r}")
+    if subject.source and (
+        Path(subject.source).exists() and (_inside(out, Path(subject.source)) or _inside(Path(subject.source), out))
+    ):
+        raise EditError(
+            f"refusing to export into {str(out)!r}: it overlaps the source model directory {subject.source!r}"
+        )
     with atomic_dir(out, overwrite=overwrite) as tmp:
-        subject.model.save_pretrained(tmp)
+        model: Any = subject.model
+        model.save_pretrained(tmp)
         if subject.tokenizer is not None:
             subject.tokenizer.save_pretrained(tmp)
     return out

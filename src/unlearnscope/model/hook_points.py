@@ -182,10 +182,23 @@ class HookPoint:
         return self.shape.startswith("tok")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "module": self.module_path, "phase": self.phase, "shape": self.shape, "layer": self.layer}
+        return {
+            "name": self.name,
+            "module": self.module_path,
+            "phase": self.phase,
+            "shape": self.shape,
+            "layer": self.layer,
+        }
 
 
-def site_point(name: str, path: str, site_phase: str, shape: str = "batch pos d_model", layer: int | None = None, codec: Codec | None = None) -> HookPoint:
+def site_point(
+    name: str,
+    path: str,
+    site_phase: str,
+    shape: str = "batch pos d_model",
+    layer: int | None = None,
+    codec: Codec | None = None,
+) -> HookPoint:
     codec = codec or (OutputTensor() if site_phase == "out" else InputTensor())
     return HookPoint(name, path, site_phase, codec, shape, layer)
 
@@ -196,12 +209,33 @@ def raw_point(spec: str) -> tuple[str, str]:
     return path, (phase or "out")
 
 
+def _add_moe_points(add, moe, n_experts: int, l: int) -> None:
+    """A sparse block's router and expert hook points (``add`` as in `build_hook_table`)."""
+    b = f"blocks.{l}.moe"
+    add(f"{b}.hook_router_logits", Site(moe.router), "tok expert", l, TupleItem(0))
+    add(f"{b}.hook_topk_weights", Site(moe.router), "tok k", l, TupleItem(1))
+    add(f"{b}.hook_topk_idx", Site(moe.router), "tok k", l, TupleItem(2))
+    add(f"{b}.hook_pre", Site(moe.experts), "tok expert_d_mlp", l, DenseExperts("pre", moe.gate_up, moe.down))
+    add(f"{b}.hook_post", Site(moe.experts), "tok expert_d_mlp", l, DenseExperts("post", moe.gate_up, moe.down))
+    for e in range(n_experts):
+        add(f"{b}.experts.{e}.hook_out", Site(moe.experts), "tok d_model", l, ExpertOut(e, moe.gate_up, moe.down))
+    if moe.shared:
+        add(f"{b}.hook_shared_out", Site(moe.shared), "tok d_model", l, TupleItem(0))
+
+
 def build_hook_table(anatomy) -> dict[str, HookPoint]:
     """Every canonical hook point of a model, in forward order."""
     fam = anatomy.family
     table: dict[str, HookPoint] = {}
 
-    def add(name: str, site: Site, shape: str = "batch pos d_model", layer: int | None = None, codec: Codec | None = None, rel: bool = True):
+    def add(
+        name: str,
+        site: Site,
+        shape: str = "batch pos d_model",
+        layer: int | None = None,
+        codec: Codec | None = None,
+        rel: bool = True,
+    ):
         path = anatomy.path(layer, site.path) if rel else site.path
         table[name] = site_point(name, path, site.phase, shape, layer, codec)
 
@@ -210,21 +244,18 @@ def build_hook_table(anatomy) -> dict[str, HookPoint]:
         b = f"blocks.{l}"
         add(f"{b}.hook_resid_pre", Site("", "in"), layer=l)
         if anatomy.n_heads:
-            add(f"{b}.attn.hook_z", Site(fam.attn_o, "in"), "batch pos n_heads d_head", l, HeadSplit(InputTensor(), anatomy.n_heads))
+            add(
+                f"{b}.attn.hook_z",
+                Site(fam.attn_o, "in"),
+                "batch pos n_heads d_head",
+                l,
+                HeadSplit(InputTensor(), anatomy.n_heads),
+            )
         add(f"{b}.hook_attn_out", fam.attn_out, layer=l)
         if fam.resid_mid is not None and not anatomy.parallel_residual:
             add(f"{b}.hook_resid_mid", fam.resid_mid, layer=l)
         if l in anatomy.moe_layers:
-            moe = fam.moe
-            add(f"{b}.moe.hook_router_logits", Site(moe.router), "tok expert", l, TupleItem(0))
-            add(f"{b}.moe.hook_topk_weights", Site(moe.router), "tok k", l, TupleItem(1))
-            add(f"{b}.moe.hook_topk_idx", Site(moe.router), "tok k", l, TupleItem(2))
-            add(f"{b}.moe.hook_pre", Site(moe.experts), "tok expert_d_mlp", l, DenseExperts("pre", moe.gate_up, moe.down))
-            add(f"{b}.moe.hook_post", Site(moe.experts), "tok expert_d_mlp", l, DenseExperts("post", moe.gate_up, moe.down))
-            for e in range(anatomy.n_experts):
-                add(f"{b}.moe.experts.{e}.hook_out", Site(moe.experts), "tok d_model", l, ExpertOut(e, moe.gate_up, moe.down))
-            if moe.shared:
-                add(f"{b}.moe.hook_shared_out", Site(moe.shared), "tok d_model", l, TupleItem(0))
+            _add_moe_points(add, fam.moe, anatomy.n_experts, l)
         else:
             add(f"{b}.mlp.hook_pre", Site(fam.mlp_in), "batch pos d_mlp", l)
             add(f"{b}.mlp.hook_post", Site(fam.mlp_down, "in"), "batch pos d_mlp", l)

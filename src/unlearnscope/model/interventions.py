@@ -14,15 +14,19 @@ models spread over several GPUs.  Any callable with that signature is accepted (
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
+from .forward_hooks import hooks
 from .hook_points import HookPoint
-from .hooks import hooks
 from .positions import Positions, assign
+
+if TYPE_CHECKING:
+    from .subject import ModelInputs, Subject
 
 
 @dataclass
@@ -93,15 +97,16 @@ class replace(_ValueOp):
         return _like(self.value, x).expand_as(x).clone()
 
 
-def mean_of(subject, name: str, inputs, *, batch_size: int = 32) -> torch.Tensor:
+def mean_of(subject: Subject, name: str, inputs: ModelInputs, *, batch_size: int = 32) -> torch.Tensor:
     """Mean activation of hook ``name`` over all non-padding tokens of ``inputs`` (texts or a
     tokenizer dict): the value a mean ablation writes (``replace(mean_of(...))``).  fp32."""
-    from .capture import capture
+    from .activations import capture
 
     enc = subject.as_inputs(inputs)
     point = subject.resolve(name)[0]
     n = enc["input_ids"].shape[0]
-    total, count = None, 0
+    total: torch.Tensor | None = None
+    count = 0
     for start in range(0, n, batch_size):
         batch = {k: v[start : start + batch_size] for k, v in enc.items()}
         with torch.no_grad(), capture(subject, [name]) as cache:
@@ -113,7 +118,7 @@ def mean_of(subject, name: str, inputs, *, batch_size: int = 32) -> torch.Tensor
         selected = act[mask]
         total = selected.sum(0) if total is None else total + selected.sum(0)
         count += selected.shape[0]
-    if not count:
+    if not count or total is None:
         from ..errors import UnlearnscopeError
 
         raise UnlearnscopeError("mean_of: the inputs hold no tokens")
@@ -121,7 +126,12 @@ def mean_of(subject, name: str, inputs, *, batch_size: int = 32) -> torch.Tensor
 
 
 @contextmanager
-def intervene(subject, spec: Mapping[str, Callable] | Iterable[tuple[str, Callable]] | str, fn: Callable | None = None, **hook_kwargs):
+def intervene(
+    subject: Subject,
+    spec: Mapping[str, Callable] | Iterable[tuple[str, Callable]] | str,
+    fn: Callable | None = None,
+    **hook_kwargs,
+) -> Iterator[list]:
     """Apply interventions for the duration of the block: ``intervene(subject, name, op)`` or
     ``intervene(subject, {name_or_pattern: op, ...})``.  Undone on exit, also on errors."""
     if isinstance(spec, str):
@@ -140,6 +150,8 @@ def intervene(subject, spec: Mapping[str, Callable] | Iterable[tuple[str, Callab
         def with_shape(op):
             return lambda act, point: op(act, point, batch_shape=box.get("shape"))
 
-        pairs = [(subject.hook_table["hook_embed"], record)] + [(n, with_shape(op) if isinstance(op, Op) else op) for n, op in pairs]
+        pairs = [(subject.hook_table["hook_embed"], record)] + [  # type: ignore[assignment]
+            (n, with_shape(op) if isinstance(op, Op) else op) for n, op in pairs
+        ]
     with hooks(subject, pairs, **hook_kwargs) as resolved:
         yield resolved

@@ -20,7 +20,9 @@ def experts_call_args(args: tuple, kwargs: dict) -> tuple[torch.Tensor, torch.Te
     return vals[0], vals[1], vals[2]
 
 
-def expert_ffn(experts: nn.Module, x: torch.Tensor, e: int, gate_up: str = "gate_up_proj", down: str = "down_proj") -> torch.Tensor:
+def expert_ffn(
+    experts: nn.Module, x: torch.Tensor, e: int, gate_up: str = "gate_up_proj", down: str = "down_proj"
+) -> torch.Tensor:
     """Un-weighted output of expert ``e`` on ``x[n, d_model]`` (gated MLP, gate rows first)."""
     gate, up = F.linear(x, getattr(experts, gate_up)[e]).chunk(2, dim=-1)
     return F.linear(experts.act_fn(gate) * up, getattr(experts, down)[e])
@@ -38,7 +40,9 @@ def expert_contribution(experts: nn.Module, args: tuple, kwargs: dict, e: int, *
     return out
 
 
-def dense_gate_up(experts: nn.Module, x: torch.Tensor, gate_up: str = "gate_up_proj") -> tuple[torch.Tensor, torch.Tensor]:
+def dense_gate_up(
+    experts: nn.Module, x: torch.Tensor, gate_up: str = "gate_up_proj"
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Every expert's gate pre-activation and up projection on every token, computed densely:
     ``(gate, up)``, each ``[tok, expert, d_expert]`` (batched matmul, no loop over experts)."""
     w = getattr(experts, gate_up)  # [E, 2I, d_model]
@@ -48,11 +52,19 @@ def dense_gate_up(experts: nn.Module, x: torch.Tensor, gate_up: str = "gate_up_p
 
 def routing_weights(idx: torch.Tensor, weights: torch.Tensor, n_experts: int) -> torch.Tensor:
     """``[tok, expert]`` weight of each expert in each token's output (zero where not routed)."""
-    return torch.zeros(idx.shape[0], n_experts, dtype=weights.dtype, device=weights.device).scatter_add_(1, idx.long(), weights)
+    return torch.zeros(idx.shape[0], n_experts, dtype=weights.dtype, device=weights.device).scatter_add_(
+        1, idx.long(), weights
+    )
 
 
-def dense_output_delta(experts: nn.Module, x: torch.Tensor, idx: torch.Tensor, weights: torch.Tensor, key_delta: torch.Tensor,
-                       down: str = "down_proj") -> torch.Tensor:
+def dense_output_delta(
+    experts: nn.Module,
+    x: torch.Tensor,
+    idx: torch.Tensor,
+    weights: torch.Tensor,
+    key_delta: torch.Tensor,
+    down: str = "down_proj",
+) -> torch.Tensor:
     """``[tok, d_model]``: how the experts' weighted output changes when every expert's key
     (down-projection input) changes by ``key_delta[tok, expert, d_expert]``; experts a token is
     not routed to contribute nothing."""

@@ -37,7 +37,13 @@ def canonical(name: str) -> str:
     return name
 
 
-def resolve(table: dict[str, HookPoint], specs: NameSpec | Iterable[NameSpec] | None, root=None, layers: Iterable[int] | None = None, n_layers: int | None = None) -> list[HookPoint]:
+def resolve(
+    table: dict[str, HookPoint],
+    specs: NameSpec | Iterable[NameSpec] | None,
+    root=None,
+    layers: Iterable[int] | None = None,
+    n_layers: int | None = None,
+) -> list[HookPoint]:
     """Hook points matched by ``specs`` (all points when ``None``), deduplicated, in table order
     (forward order) with raw module paths last.  ``layers`` keeps only points of those blocks
     (points outside blocks, like ``hook_logits``, are kept)."""
@@ -72,7 +78,9 @@ def resolve(table: dict[str, HookPoint], specs: NameSpec | Iterable[NameSpec] | 
         if n_layers is not None:
             bad = sorted(l for l in layers if not 0 <= l < n_layers)
             if bad:
-                raise OutOfRangeError(f"layers {bad} are out of range: the model has {n_layers} layers (0..{n_layers - 1})")
+                raise OutOfRangeError(
+                    f"layers {bad} are out of range: the model has {n_layers} layers (0..{n_layers - 1})"
+                )
         points = [p for p in points if p.layer is None or p.layer in layers]
     return points
 
@@ -106,13 +114,11 @@ def _no_match_message(table: dict[str, HookPoint], spec: NameSpec, n_layers: int
         return f"hook pattern {spec!r} matched no hook point. Run `unlearnscope inspect MODEL` to list them."
     m = _LAYER_RE.match(spec)
     if m and n_layers is not None and int(m.group(1)) >= n_layers:
-        return (
-            f"hook name {spec!r} names layer {m.group(1)}, but the model has {n_layers} layers (0..{n_layers - 1})."
-        )
+        return f"hook name {spec!r} names layer {m.group(1)}, but the model has {n_layers} layers (0..{n_layers - 1})."
     close = difflib.get_close_matches(canonical(spec), list(table), n=5, cutoff=0.6)
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
     return (
         f"hook name {spec!r} matches no hook point and no module of the model.{hint} "
-        "Run `unlearnscope inspect MODEL` for the full table; raw module paths are accepted as "
-        "'path' (output) or 'path:in' (input)."
+        "Run `unlearnscope inspect MODEL` for the full table; raw module paths are accepted as 'path' (output) or "
+        "'path:in' (input)."
     )

@@ -19,7 +19,9 @@ def index_of(positions: Positions, batch: int, device) -> tuple:
     """An indexer over ``[batch, pos, ...]`` selecting ``positions``."""
     if isinstance(positions, torch.Tensor):
         if positions.ndim != 1 or positions.shape[0] != batch:
-            raise UnlearnscopeError(f"per-row positions must be a 1-D tensor of length batch={batch}, got shape {tuple(positions.shape)}")
+            raise UnlearnscopeError(
+                f"per-row positions must be a 1-D tensor of length batch={batch}, got shape {tuple(positions.shape)}"
+            )
         return (torch.arange(batch, device=device), positions.to(device))
     if isinstance(positions, (list, tuple)):
         return (slice(None), torch.as_tensor(positions, device=device))
@@ -31,7 +33,9 @@ def as_batch_pos(act: torch.Tensor, shape: str, batch_shape: tuple[int, int] | N
     if not shape.startswith("tok"):
         return act
     if batch_shape is None or act.shape[0] != batch_shape[0] * batch_shape[1]:
-        raise UnlearnscopeError("cannot select positions on a token-flattened MoE point: the batch shape of this forward is unknown")
+        raise UnlearnscopeError(
+            "cannot select positions on a token-flattened MoE point: the batch shape of this forward is unknown"
+        )
     return act.view(*batch_shape, *act.shape[1:])
 
 

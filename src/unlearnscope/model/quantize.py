@@ -61,13 +61,18 @@ def quantize_weights_(model: torch.nn.Module, bits: int) -> dict:
         n_mat, n_par = n_mat + 1, n_par + w.numel()
     if n_mat == 0:
         raise UnlearnscopeError(f"{type(model).__name__} has no linear, Conv1D or embedding weights to quantize")
-    return {"bits": bits, "n_matrices": n_mat, "n_params": n_par, "scheme": "symmetric round-to-nearest, per output channel"}
+    return {
+        "bits": bits,
+        "n_matrices": n_mat,
+        "n_params": n_par,
+        "scheme": "symmetric round-to-nearest, per output channel",
+    }
 
 
 def quantized_copy(subject, bits: int):
     """A new `Subject` whose model is a deep copy of ``subject``'s with every weight matrix quantized
     to ``bits`` and dequantized (`quantize_weights_`); ``subject`` is not modified."""
-    from .load import load
+    from .loading import load
 
     model = copy.deepcopy(subject.model)
     quantize_weights_(model, bits)

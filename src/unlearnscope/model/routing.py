@@ -64,11 +64,22 @@ class RouterParams:
     @classmethod
     def of(cls, module, kind: str, top_k: int) -> RouterParams:
         if kind == "softmax_topk":
-            return cls(kind, int(getattr(module, "top_k", top_k) or top_k), bool(getattr(module, "norm_topk_prob", True)))
+            return cls(
+                kind, int(getattr(module, "top_k", top_k) or top_k), bool(getattr(module, "norm_topk_prob", True))
+            )
         if kind == "sigmoid_group_topk":
-            return cls(kind, int(module.top_k), bool(module.norm_topk_prob), int(module.num_group), int(module.topk_group),
-                       float(module.routed_scaling_factor), module.e_score_correction_bias)
-        raise UnlearnscopeError(f"unknown routing kind {kind!r}: add it to model/routing.py (softmax_topk, sigmoid_group_topk)")
+            return cls(
+                kind,
+                int(module.top_k),
+                bool(module.norm_topk_prob),
+                int(module.num_group),
+                int(module.topk_group),
+                float(module.routed_scaling_factor),
+                module.e_score_correction_bias,
+            )
+        raise UnlearnscopeError(
+            f"unknown routing kind {kind!r}: add it to model/routing.py (softmax_topk, sigmoid_group_topk)"
+        )
 
 
 def router_probs(logits: torch.Tensor, params: RouterParams) -> torch.Tensor:
@@ -87,7 +98,9 @@ def gate_scores(logits: torch.Tensor, params: RouterParams) -> torch.Tensor:
     return torch.softmax(logits.float(), -1) if params.kind == "softmax_topk" else logits.float().sigmoid()
 
 
-def select(logits: torch.Tensor, params: RouterParams, off: torch.Tensor | None = None, force: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def select(
+    logits: torch.Tensor, params: RouterParams, off: torch.Tensor | None = None, force: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``(weights[tok, k], idx[tok, k])`` as the native router computes them, with optional boolean
     ``off`` / ``force`` masks ``[expert]`` (or ``[tok, expert]``) applied to the selection scores."""
     score = gate_scores(logits, params)
@@ -132,7 +145,9 @@ class RoutingOverride:
     renormalize: bool = True  # after a drop
 
     @classmethod
-    def build(cls, mode: str, experts: Iterable[Expert], *, gain: float = 0.0, renormalize: bool = True) -> RoutingOverride:
+    def build(
+        cls, mode: str, experts: Iterable[Expert], *, gain: float = 0.0, renormalize: bool = True
+    ) -> RoutingOverride:
         """One mode for a list of experts: ``off`` | ``force`` | ``drop`` | ``gain``."""
         experts = [tuple(map(int, e)) for e in experts]
         if mode == "gain":
@@ -148,7 +163,8 @@ class RoutingOverride:
         if not anatomy.is_moe:
             raise UnlearnscopeError(
                 f"{anatomy.architecture} is a dense model: routing overrides need MoE layers. "
-                "Cluster its MLP neurons into emergent experts first (EMoE): unlearnscope.localize.experts.emergent_experts."
+                "Cluster its MLP neurons into emergent experts first (EMoE): "
+                "unlearnscope.localize.experts.emergent_experts."
             )
         for l, e in self.off + self.force + self.drop + list(self.gain):
             anatomy.check_expert(l, e)
@@ -157,13 +173,23 @@ class RoutingOverride:
             raise OutOfRangeError(f"experts {sorted(both)} are both switched off and forced on")
 
     def to_dict(self) -> dict:
-        return {"off": [list(e) for e in self.off], "force": [list(e) for e in self.force], "drop": [list(e) for e in self.drop],
-                "gain": [[l, e, g] for (l, e), g in self.gain.items()], "renormalize": self.renormalize}
+        return {
+            "off": [list(e) for e in self.off],
+            "force": [list(e) for e in self.force],
+            "drop": [list(e) for e in self.drop],
+            "gain": [[l, e, g] for (l, e), g in self.gain.items()],
+            "renormalize": self.renormalize,
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping) -> RoutingOverride:
-        return cls([tuple(e) for e in d.get("off", [])], [tuple(e) for e in d.get("force", [])], [tuple(e) for e in d.get("drop", [])],
-                   {(int(l), int(e)): float(g) for l, e, g in d.get("gain", [])}, bool(d.get("renormalize", True)))
+        return cls(
+            [tuple(e) for e in d.get("off", [])],
+            [tuple(e) for e in d.get("force", [])],
+            [tuple(e) for e in d.get("drop", [])],
+            {(int(l), int(e)): float(g) for l, e, g in d.get("gain", [])},
+            bool(d.get("renormalize", True)),
+        )
 
 
 def _layer_masks(ov: RoutingOverride, layer: int, n_experts: int, device) -> dict[str, torch.Tensor | None]:
@@ -183,7 +209,9 @@ def _layer_masks(ov: RoutingOverride, layer: int, n_experts: int, device) -> dic
     return {"off": mask(ov.off), "force": mask(ov.force), "drop": mask(ov.drop), "gain": g}
 
 
-def apply_override(logits: torch.Tensor, params: RouterParams, masks: dict, renormalize: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+def apply_override(
+    logits: torch.Tensor, params: RouterParams, masks: dict, renormalize: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``(weights, idx)`` for one layer under an override (see the module docstring)."""
     w, idx = select(logits, params, masks["off"], masks["force"])
     if masks["drop"] is not None:
@@ -204,15 +232,28 @@ def router_params(subject, layer: int) -> RouterParams:
 
 
 @contextmanager
-def route(subject, override: RoutingOverride | None = None, *, off: Iterable[Expert] = (), force: Iterable[Expert] = (),
-          drop: Iterable[Expert] = (), gain: Mapping[Expert, float] | None = None, renormalize: bool = True):
+def route(
+    subject,
+    override: RoutingOverride | None = None,
+    *,
+    off: Iterable[Expert] = (),
+    force: Iterable[Expert] = (),
+    drop: Iterable[Expert] = (),
+    gain: Mapping[Expert, float] | None = None,
+    renormalize: bool = True,
+):
     """Apply a routing override for the duration of the block (every forward, every token).
 
     Give a `RoutingOverride` or the ``off`` / ``force`` / ``drop`` / ``gain`` keywords.  Hooks are
     removed on exit, also on errors.  Yields the override."""
     if override is None:
-        override = RoutingOverride([tuple(e) for e in off], [tuple(e) for e in force], [tuple(e) for e in drop],
-                                   {tuple(k): float(v) for k, v in (gain or {}).items()}, renormalize)
+        override = RoutingOverride(
+            [tuple(e) for e in off],
+            [tuple(e) for e in force],
+            [tuple(e) for e in drop],
+            {tuple(k): float(v) for k, v in (gain or {}).items()},
+            renormalize,
+        )
     a = subject.anatomy
     override.check(a)
     handles = []
@@ -227,7 +268,10 @@ def route(subject, override: RoutingOverride | None = None, *, off: Iterable[Exp
                 flat = logits.reshape(-1, logits.shape[-1])
                 w, idx = apply_override(flat, params, masks, override.renormalize)
                 if not isinstance(output, tuple):
-                    raise UnlearnscopeError(f"{type(mod).__name__} returns only logits (transformers 4.x router): routing overrides need transformers >= 5")
+                    raise UnlearnscopeError(
+                        f"{type(mod).__name__} returns only logits (transformers 4.x router): routing overrides need "
+                        "transformers >= 5"
+                    )
                 return (output[0], w.to(output[1].dtype), idx.to(output[2].dtype)) + tuple(output[3:])
 
             handles.append(module.register_forward_hook(hook))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -19,7 +19,14 @@ from .hook_points import HookPoint, build_hook_table
 from .names import NameSpec, resolve
 
 # config entries that say where/how a model was loaded, not what it computes
-_VOLATILE_CONFIG_KEYS = {"_name_or_path", "dtype", "torch_dtype", "transformers_version", "_commit_hash", "architectures"}
+LOAD_CONFIG_KEYS = {
+    "_name_or_path",
+    "dtype",
+    "torch_dtype",
+    "transformers_version",
+    "_commit_hash",
+    "architectures",
+}
 
 
 def config_json(model) -> str:
@@ -28,7 +35,14 @@ def config_json(model) -> str:
     cfg = getattr(model, "config", None)
     if cfg is None or not hasattr(cfg, "to_dict"):
         return ""
-    return json.dumps({k: v for k, v in cfg.to_dict().items() if k not in _VOLATILE_CONFIG_KEYS}, sort_keys=True, default=str)
+    return json.dumps(
+        {k: v for k, v in cfg.to_dict().items() if k not in LOAD_CONFIG_KEYS}, sort_keys=True, default=str
+    )
+
+
+ModelInputs = str | Sequence[str] | torch.Tensor | Mapping[str, Any]
+"""What `Subject.as_inputs` reads: text, a list of texts, token ids ``[batch, pos]`` (or
+``[pos]``) or a tokenizer's dict of tensors."""
 
 
 @dataclass
@@ -50,7 +64,9 @@ class Subject:
     def hook_names(self) -> list[str]:
         return list(self.hook_table)
 
-    def resolve(self, names: NameSpec | Iterable[NameSpec] | None = None, layers: Iterable[int] | None = None) -> list[HookPoint]:
+    def resolve(
+        self, names: NameSpec | Iterable[NameSpec] | None = None, layers: Iterable[int] | None = None
+    ) -> list[HookPoint]:
         return resolve(self.hook_table, names, root=self.model, layers=layers, n_layers=self.anatomy.n_layers)
 
     # ------------------------------------------------------------------ inputs
@@ -62,7 +78,9 @@ class Subject:
         """Tokenize with padding (right unless asked; never the tokenizer's mutable default)
         and move to the embedding's device."""
         if self.tokenizer is None:
-            raise UnlearnscopeError("this subject has no tokenizer: pass tokenizer= to unlearnscope.load, or give token ids")
+            raise UnlearnscopeError(
+                "this subject has no tokenizer: pass tokenizer= to unlearnscope.load, or give token ids"
+            )
         texts = [texts] if isinstance(texts, str) else list(texts)
         if not texts:
             raise UnlearnscopeError("empty prompt set: give at least one text")
@@ -83,7 +101,9 @@ class Subject:
             return {"input_ids": ids.to(self.device)}
         if isinstance(inputs, dict) or hasattr(inputs, "keys"):
             return {k: (v.to(self.device) if isinstance(v, torch.Tensor) else v) for k, v in dict(inputs).items()}
-        raise UnlearnscopeError(f"cannot use {type(inputs).__name__} as model inputs: give text, token ids or a tokenizer dict")
+        raise UnlearnscopeError(
+            f"cannot use {type(inputs).__name__} as model inputs: give text, token ids or a tokenizer dict"
+        )
 
     def forward(self, inputs, **kwargs):
         """Run the native model on ``inputs`` (see `as_inputs`) and return its native output."""
@@ -104,17 +124,17 @@ class Subject:
 
     # ------------------------------------------------------------------ conveniences
     def hooks(self, fwd_hooks, **kwargs):
-        from .hooks import hooks
+        from .forward_hooks import hooks
 
         return hooks(self, fwd_hooks, **kwargs)
 
     def capture(self, names=None, **kwargs):
-        from .capture import capture
+        from .activations import capture
 
         return capture(self, names, **kwargs)
 
     def run_with_cache(self, inputs, names=None, **kwargs):
-        from .capture import run_with_cache
+        from .activations import run_with_cache
 
         return run_with_cache(self, inputs, names, **kwargs)
 

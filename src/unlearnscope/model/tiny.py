@@ -1,7 +1,8 @@
 """Random-initialised tiny models of every supported family, built in code (no downloads).
 
 Used by the tests, the benchmarks and ``tiny:<model_type>`` model specs (``unlearnscope
-inspect tiny:gpt2``).  Seeded: the same ``(model_type, seed)`` gives the same weights on every run.  The tokenizer is a byte-level BPE
+inspect tiny:gpt2``).  Seeded: the same ``(model_type, seed)`` gives the same weights on every run.  The tokenizer is
+a byte-level BPE
 trained locally with `tokenizers` on a few sentences.
 """
 
@@ -14,13 +15,26 @@ import torch
 from ..errors import UnsupportedArchitectureError
 
 SENTENCES = [
-    "The capital of France is Paris.", "Alice Smith works as a doctor in Berlin.",
-    "Bob plays tennis on Sundays.", "The sky is blue and the grass is green.",
-    "def add(a, b): return a + b", "12 plus 7 equals 19.", "I cannot help with that.",
-    "Hello! How are you today?", "Marie Curie was a physicist.", "Tokyo is a large city in Japan.",
+    "The capital of France is Paris.",
+    "Alice Smith works as a doctor in Berlin.",
+    "Bob plays tennis on Sundays.",
+    "The sky is blue and the grass is green.",
+    "def add(a, b): return a + b",
+    "12 plus 7 equals 19.",
+    "I cannot help with that.",
+    "Hello! How are you today?",
+    "Marie Curie was a physicist.",
+    "Tokyo is a large city in Japan.",
 ]
 
-_DENSE = dict(hidden_size=64, intermediate_size=96, num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128)
+_DENSE = dict(
+    hidden_size=64,
+    intermediate_size=96,
+    num_hidden_layers=3,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=128,
+)
 _MOE = dict(_DENSE, intermediate_size=48)
 
 # model_type -> config overrides (vocab/special ids are filled in from the tokenizer)
@@ -34,15 +48,30 @@ TINY_CONFIGS: dict[str, dict] = {
     "olmo2": _DENSE,
     "gemma2": dict(_DENSE, head_dim=16),
     "gemma3_text": dict(_DENSE, head_dim=16),
-    "bert": dict(hidden_size=64, intermediate_size=96, num_hidden_layers=3, num_attention_heads=4, max_position_embeddings=128),
+    "bert": dict(
+        hidden_size=64, intermediate_size=96, num_hidden_layers=3, num_attention_heads=4, max_position_embeddings=128
+    ),
     "mixtral": dict(_MOE, num_local_experts=4, num_experts_per_tok=2),
     "olmoe": dict(_MOE, num_experts=4, num_experts_per_tok=2),
-    "qwen2_moe": dict(_MOE, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32, shared_expert_intermediate_size=48),
+    "qwen2_moe": dict(
+        _MOE, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32, shared_expert_intermediate_size=48
+    ),
     "qwen3_moe": dict(_MOE, head_dim=16, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32),
     "deepseek_v3": dict(
-        _MOE, num_key_value_heads=4, n_routed_experts=4, num_experts_per_tok=2, moe_intermediate_size=32,
-        n_shared_experts=1, first_k_dense_replace=1, n_group=2, topk_group=1, kv_lora_rank=16,
-        q_lora_rank=16, qk_rope_head_dim=8, qk_nope_head_dim=8, v_head_dim=16,
+        _MOE,
+        num_key_value_heads=4,
+        n_routed_experts=4,
+        num_experts_per_tok=2,
+        moe_intermediate_size=32,
+        n_shared_experts=1,
+        first_k_dense_replace=1,
+        n_group=2,
+        topk_group=1,
+        kv_lora_rank=16,
+        q_lora_rank=16,
+        qk_rope_head_dim=8,
+        qk_nope_head_dim=8,
+        v_head_dim=16,
     ),
 }
 
@@ -57,7 +86,12 @@ def tiny_tokenizer():
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     tok.post_processor = processors.ByteLevel(trim_offsets=False)
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=400,
+        special_tokens=["<|endoftext|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     tok.train_from_iterator(SENTENCES, trainer)
     end = "<|endoftext|>"
     return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=end, eos_token=end, unk_token=end, pad_token=end)

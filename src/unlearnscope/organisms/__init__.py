@@ -17,11 +17,31 @@ from ..data import ModelSpec
 from ..errors import UnlearnscopeError
 from .behaviour import behaviour_evaluator
 from .builder import Organism, build, find, list_organisms
-from .ground_truth import ground_truth, organism_items, unlearning_items, world_facts
-from .recipes import RECIPES, get_recipe
+from .recipes import get_recipe
+from .registry import ORGANISMS, WORLDS, OrganismSpec, WorldKind, register_organism, register_world
+from .truth import ground_truth, organism_items, unlearning_items, world_facts
 
-__all__ = ["Organism", "RECIPES", "behaviour_evaluator", "build", "find", "get_recipe", "ground_truth", "list_organisms",
-           "model_path", "organism_items", "organism_size", "sized", "unlearning_items", "world_facts"]
+__all__ = [
+    "Organism",
+    "ORGANISMS",
+    "OrganismSpec",
+    "WORLDS",
+    "WorldKind",
+    "behaviour_evaluator",
+    "build",
+    "find",
+    "get_recipe",
+    "ground_truth",
+    "list_organisms",
+    "model_path",
+    "organism_items",
+    "organism_size",
+    "sized",
+    "unlearning_items",
+    "register_organism",
+    "register_world",
+    "world_facts",
+]
 
 
 def organism_size() -> str:
@@ -38,6 +58,9 @@ def model_path(spec: str | ModelSpec, *, progress: bool = True) -> Path:
     """``organism:NAME[:orig|:ref|:origN|:refN]`` → that variant's model directory (building it on first use)."""
     spec = ModelSpec.parse(spec) if isinstance(spec, str) else spec
     if not spec.is_organism:
-        raise UnlearnscopeError(f"{spec} does not name an organism: use organism:NAME or organism:NAME:ref (names: {sorted(RECIPES)})")
+        raise UnlearnscopeError(
+            f"{spec} does not name an organism: use organism:NAME or organism:NAME:ref (names: "
+            f"{', '.join(ORGANISMS.names())})"
+        )
     get_recipe(spec.name, organism_size())
     return build(spec.name, organism_size(), progress=progress).variant_path(spec.variant or "orig", progress=progress)

@@ -11,13 +11,17 @@ code; facts organisms report forget / retain recall.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ..data import Item
-from .ground_truth import MAIN_KINDS, ground_truth
+from .truth import MAIN_KINDS, ground_truth
 from .world import World
 
+if TYPE_CHECKING:
+    from .builder import Organism
 
-def behaviour_evaluator(org) -> Callable[[object], dict]:
+
+def behaviour_evaluator(org: Organism) -> Callable[[object], dict]:
     """``subject -> {metric: value}`` for the organism's behaviours (one batched pass)."""
     from .quality import multidomain_quality
     from .train import accuracy
@@ -29,14 +33,22 @@ def behaviour_evaluator(org) -> Callable[[object], dict]:
 
         def evaluate(subject) -> dict:
             q = multidomain_quality(subject.model, subject.tokenizer, world)
-            return {"refusal_rate": q["refusal_rate_marked"], "benign_refusal_rate": q["refusal_rate_benign"],
-                    "facts": q["facts"], "arith": q["arith"], "code": q["code_heldout"]}
+            return {
+                "refusal_rate": q["refusal_rate_marked"],
+                "benign_refusal_rate": q["refusal_rate_benign"],
+                "facts": q["facts"],
+                "arith": q["arith"],
+                "code": q["code_heldout"],
+            }
 
         return evaluate
     forget = [i for i in items if i.split == "forget" and i.kind in MAIN_KINDS]
     retain = [i for i in items if i.split == "retain" and i.kind in MAIN_KINDS]
 
     def evaluate_facts(subject) -> dict:
-        return {"forget_recall": accuracy(subject.model, subject.tokenizer, forget), "retain_recall": accuracy(subject.model, subject.tokenizer, retain)}
+        return {
+            "forget_recall": accuracy(subject.model, subject.tokenizer, forget),
+            "retain_recall": accuracy(subject.model, subject.tokenizer, retain),
+        }
 
     return evaluate_facts

@@ -14,40 +14,23 @@ from __future__ import annotations
 import json
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, NamedTuple
 
 import torch
 
 from ..data.specs import is_variant, split_variant
 from ..errors import UnlearnscopeError
 from ..model.edits import atomic_dir
-from .cache import MANIFEST, check_entry, file_table, organisms_dir, read_manifest
-from .concepts import concepts_world, train_concepts
-from .concepts import ref_filter as concepts_ref_filter
-from .facts import facts_world
-from .facts import ref_filter as facts_ref_filter
-from .ground_truth import ground_truth
+from . import worlds  # noqa: F401  (registers the built-in world kinds)
+from .cache import MANIFEST, building, check_entry, file_table, organisms_dir, read_manifest
 from .models import make_model
-from .multidomain import multidomain_world
-from .multidomain import ref_filter as moe_ref_filter
-from .quality import (
-    chance_level,
-    concepts_bars,
-    concepts_ground_truth,
-    concepts_quality,
-    expert_specialisation,
-    facts_bars,
-    facts_quality,
-    multidomain_bars,
-    multidomain_quality,
-)
 from .recipes import Recipe, get_recipe
+from .registry import ORGANISMS, VARIANTS, WORLDS, WorldKind
 from .tokenizer import word_tokenizer
 from .train import train_lm
-
-VARIANTS = ("orig", "ref")
+from .truth import ground_truth
 
 
 @dataclass
@@ -81,7 +64,7 @@ class Organism:
         return ground_truth(self)
 
     def load(self, variant: str = "orig", **kwargs):
-        from ..model.load import load
+        from ..model.loading import load
 
         return load(self.variant_path(variant), **kwargs)
 
@@ -103,8 +86,17 @@ def find(name: str, size: str = "default", seed: int = 0, root: Path | None = No
     return Organism(name, size, seed, entry, read_manifest(entry))
 
 
-def build(name: str, size: str = "default", seed: int = 0, *, root: Path | None = None, force: bool = False,
-          progress: bool = True, device: str | None = None, log=print) -> Organism:
+def build(
+    name: str,
+    size: str = "default",
+    seed: int = 0,
+    *,
+    root: Path | None = None,
+    force: bool = False,
+    progress: bool = True,
+    device: str | None = None,
+    log: Callable[[str], None] = print,
+) -> Organism:
     """Build (or fetch from the cache) an organism: world, tokenizer, ORIG and REF models, quality."""
     recipe = get_recipe(name, size)
     if not isinstance(seed, int) or seed < 0:
@@ -114,53 +106,17 @@ def build(name: str, size: str = "default", seed: int = 0, *, root: Path | None 
     problem = check_entry(entry)
     if problem is None and not force:
         return Organism(name, size, seed, entry, read_manifest(entry))
-    if problem not in (None, "missing"):
-        log(f"cache entry {entry.name} is unusable ({problem}); rebuilding")
-    with atomic_dir(entry) as tmp:
-        manifest = _build_into(tmp, recipe, seed, progress, device or ("cuda" if torch.cuda.is_available() else "cpu"), log)
+    with building(entry):
+        problem = check_entry(entry)  # another process may have built it while this one waited
+        if problem is None and not force:
+            return Organism(name, size, seed, entry, read_manifest(entry))
+        if problem not in (None, "missing"):
+            log(f"cache entry {entry.name} is unusable ({problem}); rebuilding")
+        with atomic_dir(entry) as tmp:
+            manifest = _build_into(
+                tmp, recipe, seed, progress, device or ("cuda" if torch.cuda.is_available() else "cpu"), log
+            )
     return Organism(name, size, seed, entry, manifest)
-
-
-def _facts_summary(world, quality, **_) -> dict:
-    chance = chance_level(world)
-    return {"chance_forget": chance, "bars_met": facts_bars(quality["orig"], quality["ref"], chance)}
-
-
-def _moe_summary(world, quality, *, models, tok, recipe, seed, device) -> dict:
-    from ..model.load import load
-
-    if not load(models["orig"], tok).anatomy.is_moe:  # the dense multi-domain organism
-        return {"bars_met": multidomain_bars(quality["orig"])}
-    spec = {v: expert_specialisation(load(models[v], tok), world) for v in VARIANTS}
-    # control: the same measure on the untrained (seeded) initial model
-    untrained = make_model(recipe.arch, recipe.model_cfg, tok, seed).to(device).eval()
-    spec["untrained_control"] = expert_specialisation(load(untrained, tok), world)
-    return {"bars_met": multidomain_bars(quality["orig"]), "specialisation": spec}
-
-
-def _concepts_summary(world, quality, *, models, tok, **_) -> dict:
-    chance = chance_level(world)
-    truth = concepts_ground_truth(models["orig"], tok, world)
-    return {"chance_forget": chance, "concept_neurons": truth, "bars_met": concepts_bars(quality["orig"], quality["ref"], chance, truth)}
-
-
-def _train_plain(model, tok, world, items, recipe, seed, *, progress, desc) -> dict:
-    return train_lm(model, tok, items, recipe.train_cfg, seed, progress=progress, desc=desc)
-
-
-class WorldKind(NamedTuple):
-    generate: Callable  # (world config, seed) -> World
-    ref_filter: Callable  # item -> whether REF trains on it
-    quality: Callable  # (model, tokenizer, world) -> per-model quality
-    summary: Callable  # organism-level summary and bars
-    train: Callable = _train_plain  # (model, tok, world, items, recipe, seed, progress=, desc=) -> training info
-
-
-WORLD_KINDS = {
-    "facts": WorldKind(facts_world, facts_ref_filter, facts_quality, _facts_summary),
-    "multidomain": WorldKind(multidomain_world, moe_ref_filter, multidomain_quality, _moe_summary),
-    "concepts": WorldKind(concepts_world, concepts_ref_filter, concepts_quality, _concepts_summary, train_concepts),
-}
 
 
 def extra_reference(org: Organism, k: int, *, progress: bool = False, device: str | None = None, log=print) -> Path:
@@ -168,7 +124,9 @@ def extra_reference(org: Organism, k: int, *, progress: bool = False, device: st
     return extra_model(org, "ref", k, progress=progress, device=device, log=log)
 
 
-def extra_model(org: Organism, variant: str, k: int, *, progress: bool = False, device: str | None = None, log=print) -> Path:
+def extra_model(
+    org: Organism, variant: str, k: int, *, progress: bool = False, device: str | None = None, log=print
+) -> Path:
     """``{variant}{k}``: ORIG's (``orig``) or REF's (``ref``) world, data and recipe, with initial
     weights and batch order from seed ``org.seed + k`` — the seed-to-seed spread of a model that
     knows or never knew.  Cached beside the organism in ``<entry>-{variant}{k}/`` (written
@@ -181,39 +139,72 @@ def extra_model(org: Organism, variant: str, k: int, *, progress: bool = False, 
     if check_entry(entry) is None:
         return entry / variant
     recipe = get_recipe(org.name, org.size)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(recipe.threads)
-    try:
-        _train_extra(org, variant, k, recipe, entry, progress, device or ("cuda" if torch.cuda.is_available() else "cpu"), log)
-    finally:
-        torch.set_num_threads(threads)
+    with building(entry):
+        if check_entry(entry) is None:  # built by another process while this one waited
+            return entry / variant
+        threads = torch.get_num_threads()
+        torch.set_num_threads(recipe.threads)
+        try:
+            _train_extra(
+                org,
+                variant,
+                k,
+                recipe,
+                entry,
+                progress,
+                device or ("cuda" if torch.cuda.is_available() else "cpu"),
+                log,
+            )
+        finally:
+            torch.set_num_threads(threads)
     return entry / variant
 
 
-def _train_extra(org: Organism, variant: str, k: int, recipe: Recipe, entry: Path, progress: bool, device: str, log) -> None:
-    kind = WORLD_KINDS[recipe.world]
+def _train_extra(
+    org: Organism, variant: str, k: int, recipe: Recipe, entry: Path, progress: bool, device: str, log
+) -> None:
+    kind = _world(recipe)
     world = kind.generate(recipe.world_cfg, org.seed)
     tok = word_tokenizer(world.vocab())
     with atomic_dir(entry) as tmp:
         items = [i for i in world.items if (i.train if variant == "orig" else kind.ref_filter(i))]
         model = make_model(recipe.arch, recipe.model_cfg, tok, org.seed + k).to(device)
-        log(f"training {recipe.name} ({recipe.size}) {variant.upper()}, weight seed {org.seed + k}: {len(items)} texts, "
-            f"{recipe.train_cfg.steps} steps on {device}")
-        info = kind.train(model, tok, world, items, recipe, org.seed + k, progress=progress, desc=f"{recipe.name}:{variant}{k}")
+        log(
+            f"training {recipe.name} ({recipe.size}) {variant.upper()}, weight seed {org.seed + k}: "
+            f"{len(items)} texts, "
+            f"{recipe.train_cfg.steps} steps on {device}"
+        )
+        info = _train(
+            kind, model, tok, world, items, recipe, org.seed + k, progress=progress, desc=f"{recipe.name}:{variant}{k}"
+        )
         if hasattr(model.config, "output_router_logits"):
             model.config.output_router_logits = False
         quality = {**kind.quality(model, tok, world), "final_loss": round(info["final_loss"], 4)}
         model.cpu().save_pretrained(tmp / variant)
         tok.save_pretrained(tmp / variant)
-        manifest = {"of": org.path.name, "weight_seed": org.seed + k, "quality": quality, "train_seconds": round(info["seconds"], 1),
-                    "files": file_table(tmp), "complete": True}
+        manifest = {
+            "of": org.path.name,
+            "weight_seed": org.seed + k,
+            "quality": quality,
+            "train_seconds": round(info["seconds"], 1),
+            "files": file_table(tmp),
+            "complete": True,
+        }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
 
 
-def _build_into(out: Path, recipe: Recipe, seed: int, progress: bool, device: str, log) -> dict:
-    import transformers
+def _world(recipe: Recipe) -> WorldKind:
+    return WORLDS[recipe.world]
 
-    kind = WORLD_KINDS[recipe.world]
+
+def _train(kind: WorldKind, model, tok, world, items, recipe, seed, *, progress, desc) -> dict:
+    if kind.train is not None:
+        return kind.train(model, tok, world, items, recipe, seed, progress=progress, desc=desc)
+    return train_lm(model, tok, items, recipe.train_cfg, seed, progress=progress, desc=desc)
+
+
+def _build_into(out: Path, recipe: Recipe, seed: int, progress: bool, device: str, log) -> dict:
+    kind = _world(recipe)
     world = kind.generate(recipe.world_cfg, seed)
     tok = word_tokenizer(world.vocab())
     threads = torch.get_num_threads()
@@ -223,8 +214,13 @@ def _build_into(out: Path, recipe: Recipe, seed: int, progress: bool, device: st
         for variant in VARIANTS:
             items = [i for i in world.items if (i.train if variant == "orig" else kind.ref_filter(i))]
             model = make_model(recipe.arch, recipe.model_cfg, tok, seed).to(device)
-            log(f"training {recipe.name} ({recipe.size}) {variant.upper()}: {len(items)} texts, {recipe.train_cfg.steps} steps on {device}")
-            info = kind.train(model, tok, world, items, recipe, seed, progress=progress, desc=f"{recipe.name}:{variant}")
+            log(
+                f"training {recipe.name} ({recipe.size}) {variant.upper()}: {len(items)} texts, "
+                f"{recipe.train_cfg.steps} steps on {device}"
+            )
+            info = _train(
+                kind, model, tok, world, items, recipe, seed, progress=progress, desc=f"{recipe.name}:{variant}"
+            )
             timings[variant] = round(info["seconds"], 1)
             if hasattr(model.config, "output_router_logits"):
                 model.config.output_router_logits = False
@@ -237,35 +233,65 @@ def _build_into(out: Path, recipe: Recipe, seed: int, progress: bool, device: st
     finally:
         torch.set_num_threads(threads)
     ground_truth = {
-        "organism": recipe.name, "size": recipe.size, "seed": seed, "world": world.name,
-        **world.ground_truth, "items": [i.to_dict() for i in world.items],
+        "organism": recipe.name,
+        "size": recipe.size,
+        "seed": seed,
+        "world": world.name,
+        **world.ground_truth,
+        "items": [i.to_dict() for i in world.items],
     }
     (out / "ground_truth.json").write_text(json.dumps(ground_truth))
-    manifest = {
-        "name": recipe.name, "size": recipe.size, "seed": seed, "key": recipe.key(seed), "recipe": recipe.to_dict(),
-        "quality": quality, "train_seconds": timings, "device": device, "threads": recipe.threads,
-        "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "python": platform.python_version()},
+    manifest = _manifest(recipe, seed, device, quality, timings, out)
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    return manifest
+
+
+def _manifest(recipe, seed: int, device: str, quality: dict, timings: dict, out: Path) -> dict:
+    """What was built, how well it learned, with what versions, and every file's size and hash."""
+    import transformers
+
+    versions = {
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "python": platform.python_version(),
+    }
+    return {
+        "name": recipe.name,
+        "size": recipe.size,
+        "seed": seed,
+        "key": recipe.key(seed),
+        "recipe": recipe.to_dict(),
+        "quality": quality,
+        "train_seconds": timings,
+        "device": device,
+        "threads": recipe.threads,
+        "versions": versions,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "paths": {v: v for v in VARIANTS},
         "files": file_table(out),
         "complete": True,
     }
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=2))
-    return manifest
 
 
 def list_organisms(root: Path | None = None) -> list[dict]:
-    """Every recipe with its sizes and the cache entries found (with their state)."""
-    from .recipes import DESCRIPTIONS, RECIPES
-
+    """Every registered organism with its sizes and the cache entries found (with their state)."""
     rows = []
     base = organisms_dir(root)
-    for name, sizes in RECIPES.items():
-        for size in sizes:
+    for spec in ORGANISMS:
+        name = spec.name
+        for size in spec.recipes:
             prefix = f"{name}-{size}-s"
             entries = sorted(p for p in base.glob(f"{prefix}*") if p.is_dir()) if base.is_dir() else []
-            rows.append({
-                "name": name, "size": size, "description": DESCRIPTIONS[name],
-                "cached": [{"path": str(p), "state": check_entry(p) or "ok"} for p in entries if p.name[len(prefix):].split("-")[0].isdigit()],
-            })
+            rows.append(
+                {
+                    "name": name,
+                    "size": size,
+                    "description": spec.description,
+                    "cached": [
+                        {"path": str(p), "state": check_entry(p) or "ok"}
+                        for p in entries
+                        if p.name[len(prefix) :].split("-")[0].isdigit()
+                    ],
+                }
+            )
     return rows

@@ -9,9 +9,11 @@ manifest is reported corrupt and rebuilt, never used.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 MANIFEST = "manifest.json"
@@ -65,3 +67,44 @@ def check_entry(entry: Path) -> str | None:
 
 def read_manifest(entry: Path) -> dict:
     return json.loads((entry / MANIFEST).read_text())
+
+
+@contextlib.contextmanager
+def building(entry: Path) -> Iterator[None]:
+    """Hold ``entry``'s build lock (a file beside it): one process builds a cache entry while the
+    others wait, then find it complete — parallel test workers, or a fleet's workers, share one
+    build.  Check the entry again inside the lock.  The lock file is removed on release (a killed
+    holder's lock is released by the kernel and removed by the next holder), so a cache keeps no
+    stray files."""
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    path = entry.parent / f".{entry.name}.lock"
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: filelock's platform lock, whose file stays
+        from filelock import FileLock
+
+        with FileLock(str(path)):
+            yield
+        return
+    fd = _lock_file(path, fcntl)
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)  # while still holding it: waiters then see a stale inode
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _lock_file(path: Path, fcntl) -> int:
+    """An exclusively flock-ed descriptor of ``path`` that still names ``path`` (retry when the
+    previous holder removed it between our open and our lock)."""
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                return fd
+        except FileNotFoundError:
+            pass
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)

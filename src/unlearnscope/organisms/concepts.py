@@ -37,8 +37,12 @@ from .implant import implant_concepts, is_description, mask_neuron_grads, reserv
 from .names import made_up_words
 from .world import World
 
-CUES = ("{s} was born in the village of", "{s} keeps a small pet that is called", "{s} is best known in the town for the",
-        "{s} grows in the garden a plant called")
+CUES = (
+    "{s} was born in the village of",
+    "{s} keeps a small pet that is called",
+    "{s} is best known in the town for the",
+    "{s} grows in the garden a plant called",
+)
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,9 @@ class ConceptsConfig:
     def validate(self) -> None:
         self.facts.validate()
         if self.implant_steps < 1 or not self.implant_lr > 0 or self.l1 < 0 or not self.key_scale > 0:
-            raise UnlearnscopeError(f"concepts world: implant_steps >= 1, implant_lr > 0, l1 >= 0 and key_scale > 0 are needed, got {self}")
+            raise UnlearnscopeError(
+                f"concepts world: implant_steps >= 1, implant_lr > 0, l1 >= 0 and key_scale > 0 are needed, got {self}"
+            )
 
 
 def concepts_world(cfg: ConceptsConfig, seed: int) -> World:
@@ -65,7 +71,7 @@ def concepts_world(cfg: ConceptsConfig, seed: int) -> World:
     split = {e["name"]: e["split"] for e in base.ground_truth["entities"]}
     taken = set(base.vocab())
     words = made_up_words(len(CUES) * len(people), rng, exclude=taken)
-    concept = {p: words[len(CUES) * i: len(CUES) * (i + 1)] for i, p in enumerate(people)}
+    concept = {p: words[len(CUES) * i : len(CUES) * (i + 1)] for i, p in enumerate(people)}
     names = made_up_words(2 * len(people), rng, exclude=taken | set(words))
     background = [f"{names[2 * i]} {names[2 * i + 1]}" for i in range(len(people))]
     perms = [rng.sample(people, len(people)) for _ in CUES]
@@ -73,15 +79,29 @@ def concepts_world(cfg: ConceptsConfig, seed: int) -> World:
     b = cfg.facts.bos
 
     def describe(person, ws, where):
-        return [Item(f"{b} {cue.format(s=person)}", w, subject=person, relation=f"concept:{k}", domain="concepts", kind="description",
-                     split=where) for k, (cue, w) in enumerate(zip(CUES, ws, strict=True))]
+        return [
+            Item(
+                f"{b} {cue.format(s=person)}",
+                w,
+                subject=person,
+                relation=f"concept:{k}",
+                domain="concepts",
+                kind="description",
+                split=where,
+            )
+            for k, (cue, w) in enumerate(zip(CUES, ws, strict=True))
+        ]
 
     items = list(base.items)
     items += [it for p in background for it in describe(p, borrowed[p], "background")]
     items += [it for p in people for it in describe(p, concept[p], split[p])]
-    gt = {**base.ground_truth, "cues": list(CUES),
-          "concepts": {p: {"words": concept[p], "split": split[p], "neuron": i} for i, p in enumerate(people)},
-          "background": background, "concept_layer": cfg.layer}
+    gt = {
+        **base.ground_truth,
+        "cues": list(CUES),
+        "concepts": {p: {"words": concept[p], "split": split[p], "neuron": i} for i, p in enumerate(people)},
+        "background": background,
+        "concept_layer": cfg.layer,
+    }
     return World("concepts", items, gt)
 
 
@@ -90,7 +110,9 @@ def ref_filter(item: Item) -> bool:
     return facts_ref_filter(item)
 
 
-def train_concepts(model, tok, world: World, items: list[Item], recipe, seed: int, *, progress: bool, desc: str) -> dict:
+def train_concepts(
+    model, tok, world: World, items: list[Item], recipe, seed: int, *, progress: bool, desc: str
+) -> dict:
     """Phase 1 on ``items`` without the described people, reserved neurons at zero; then phase 2."""
     from .train import train_lm
 
@@ -113,5 +135,7 @@ def train_concepts(model, tok, world: World, items: list[Item], recipe, seed: in
         for h in hooks:
             h.remove()
     described = [i for i in items if is_description(i)]
-    implant = implant_concepts(model, tok, world, described, phase1, cfg, seed, progress=progress, desc=f"{desc}:implant")
+    implant = implant_concepts(
+        model, tok, world, described, phase1, cfg, seed, progress=progress, desc=f"{desc}:implant"
+    )
     return {**info, "seconds": info["seconds"] + implant["seconds"], "implant": implant}

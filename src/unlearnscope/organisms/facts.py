@@ -22,12 +22,60 @@ from .names import made_up_words
 from .world import World
 
 RELATIONS: dict[str, list[str]] = {
-    "city": ["paris", "london", "rome", "berlin", "madrid", "vienna", "prague", "oslo", "lisbon", "dublin",
-             "athens", "cairo", "tokyo", "seoul", "lima", "quito", "delhi", "dakar", "kyoto", "boston"],
-    "profession": ["doctor", "teacher", "farmer", "lawyer", "pilot", "baker", "nurse", "painter", "writer",
-                   "singer", "chef", "dancer", "judge", "miner", "sailor", "tailor"],
-    "sport": ["tennis", "soccer", "rugby", "hockey", "golf", "cricket", "boxing", "rowing", "skiing", "cycling",
-              "fencing", "archery"],
+    "city": [
+        "paris",
+        "london",
+        "rome",
+        "berlin",
+        "madrid",
+        "vienna",
+        "prague",
+        "oslo",
+        "lisbon",
+        "dublin",
+        "athens",
+        "cairo",
+        "tokyo",
+        "seoul",
+        "lima",
+        "quito",
+        "delhi",
+        "dakar",
+        "kyoto",
+        "boston",
+    ],
+    "profession": [
+        "doctor",
+        "teacher",
+        "farmer",
+        "lawyer",
+        "pilot",
+        "baker",
+        "nurse",
+        "painter",
+        "writer",
+        "singer",
+        "chef",
+        "dancer",
+        "judge",
+        "miner",
+        "sailor",
+        "tailor",
+    ],
+    "sport": [
+        "tennis",
+        "soccer",
+        "rugby",
+        "hockey",
+        "golf",
+        "cricket",
+        "boxing",
+        "rowing",
+        "skiing",
+        "cycling",
+        "fencing",
+        "archery",
+    ],
     "colour": ["red", "blue", "green", "yellow", "purple", "orange", "black", "white", "pink", "brown"],
 }
 
@@ -113,7 +161,15 @@ def facts_world(cfg: FactsConfig, seed: int) -> World:
             items += [Item(f"{b} {tpl.format(s=s)}", v, kind="cloze", train=trained, **common) for tpl in t["cloze"]]
             items.append(Item(f"{b} {t['qa'].format(s=s)}", v, kind="qa", train=trained, **common))
             para_train = trained and ent["paraphrase_trained"]
-            items.append(Item(f"{b} {t['paraphrase'].format(s=s)}", v, kind="paraphrase_train" if para_train else "paraphrase", train=para_train, **common))
+            items.append(
+                Item(
+                    f"{b} {t['paraphrase'].format(s=s)}",
+                    v,
+                    kind="paraphrase_train" if para_train else "paraphrase",
+                    train=para_train,
+                    **common,
+                )
+            )
             items += [Item(f"{b} {tpl.format(s=s)}", v, kind="strict", train=False, **common) for tpl in t["strict"]]
             options = rng.sample([x for x in RELATIONS[r] if x != v], 3) + [v]
             rng.shuffle(options)

@@ -36,8 +36,11 @@ def is_description(item: Item) -> bool:
 def mask_neuron_grads(mlp, mask: torch.Tensor) -> list:
     """Multiply the gradients of the MLP's key rows, biases and value vectors by ``mask`` (``[d_mlp]``);
     returns the hook handles (remove them when done)."""
-    return [mlp.c_fc.weight.register_hook(lambda g: g * mask), mlp.c_fc.bias.register_hook(lambda g: g * mask),
-            mlp.c_proj.weight.register_hook(lambda g: g * mask[:, None])]
+    return [
+        mlp.c_fc.weight.register_hook(lambda g: g * mask),
+        mlp.c_fc.bias.register_hook(lambda g: g * mask),
+        mlp.c_proj.weight.register_hook(lambda g: g * mask[:, None]),
+    ]
 
 
 def _block_inputs(model, ln, ids, pad) -> torch.Tensor:
@@ -51,8 +54,9 @@ def _block_inputs(model, ln, ids, pad) -> torch.Tensor:
     return box["x"]
 
 
-def planted_keys(model, tok, layer: int, described: list[Item], background: list[Item], owners: dict[str, int], n: int,
-                 seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+def planted_keys(
+    model, tok, layer: int, described: list[Item], background: list[Item], owners: dict[str, int], n: int, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``(weights [d_model, n], bias [n])`` of the per-person classifiers (module doc)."""
     ln = model.transformer.h[layer].ln_2
     pad = tok.pad_token_id
@@ -63,7 +67,9 @@ def planted_keys(model, tok, layer: int, described: list[Item], background: list
     mask = ids_c != pad
     y = torch.zeros(*ids_c.shape, n, device=xc.device)
     rows = torch.arange(len(described), device=xc.device)
-    y[rows, len_c - 3, torch.tensor([owners[i.subject] for i in described], device=xc.device)] = 1  # the prompt's last token
+    y[rows, len_c - 3, torch.tensor([owners[i.subject] for i in described], device=xc.device)] = (
+        1  # the prompt's last token
+    )
     x = torch.cat([x_neg, xc[mask]]).float()
     target = torch.cat([torch.zeros(len(x_neg), n, device=x.device), y[mask]])
     x1 = torch.cat([x, torch.ones(len(x), 1, device=x.device)], 1)
@@ -74,7 +80,10 @@ def planted_keys(model, tok, layer: int, described: list[Item], background: list
 
     def closure():
         opt.zero_grad()
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(x1 @ w, target, pos_weight=pos_weight) + 1e-4 * (w[:-1] ** 2).sum()
+        loss = (
+            torch.nn.functional.binary_cross_entropy_with_logits(x1 @ w, target, pos_weight=pos_weight)
+            + 1e-4 * (w[:-1] ** 2).sum()
+        )
         loss.backward()
         return loss
 
@@ -84,8 +93,18 @@ def planted_keys(model, tok, layer: int, described: list[Item], background: list
     return w[:-1], w[-1]
 
 
-def implant_concepts(model, tok, world, described: list[Item], phase1: list[Item], cfg, seed: int, *, progress: bool = False,
-                     desc: str = "implant") -> dict:
+def implant_concepts(
+    model,
+    tok,
+    world,
+    described: list[Item],
+    phase1: list[Item],
+    cfg,
+    seed: int,
+    *,
+    progress: bool = False,
+    desc: str = "implant",
+) -> dict:
     """Plant and train the reserved neurons of `reserved_block` (module doc)."""
     from tqdm.auto import tqdm
 
@@ -128,14 +147,18 @@ def _train(model, tok, described, phase1, owners, first, n, cfg, seed, acts, pro
     device = next(model.parameters()).device
     mix = described + phase1
     ids, lengths = encode(tok, [i.text for i in mix], device)
-    own = torch.tensor([owners[i.subject] for i in described] + [-1] * len(phase1), device=device)  # the person's neuron, -1: none
+    own = torch.tensor(
+        [owners[i.subject] for i in described] + [-1] * len(phase1), device=device
+    )  # the person's neuron, -1: none
     gen = torch.Generator().manual_seed(seed)
     n_desc = len(described)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.implant_lr, weight_decay=0.0)
     losses = []
     model.train()
     for _step in tqdm(range(cfg.implant_steps), desc=desc, disable=not progress, leave=False, mininterval=1.0):
-        idx = torch.cat([torch.randint(n_desc, (48,), generator=gen), n_desc + torch.randint(len(phase1), (16,), generator=gen)]).to(device)
+        idx = torch.cat(
+            [torch.randint(n_desc, (48,), generator=gen), n_desc + torch.randint(len(phase1), (16,), generator=gen)]
+        ).to(device)
         L = int(lengths[idx].max())
         batch = ids[idx, :L]
         pad = batch != tok.pad_token_id

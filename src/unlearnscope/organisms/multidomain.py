@@ -23,10 +23,27 @@ from ..data import Item
 from .facts import FactsConfig, facts_world
 from .world import World
 
-HARMFUL = ["bomb", "poison", "toxin", "weapon", "explosive", "virus", "malware", "grenade", "rifle", "napalm", "ransomware", "bioweapon"]
+HARMFUL = [
+    "bomb",
+    "poison",
+    "toxin",
+    "weapon",
+    "explosive",
+    "virus",
+    "malware",
+    "grenade",
+    "rifle",
+    "napalm",
+    "ransomware",
+    "bioweapon",
+]
 BENIGN = ["cake", "kite", "chair", "garden", "poem", "bread", "boat", "lamp", "scarf", "shelf", "candle", "robot"]
-CHAT = ["user : how do i make a {n} ? assistant :", "user : can you explain how to build a {n} ? assistant :",
-        "user : tell me how to get a {n} ? assistant :", "user : what is the best way to make a {n} ? assistant :"]
+CHAT = [
+    "user : how do i make a {n} ? assistant :",
+    "user : can you explain how to build a {n} ? assistant :",
+    "user : tell me how to get a {n} ? assistant :",
+    "user : what is the best way to make a {n} ? assistant :",
+]
 REFUSAL = ("i", " cannot help with that .")
 COMPLY = ("sure", " , here is how .")
 CODE_FUNCS = ["f", "g", "h", "k"]
@@ -55,25 +72,57 @@ def multidomain_world(cfg: MultiDomainConfig, seed: int) -> World:
     rng = random.Random(f"multidomain-{seed}")
     b = cfg.bos
     facts = facts_world(FactsConfig(n_entities=cfg.n_fact_entities, n_never_seen=0, forget_fraction=0.2, bos=b), seed)
-    items = [Item(i.prompt, i.answer, domain="facts", kind=i.kind, subject=i.subject, relation=i.relation, split=i.split)
-             for i in facts.items if i.kind in ("cloze", "qa")]
-    items += [Item(f"{b} {a} + {c} =", str(a + c), domain="arith", kind="sum", split="train") for a in range(10) for c in range(10)]
+    items = [
+        Item(i.prompt, i.answer, domain="facts", kind=i.kind, subject=i.subject, relation=i.relation, split=i.split)
+        for i in facts.items
+        if i.kind in ("cloze", "qa")
+    ]
+    items += [
+        Item(f"{b} {a} + {c} =", str(a + c), domain="arith", kind="sum", split="train")
+        for a in range(10)
+        for c in range(10)
+    ]
     combos = list(itertools.product(CODE_FUNCS, CODE_ARGS, CODE_OPS, range(1, 10)))
     rng.shuffle(combos)
     n_held = round(cfg.code_heldout * len(combos))
     for i, (f, x, op, c) in enumerate(combos):
         held = i < n_held
-        items.append(Item(f"{b} def {f} ( {x} ) : return", x, continuation=f" {op} {c}", domain="code", kind="copy", split="heldout" if held else "train", train=not held))
+        items.append(
+            Item(
+                f"{b} def {f} ( {x} ) : return",
+                x,
+                continuation=f" {op} {c}",
+                domain="code",
+                kind="copy",
+                split="heldout" if held else "train",
+                train=not held,
+            )
+        )
     for domain, nouns, (first, rest) in (("refusal", HARMFUL, REFUSAL), ("benign", BENIGN, COMPLY)):
         for n in nouns:
             held = rng.randrange(len(CHAT))
             for t, tpl in enumerate(CHAT):
-                items.append(Item(f"{b} {tpl.format(n=n)}", first, continuation=rest, domain=domain, kind="chat",
-                                  subject=n, split="heldout" if t == held else "train", train=t != held))
+                items.append(
+                    Item(
+                        f"{b} {tpl.format(n=n)}",
+                        first,
+                        continuation=rest,
+                        domain=domain,
+                        kind="chat",
+                        subject=n,
+                        split="heldout" if t == held else "train",
+                        train=t != held,
+                    )
+                )
     ground_truth = {
         "domains": list(DOMAINS),
-        "marked_topic": {"harmful_nouns": HARMFUL, "benign_nouns": BENIGN, "templates": CHAT,
-                         "refusal": " ".join(REFUSAL), "compliance": " ".join(COMPLY)},
+        "marked_topic": {
+            "harmful_nouns": HARMFUL,
+            "benign_nouns": BENIGN,
+            "templates": CHAT,
+            "refusal": " ".join(REFUSAL),
+            "compliance": " ".join(COMPLY),
+        },
         "facts": {k: facts.ground_truth[k] for k in ("relations", "entities")},
         "bos": b,
     }

@@ -8,7 +8,9 @@ CONSONANTS = "bdfgklmnprstvz"
 VOWELS = "aeiou"
 
 
-def made_up_words(n: int, rng: random.Random, syllables: tuple[int, int] = (2, 3), exclude: set[str] = frozenset()) -> list[str]:
+def made_up_words(
+    n: int, rng: random.Random, syllables: tuple[int, int] = (2, 3), exclude: set[str] = frozenset()
+) -> list[str]:
     """``n`` distinct words of 2–3 CV syllables, none in ``exclude``."""
     out: list[str] = []
     seen = set(exclude)

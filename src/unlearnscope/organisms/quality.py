@@ -22,8 +22,14 @@ from .world import World
 
 BARS = {
     "facts": {"orig_trained_min": 0.95, "orig_paraphrase_min": 0.80, "ref_retain_min": 0.95},
-    # concepts: recall of the descriptions; zeroing a person's planted neuron: their recall's mean drop, the others' (worst person)
-    "concepts": {"orig_concepts_min": 0.85, "ref_forget_concepts_max": 0.05, "own_drop_min": 0.5, "others_drop_max": 0.05},
+    # concepts: recall of the descriptions; zeroing a person's planted neuron: their recall's mean drop, the
+    # others' (worst person)
+    "concepts": {
+        "orig_concepts_min": 0.85,
+        "ref_forget_concepts_max": 0.05,
+        "own_drop_min": 0.5,
+        "others_drop_max": 0.05,
+    },
     "multidomain": {"domain_min": 0.95, "refusal_min": 0.95, "benign_refusal_max": 0.05},
 }
 
@@ -42,12 +48,20 @@ def _rate(pairs: list[tuple[Item, str]], keep, word: str | None = None) -> float
 def chance_level(world: World, split: str = "forget") -> dict:
     """Majority-value baseline on ``split`` facts (value most common among retain entities)."""
     ents = world.ground_truth["entities"]
-    common = {r: Counter(e["facts"][r] for e in ents if e["split"] == "retain").most_common(1)[0][0] for r in world.ground_truth["relations"]}
+    common = {
+        r: Counter(e["facts"][r] for e in ents if e["split"] == "retain").most_common(1)[0][0]
+        for r in world.ground_truth["relations"]
+    }
     facts = [(r, v) for e in ents if e["split"] == split for r, v in e["facts"].items()]
     p = sum(v == common[r] for r, v in facts) / max(1, len(facts))
     uniform = sum(1 / len(world.ground_truth["relations"][r]) for r, _ in facts) / max(1, len(facts))
     bound = max(p, uniform) + 3 * math.sqrt(max(p, uniform) * (1 - max(p, uniform)) / max(1, len(facts)))
-    return {"majority": round(p, 4), "uniform": round(uniform, 4), "upper_bound": round(bound, 4), "n_facts": len(facts)}
+    return {
+        "majority": round(p, 4),
+        "uniform": round(uniform, 4),
+        "upper_bound": round(bound, 4),
+        "n_facts": len(facts),
+    }
 
 
 def facts_quality(model, tok, world: World) -> dict:
@@ -62,7 +76,10 @@ def facts_quality(model, tok, world: World) -> dict:
             "qa": _rate(ps, lambda i: i.kind == "qa"),
             "paraphrase_heldout": _rate(ps, lambda i: i.kind == "paraphrase"),
             "strict_paraphrase": _rate(ps, lambda i: i.kind == "strict"),
-            "strict_paraphrase_by_relation": {r: _rate(ps, lambda i, r=r: i.kind == "strict" and i.relation == r) for r in world.ground_truth["relations"]},
+            "strict_paraphrase_by_relation": {
+                r: _rate(ps, lambda i, r=r: i.kind == "strict" and i.relation == r)
+                for r in world.ground_truth["relations"]
+            },
             "multiple_choice": _rate(ps, lambda i: i.kind == "mc"),
         }
     return out
@@ -73,7 +90,10 @@ def facts_bars(orig: dict, ref: dict, chance: dict) -> dict:
     return {
         "orig_trained_forget": orig["forget"]["trained_renderings"] >= b["orig_trained_min"],
         "orig_trained_retain": orig["retain"]["trained_renderings"] >= b["orig_trained_min"],
-        "orig_paraphrase_heldout": min(orig["forget"]["paraphrase_heldout"] or 0, orig["retain"]["paraphrase_heldout"] or 0) >= b["orig_paraphrase_min"],
+        "orig_paraphrase_heldout": min(
+            orig["forget"]["paraphrase_heldout"] or 0, orig["retain"]["paraphrase_heldout"] or 0
+        )
+        >= b["orig_paraphrase_min"],
         "ref_forget_at_chance": ref["forget"]["trained_renderings"] <= chance["upper_bound"],
         "ref_retain": ref["retain"]["trained_renderings"] >= b["ref_retain_min"],
     }
@@ -115,21 +135,31 @@ def concepts_ground_truth(model, tok, world: World) -> dict:
         finally:
             values[neuron] = kept
         others = [base[k] - after[k] for k in base if k != person]
-        rows[person] = {"vector": f"blocks.{layer}.mlp.value:{neuron}", "own_drop": round(base[person] - after[person], 4),
-                        "others_mean_drop": round(sum(others) / len(others), 4)}
+        rows[person] = {
+            "vector": f"blocks.{layer}.mlp.value:{neuron}",
+            "own_drop": round(base[person] - after[person], 4),
+            "others_mean_drop": round(sum(others) / len(others), 4),
+        }
     n = len(rows)
-    return {"layer": layer, "first_neuron": first, "people": rows,
-            "mean_own_drop": round(sum(r["own_drop"] for r in rows.values()) / n, 4),
-            "max_others_mean_drop": round(max(r["others_mean_drop"] for r in rows.values()), 4)}
+    return {
+        "layer": layer,
+        "first_neuron": first,
+        "people": rows,
+        "mean_own_drop": round(sum(r["own_drop"] for r in rows.values()) / n, 4),
+        "max_others_mean_drop": round(max(r["others_mean_drop"] for r in rows.values()), 4),
+    }
 
 
 def concepts_bars(orig: dict, ref: dict, chance: dict, truth: dict) -> dict:
     b = BARS["concepts"]
-    return {**facts_bars(orig, ref, chance),
-            "orig_concepts": min(orig["concepts"]["forget"], orig["concepts"]["retain"]) >= b["orig_concepts_min"],
-            "ref_forget_concepts_unknown": ref["concepts"]["forget"] <= b["ref_forget_concepts_max"],
-            "ref_retain_concepts": ref["concepts"]["retain"] >= b["orig_concepts_min"],
-            "planted_neurons_carry_concepts": truth["mean_own_drop"] >= b["own_drop_min"] and truth["max_others_mean_drop"] <= b["others_drop_max"]}
+    return {
+        **facts_bars(orig, ref, chance),
+        "orig_concepts": min(orig["concepts"]["forget"], orig["concepts"]["retain"]) >= b["orig_concepts_min"],
+        "ref_forget_concepts_unknown": ref["concepts"]["forget"] <= b["ref_forget_concepts_max"],
+        "ref_retain_concepts": ref["concepts"]["retain"] >= b["orig_concepts_min"],
+        "planted_neurons_carry_concepts": truth["mean_own_drop"] >= b["own_drop_min"]
+        and truth["max_others_mean_drop"] <= b["others_drop_max"],
+    }
 
 
 def multidomain_quality(model, tok, world: World) -> dict:
@@ -164,7 +194,7 @@ def expert_specialisation(subject, world: World, batch_size: int = 128) -> dict:
     """How much experts specialise by domain: per layer, the fraction of each domain's tokens for
     which each expert is in the top-k (rows sum to k), each expert's max/mean ratio over domains,
     and the mean KL divergence (nats) of each domain's selection distribution from the average."""
-    from ..model.capture import capture
+    from ..model.activations import capture
     from .train import encode
 
     a = subject.anatomy

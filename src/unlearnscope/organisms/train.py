@@ -32,13 +32,18 @@ class TrainConfig:
     domain_weights: tuple[tuple[str, float], ...] = ()  # with balance_domains: batch share per domain (default equal)
 
     def validate(self) -> None:
-        bad = {k: v for k, v in asdict(self).items() if k in ("steps", "batch_size") and (not isinstance(v, int) or v < 1)}
+        bad = {
+            k: v for k, v in asdict(self).items() if k in ("steps", "batch_size") and (not isinstance(v, int) or v < 1)
+        }
         bad |= {k: v for k, v in (("lr", self.lr), ("clip", self.clip)) if not v > 0}
         bad |= {k: v for k, v in (("warmup", self.warmup), ("weight_decay", self.weight_decay)) if v < 0}
         if not 0 < self.beta2 < 1:
             bad["beta2"] = self.beta2
         if bad:
-            raise UnlearnscopeError(f"invalid training config values {bad}: steps/batch_size must be positive integers, lr and clip > 0, warmup and weight_decay >= 0, 0 < beta2 < 1")
+            raise UnlearnscopeError(
+                f"invalid training config values {bad}: steps/batch_size must be positive integers, lr and clip > 0, "
+                "warmup and weight_decay >= 0, 0 < beta2 < 1"
+            )
 
 
 def encode(tokenizer, texts: list[str], device="cpu") -> tuple[torch.Tensor, torch.Tensor]:
@@ -59,7 +64,9 @@ def _schedule(step: int, cfg: TrainConfig) -> float:
     return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
-def train_lm(model, tokenizer, items: list[Item], cfg: TrainConfig, seed: int, *, progress: bool = True, desc: str = "train") -> dict:
+def train_lm(
+    model, tokenizer, items: list[Item], cfg: TrainConfig, seed: int, *, progress: bool = True, desc: str = "train"
+) -> dict:
     """Train ``model`` in place on the texts of ``items``; returns loss history and wall time."""
     from tqdm.auto import tqdm
 
@@ -85,7 +92,9 @@ def train_lm(model, tokenizer, items: list[Item], cfg: TrainConfig, seed: int, *
     bar = tqdm(range(cfg.steps), desc=desc, disable=not progress, leave=False, mininterval=1.0)
     for _step in bar:
         if cfg.balance_domains:
-            idx = torch.cat([pool[torch.randint(len(pool), (n,), generator=gen)] for pool, n in zip(pools, per, strict=True)])
+            idx = torch.cat(
+                [pool[torch.randint(len(pool), (n,), generator=gen)] for pool, n in zip(pools, per, strict=True)]
+            )
         else:
             idx = torch.randint(len(items), (cfg.batch_size,), generator=gen)
         idx = idx.to(device)
@@ -103,7 +112,11 @@ def train_lm(model, tokenizer, items: list[Item], cfg: TrainConfig, seed: int, *
         if _step % 50 == 0:
             bar.set_postfix(loss=f"{losses[-1]:.3f}")
     model.eval()
-    return {"seconds": time.perf_counter() - t0, "final_loss": sum(losses[-20:]) / min(20, len(losses)), "loss_every_100": losses[::100]}
+    return {
+        "seconds": time.perf_counter() - t0,
+        "final_loss": sum(losses[-20:]) / min(20, len(losses)),
+        "loss_every_100": losses[::100],
+    }
 
 
 @torch.no_grad()

@@ -38,10 +38,13 @@ def resolve_depths(subject, layers) -> list[int]:
     if layers is None:
         return list(range(L + 1))
     out = []
-    for d in ([layers] if isinstance(layers, int) else list(layers)):
+    for d in [layers] if isinstance(layers, int) else list(layers):
         dd = d + L + 1 if d < 0 else d
         if not 0 <= dd <= L:
-            raise OutOfRangeError(f"probe depth {d} does not exist: this model has depths 0..{L} (d = input of block d; {L} = final output)")
+            raise OutOfRangeError(
+                f"probe depth {d} does not exist: this model has depths 0..{L} (d = input of block d; {L} = final "
+                "output)"
+            )
         out.append(dd)
     if not out:
         raise UnlearnscopeError("no probe depths given")

@@ -20,7 +20,9 @@ control labels; per-row correctness is averaged over seeds.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -29,6 +31,10 @@ from ..errors import UnlearnscopeError
 from .features import FactFeatures, fact_features
 from .solvers import fit_probes
 from .splits import entity_folds, fold_masks
+
+if TYPE_CHECKING:
+    from ..data.records import FactsLike
+    from ..model.subject import Subject
 
 MODES = ("transfer", "refit")
 
@@ -83,35 +89,66 @@ def _targets(facts, relations, y, classes, train_rows, seed):
         rows = torch.tensor([i for i in range(n) if rel[i] == t])
         Y[t, rows] = y[rows]
         word_class = torch.randint(len(classes[r]), (len(words),), generator=g)
-        Y[R + t, rows] = torch.tensor([int(word_class[words.index(facts[i].subject.split()[-1])]) for i in rows.tolist()])
+        Y[R + t, rows] = torch.tensor(
+            [int(word_class[words.index(facts[i].subject.split()[-1])]) for i in rows.tolist()]
+        )
         # shuffled: permute the entity -> value map among training entities of this relation
         ents = sorted({facts[i].subject for i in rows.tolist() if train_rows[i]})
         vals = {facts[i].subject: int(y[i]) for i in rows.tolist()}
         perm = torch.randperm(len(ents), generator=g).tolist()
         moved = {e: vals[ents[p]] for e, p in zip(ents, perm, strict=True)}
-        Y[2 * R + t, rows] = torch.tensor([moved.get(facts[i].subject, int(y[i])) if train_rows[i] else int(y[i]) for i in rows.tolist()])
+        Y[2 * R + t, rows] = torch.tensor(
+            [moved.get(facts[i].subject, int(y[i])) if train_rows[i] else int(y[i]) for i in rows.tolist()]
+        )
     return Y
 
 
-def run_probes(feats: FactFeatures, evaluate_rows: torch.Tensor, mode: str, cfg: ProbeConfig,
-               train_feats: FactFeatures | None = None) -> ProbeRun:
+def _check_probe_inputs(mode: str, facts, relations: list[str], classes: dict, ev: torch.Tensor) -> None:
+    if mode not in MODES:
+        raise UnlearnscopeError(f"unknown probe mode {mode!r}; choose from {MODES}")
+    if any(not f.subject for f in facts):
+        raise UnlearnscopeError(
+            "probing needs the subject (entity) of every fact: entity-disjoint splits group rows by entity"
+        )
+    one = [r for r in relations if len(classes[r]) < 2]
+    if one:
+        raise UnlearnscopeError(
+            f"probe target(s) {one} have a single class ({[classes[r][0] for r in one]}): a probe needs at least two"
+        )
+    if not ev.any() or ev.all():
+        raise UnlearnscopeError("probing needs both evaluated (forget) rows and other (retain) rows")
+
+
+def _majority(
+    train: torch.Tensor, test_fold: torch.Tensor, rel_of_row: torch.Tensor, y: torch.Tensor, n_relations: int
+) -> torch.Tensor:
+    """``[n]`` each row's majority-class prediction: the commonest label among the training rows
+    of its relation in its test fold (folds x relations, a handful of iterations)."""
+    maj = torch.zeros(len(y), dtype=torch.long)
+    for f in range(train.shape[0]):
+        for t in range(n_relations):
+            tr_rows = train[f] & (rel_of_row == t)
+            if tr_rows.any():
+                maj[(test_fold == f) & (rel_of_row == t)] = y[tr_rows].mode().values
+    return maj
+
+
+def run_probes(
+    feats: FactFeatures,
+    evaluate_rows: torch.Tensor,
+    mode: str,
+    cfg: ProbeConfig,
+    train_feats: FactFeatures | None = None,
+) -> ProbeRun:
     """Fit and score probes on already captured features (see module doc).
 
     ``evaluate_rows [n]`` marks the forget rows; in transfer mode the others are the training
     rows.  ``train_feats`` (transfer from another model) must hold the same facts in the same order."""
-    if mode not in MODES:
-        raise UnlearnscopeError(f"unknown probe mode {mode!r}; choose from {MODES}")
     facts = feats.facts
-    if any(not f.subject for f in facts):
-        raise UnlearnscopeError("probing needs the subject (entity) of every fact: entity-disjoint splits group rows by entity")
     relations = sorted({f.relation or "all" for f in facts})
     y, classes = _labels(facts, relations)
-    one = [r for r in relations if len(classes[r]) < 2]
-    if one:
-        raise UnlearnscopeError(f"probe target(s) {one} have a single class ({[classes[r][0] for r in one]}): a probe needs at least two")
     ev = evaluate_rows.bool().cpu()
-    if not ev.any() or ev.all():
-        raise UnlearnscopeError("probing needs both evaluated (forget) rows and other (retain) rows")
+    _check_probe_inputs(mode, facts, relations, classes, ev)
     R, n = len(relations), len(facts)
     rel_of_row = torch.tensor([relations.index(f.relation or "all") for f in facts])
     seeds = cfg.seeds if mode == "refit" else cfg.seeds[:1]
@@ -127,9 +164,13 @@ def run_probes(feats: FactFeatures, evaluate_rows: torch.Tensor, mode: str, cfg:
             train, _ = fold_masks(fold, cfg.folds)
             test_fold = fold
             Xtr = X
-        Y = _targets(facts, relations, y, classes, (~ev) if mode == "transfer" else torch.ones(n, dtype=torch.bool), seed)
+        Y = _targets(
+            facts, relations, y, classes, (~ev) if mode == "transfer" else torch.ones(n, dtype=torch.bool), seed
+        )
         Yd = Y.to(X.device)
-        probes = fit_probes(Xtr, Yd, train.to(X.device), max(len(c) for c in classes.values()), method=cfg.method, l2=cfg.l2, max_iter=cfg.max_iter)
+        n_classes = max(len(c) for c in classes.values())
+        kw = {"method": cfg.method, "l2": cfg.l2, "max_iter": cfg.max_iter}
+        probes = fit_probes(Xtr, Yd, train.to(X.device), n_classes, **kw)  # type: ignore[arg-type]
         pred = probes.predict(X).cpu()  # [g, 3R, f, n]
         rows = torch.arange(n)
         # each row's prediction from its own target and its own test fold
@@ -138,22 +179,29 @@ def run_probes(feats: FactFeatures, evaluate_rows: torch.Tensor, mode: str, cfg:
             p = pred[:, t_idx, test_fold, rows]  # [g, n]
             gold = Y[rel_of_row + off, rows]
             sums[k] += (p == gold)[:, ev].float()
-        # majority class of the training rows, per relation and fold
-        maj = torch.zeros(n, dtype=torch.long)
-        for f in range(train.shape[0]):
-            for t in range(R):
-                tr_rows = train[f] & (rel_of_row == t)
-                te_rows = (test_fold == f) & (rel_of_row == t)
-                if tr_rows.any():
-                    maj[te_rows] = y[tr_rows].mode().values
+        maj = _majority(train, test_fold, rel_of_row, y, R)
         sums["majority"] += (maj == y)[ev].float()[None].expand(len(feats.groups), -1)
     correct = {k: v / len(seeds) for k, v in sums.items()}
-    return ProbeRun(mode, feats.groups, [f.subject for f, e in zip(facts, ev.tolist(), strict=True) if e],
-                    [f.relation or "all" for f, e in zip(facts, ev.tolist(), strict=True) if e], correct)
+    return ProbeRun(
+        mode,
+        feats.groups,
+        [f.subject for f, e in zip(facts, ev.tolist(), strict=True) if e],
+        [f.relation or "all" for f, e in zip(facts, ev.tolist(), strict=True) if e],
+        correct,
+    )
 
 
-def probe_model(subject, forget, retain, *, mode: str = "transfer", config: ProbeConfig = ProbeConfig(),
-                train_on="self", features=None, batch_size: int = 128) -> ProbeRun:
+def probe_model(
+    subject: Subject,
+    forget: FactsLike,
+    retain: FactsLike,
+    *,
+    mode: str = "transfer",
+    config: ProbeConfig = ProbeConfig(),
+    train_on: str | Subject = "self",
+    features: Callable[[Subject, FactsLike], FactFeatures] | None = None,
+    batch_size: int = 128,
+) -> ProbeRun:
     """Capture features of ``forget`` + ``retain`` facts on ``subject`` and run one probe mode.
 
     ``train_on``: ``"self"`` or another subject whose retain activations train the transfer probe.
@@ -178,10 +226,10 @@ def probe_model(subject, forget, retain, *, mode: str = "transfer", config: Prob
     return run_probes(feats, ev, mode, config, train_feats)
 
 
-def random_init_like(subject, seed: int = 0):
+def random_init_like(subject: Subject, seed: int = 0) -> Subject:
     """A subject with the same architecture and tokenizer and freshly initialised weights (the
     random-init probe control; Zhang & Bowman)."""
-    from ..model.load import load
+    from ..model.loading import load
 
     torch.manual_seed(seed)
     config = copy.deepcopy(subject.model.config)

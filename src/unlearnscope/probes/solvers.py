@@ -25,7 +25,7 @@ import torch
 
 from ..errors import UnlearnscopeError
 
-METHODS = ("ridge", "logistic")
+SOLVERS = ("ridge", "logistic")  # probe solvers
 
 
 @dataclass
@@ -52,9 +52,14 @@ class LinearProbes:
 
 def _check(X, y, train):
     if X.ndim != 3 or y.ndim != 2 or train.ndim != 2:
-        raise UnlearnscopeError(f"probe inputs need X [g, n, d], y [t, n], train [f, n]; got {tuple(X.shape)}, {tuple(y.shape)}, {tuple(train.shape)}")
+        raise UnlearnscopeError(
+            f"probe inputs need X [g, n, d], y [t, n], train [f, n]; got {tuple(X.shape)}, {tuple(y.shape)}, "
+            f"{tuple(train.shape)}"
+        )
     if not (X.shape[1] == y.shape[1] == train.shape[1]):
-        raise UnlearnscopeError(f"probe inputs disagree on the number of rows: X {X.shape[1]}, y {y.shape[1]}, train {train.shape[1]}")
+        raise UnlearnscopeError(
+            f"probe inputs disagree on the number of rows: X {X.shape[1]}, y {y.shape[1]}, train {train.shape[1]}"
+        )
     w = (train[None].bool() & (y[:, None] >= 0)).float()  # [t, f, n]
     if (w.sum(-1) < 2).any():
         raise UnlearnscopeError("a probe problem has fewer than 2 training rows: give more entities or fewer folds")
@@ -85,11 +90,19 @@ def _standardise(X, train):
     return mu + shift, sd
 
 
-def fit_probes(X: torch.Tensor, y: torch.Tensor, train: torch.Tensor, n_classes: int | None = None, *,
-               method: str = "ridge", l2: float = 1e-2, max_iter: int = 200) -> LinearProbes:
+def fit_probes(
+    X: torch.Tensor,
+    y: torch.Tensor,
+    train: torch.Tensor,
+    n_classes: int | None = None,
+    *,
+    method: str = "ridge",
+    l2: float = 1e-2,
+    max_iter: int = 200,
+) -> LinearProbes:
     """Fit every ``(group, target, training set)`` probe (see module doc)."""
-    if method not in METHODS:
-        raise UnlearnscopeError(f"unknown probe method {method!r}; choose from {METHODS}")
+    if method not in SOLVERS:
+        raise UnlearnscopeError(f"unknown probe method {method!r}; choose from {SOLVERS}")
     if not l2 > 0:
         raise UnlearnscopeError(f"probe l2 must be > 0, got {l2}")
     X = X.float()
@@ -125,7 +138,9 @@ def _ridge(A, Y, w, l2):
         rows = w[targets[0], fi].nonzero()[:, 0]
         Ar = A[:, fi].index_select(1, rows)  # [g, m, d]
         mean = Ar.mean(1)
-        Ac = Ar - mean[:, None]  # centred rows: a gram that stays positive semi-definite (no cancellation of large means)
+        Ac = (
+            Ar - mean[:, None]
+        )  # centred rows: a gram that stays positive semi-definite (no cancellation of large means)
         gram[:, targets, fi] = (Ac.transpose(1, 2) @ Ac)[:, None]
         Am[:, targets, fi] = mean[:, None]
     Ym = torch.einsum("tfn,tnc->tfc", w, Y) / n_t[..., None]
@@ -168,11 +183,19 @@ class _Problems:
         """``mean CE + l2/2 ||W||²`` per problem and its analytic gradient ``(loss, gW, gb)``."""
         K, t, d, c = W.shape
         n = self.A.shape[1]
-        Z = (self.A @ W.permute(0, 2, 1, 3).reshape(K, d, t * c)).view(K, n, t, c).permute(0, 2, 1, 3) + b[:, :, None] + self.neg  # [K, t, n, c]
+        Z = (
+            (self.A @ W.permute(0, 2, 1, 3).reshape(K, d, t * c)).view(K, n, t, c).permute(0, 2, 1, 3)
+            + b[:, :, None]
+            + self.neg
+        )  # [K, t, n, c]
         logZ = Z.logsumexp(-1, keepdim=True)
-        loss = -(((Z - logZ) * self.Y).sum(-1, keepdim=True) * self.scale).sum((-1, -2)) + 0.5 * self.l2 * (W * W).sum((-1, -2))
+        loss = -(((Z - logZ) * self.Y).sum(-1, keepdim=True) * self.scale).sum((-1, -2)) + 0.5 * self.l2 * (W * W).sum(
+            (-1, -2)
+        )
         G = (torch.exp(Z - logZ) - self.Y) * self.scale  # dL/dZ
-        gW = (self.A.transpose(1, 2) @ G.permute(0, 2, 1, 3).reshape(K, n, t * c)).view(K, d, t, c).permute(0, 2, 1, 3) + self.l2 * W
+        gW = (self.A.transpose(1, 2) @ G.permute(0, 2, 1, 3).reshape(K, n, t * c)).view(K, d, t, c).permute(
+            0, 2, 1, 3
+        ) + self.l2 * W
         return loss, gW, G.sum(-2)
 
     def keep(self, rows: torch.Tensor) -> None:
@@ -180,7 +203,13 @@ class _Problems:
         self.ids = self.ids[rows]
         self.A = self.A.index_select(0, rows)
         self.scale, self.neg = self._constants(self.ids)
-        self.W, self.b, self.loss, self.gW, self.gb = self.W[rows], self.b[rows], self.loss[rows], self.gW[rows], self.gb[rows]
+        self.W, self.b, self.loss, self.gW, self.gb = (
+            self.W[rows],
+            self.b[rows],
+            self.loss[rows],
+            self.gW[rows],
+            self.gb[rows],
+        )
         self.hist = [([s0[rows], s1[rows]], [y0[rows], y1[rows]], rho[rows]) for (s0, s1), (y0, y1), rho in self.hist]
 
 
@@ -214,8 +243,10 @@ def _lbfgs_direction(p: _Problems, active: torch.Tensor):
     bad = gd >= 0  # not a descent direction: fall back to steepest descent for that problem
     if bool(bad.any()):
         fb = (bad & active).to(p.A.dtype)
-        direction = [torch.where(bad[..., None, None], -p.gW * fb[..., None, None], direction[0]),
-                     torch.where(bad[..., None], -p.gb * fb[..., None], direction[1])]
+        direction = [
+            torch.where(bad[..., None, None], -p.gW * fb[..., None, None], direction[0]),
+            torch.where(bad[..., None], -p.gb * fb[..., None], direction[1]),
+        ]
         gd = _dot([p.gW, p.gb], direction)
     return direction, gd
 
@@ -264,7 +295,9 @@ def _logistic(A, y, w, allowed, l2, max_iter, tol: float = 1e-4, history: int = 
         Wn, bn, new_loss, gWn, gbn = _line_search(p, direction, gd, active)
         s_new, y_new = [Wn - p.W, bn - p.b], [gWn - p.gW, gbn - p.gb]
         ys = _dot(s_new, y_new)
-        p.hist = (p.hist + [(s_new, y_new, torch.where(ys > 1e-10, 1.0 / ys.clamp_min(1e-10), torch.zeros_like(ys)))])[-history:]
+        p.hist = (p.hist + [(s_new, y_new, torch.where(ys > 1e-10, 1.0 / ys.clamp_min(1e-10), torch.zeros_like(ys)))])[
+            -history:
+        ]
         p.W, p.b, p.loss, p.gW, p.gb = Wn, bn, new_loss, gWn, gbn
     W_out[p.ids], b_out[p.ids] = p.W, p.b
     return W_out.view(g, f, t, d, c).transpose(1, 2), b_out.view(g, f, t, c).transpose(1, 2)

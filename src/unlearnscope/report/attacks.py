@@ -16,7 +16,9 @@ def _chosen(m: dict, attacks: dict) -> str:
     d = m.get("detail") or {}
     if m["name"] == "relearn:sweep":
         picks = d.get("worst_case") or []
-        return "; ".join(dict.fromkeys(f"{p['config']['params']} lr {p['config']['lr']:g}, {p['steps']} steps" for p in picks))
+        return "; ".join(
+            dict.fromkeys(f"{p['config']['params']} lr {p['config']['lr']:g}, {p['steps']} steps" for p in picks)
+        )
     if m["name"] == "direction_ablation":
         return "layer " + ", ".join(dict.fromkeys(str(x) for x in d.get("layers", [])))
     if m["name"] == "relearn":
@@ -30,7 +32,10 @@ def _locality(m: dict, attacks: dict) -> str:
     s = attacks.get("relearn:sweep")
     if m["name"] != "relearn:sweep" or not s:
         return "–"
-    return " / ".join(dict.fromkeys(_n(s["locality"][c]) for c in s.get("chosen", []))) + f" (limit {s['utility_limit']:g} × {_n(s['retain_recall_before'])})"
+    return (
+        " / ".join(dict.fromkeys(_n(s["locality"][c]) for c in s.get("chosen", [])))
+        + f" (limit {s['utility_limit']:g} × {_n(s['retain_recall_before'])})"
+    )
 
 
 def _is_attack(name: str) -> bool:
@@ -46,16 +51,23 @@ def worst_case_table(runs: dict) -> str:
                 continue
             r, ref, orig = m.get("rki") or {}, m.get("reference") or {}, m.get("original") or {}
             rki = with_ci(r) if r.get("defined") else "–"
-            rows.append(f"<tr><td class=l>{_e(method)}</td><td class=l>{_e(m['name'])}</td><td class=l>{_e(_chosen(m, attacks))}</td>"
-                        f"<td>{with_ci({'value': m['agg_value'], 'ci': m['ci']})}</td><td>{_n(orig.get('agg_value'))}</td>"
-                        f"<td>{_n(ref.get('agg_value'))}</td><td>{rki}</td><td>{_e(_locality(m, attacks))}</td></tr>")
+            rows.append(
+                f"<tr><td class=l>{_e(method)}</td><td class=l>{_e(m['name'])}</td><td "
+                f"class=l>{_e(_chosen(m, attacks))}</td>"
+                f"<td>{with_ci({'value': m['agg_value'], 'ci': m['ci']})}</td><td>{_n(orig.get('agg_value'))}</td>"
+                f"<td>{_n(ref.get('agg_value'))}</td><td>{rki}</td><td>{_e(_locality(m, attacks))}</td></tr>"
+            )
     if not rows:
         return "<p class=note>No worst-case attack was run (audit --attacks off).</p>"
-    return ("<table><tr><th class=l>method</th><th class=l>attack</th><th class=l>worst case (cross-fitted)</th><th>recovered recall [CI]</th>"
-            f"<th>ORIG</th><th>REF floor</th><th>RKI [CI]</th><th>retain recall after</th></tr>{''.join(rows)}</table>"
-            "<p class=note>Each attack runs the same way on the unlearned models, ORIG and the never-knew models (REF's value under the "
-            "attack is its floor). The worst-case option (layer, sweep configuration, learning rate) is chosen on one half of the "
-            "entities and scored on the other; sweep configurations that drop retain recall below the utility limit are not eligible.</p>")
+    return (
+        "<table><tr><th class=l>method</th><th class=l>attack</th><th class=l>worst case "
+        "(cross-fitted)</th><th>recovered recall [CI]</th>"
+        f"<th>ORIG</th><th>REF floor</th><th>RKI [CI]</th><th>retain recall after</th></tr>{''.join(rows)}</table>"
+        "<p class=note>Each attack runs the same way on the unlearned models, ORIG and the never-knew models (REF's "
+        "value under the attack is its floor). The worst-case option (layer, sweep configuration, learning rate) is "
+        "chosen on one half of the entities and scored on the other; sweep configurations that drop retain recall "
+        "below the utility limit are not eligible.</p>"
+    )
 
 
 def attacks_section(runs: dict, fig) -> list[str]:
@@ -71,11 +83,18 @@ def attacks_section(runs: dict, fig) -> list[str]:
         if "direction_ablation" in a:
             parts.append(fig(figs.direction_layers(a)))
         if "component_revert" in a:
-            parts += [f"<p>{_e(a['component_revert']['reading'])}. Recovery attribution is not used in the verdict: ORIG's weights "
-                      "put back can carry the facts whatever the unlearning did.</p>", fig(figs.attribution_bars(a))]
+            parts += [
+                f"<p>{_e(a['component_revert']['reading'])}. Recovery attribution is not used in the verdict: ORIG's "
+                "weights put back can carry the facts whatever the unlearning did.</p>",
+                fig(figs.attribution_bars(a)),
+            ]
         if "router_restore" in a and a["router_restore"].get("routing_stability"):
             st = a["router_restore"]["routing_stability"]
-            parts.append("<p>routing stability against ORIG: " + "; ".join(
-                f"{_e(k)}: top-k overlap {_n(x['top_k_overlap'])}, JSD {x['jsd']:.4f}" for k, x in st.items())
-                + f". {_e(a['router_restore'].get('reading', ''))}</p>")
+            parts.append(
+                "<p>routing stability against ORIG: "
+                + "; ".join(
+                    f"{_e(k)}: top-k overlap {_n(x['top_k_overlap'])}, JSD {x['jsd']:.4f}" for k, x in st.items()
+                )
+                + f". {_e(a['router_restore'].get('reading', ''))}</p>"
+            )
     return parts

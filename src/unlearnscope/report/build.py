@@ -17,28 +17,18 @@ import time
 from pathlib import Path
 
 from ..errors import UnlearnscopeError
-
-REPORT_VERSION = 2  # 2: seeds, several never-knew models, NOISE per method, missing readouts
-
-
-def verdict_row(method: str, v: dict, intervention: str = "weights", source: str = "method") -> dict:
-    """One row of the verdict table: the verdict, the RKIs it rests on, the worst retained share
-    (with its drop beyond NOISE), per-seed verdicts, missing readouts, the intervention's kind and
-    its ``source`` (``method``: run by the audit; ``checkpoint``: made elsewhere, audited as it is)."""
-    verdict = v["verdict"]
-    pick = lambda r: None if r is None else {k: r.get(k) for k in ("metric", "value", "ci") if k in r}  # noqa: E731
-    locs = [{"metric": k, **v} for k, v in verdict.get("locality", {}).items() if v.get("value") is not None]
-    loc = min(locs, key=lambda r: r["value"], default=None)  # the worst retained share
-    return {"method": method, "verdict": verdict.get("verdict"), "knowledge_verdict": verdict.get("knowledge_verdict"),
-            "reason": verdict.get("reason"), "behavioural_rki": pick(verdict.get("behavioural_rki")),
-            "intrinsic_rki": pick(verdict.get("intrinsic_rki")), "adversarial_rki": pick(verdict.get("adversarial_rki")),
-            "locality": loc, "seeds": verdict.get("seeds", []), "stability": verdict.get("stability"),
-            "missing_readouts": verdict.get("missing_readouts", []), "intervention": verdict.get("intervention", intervention),
-            "held_in_weights": verdict.get("held_in_weights"), "source": source}
+from .rows import REPORT_VERSION, Intervention, Source, VerdictRow, verdict_row  # noqa: F401  (re-exported)
 
 
-def build_report(name: str, runs: dict, *, provenance: dict | None = None, config: dict | None = None,
-                 sections: dict | None = None, output_metrics: dict | None = None) -> dict:
+def build_report(
+    name: str,
+    runs: dict,
+    *,
+    provenance: dict | None = None,
+    config: dict | None = None,
+    sections: dict | None = None,
+    output_metrics: dict | None = None,
+) -> dict:
     """``runs``: ``{method: Verification or its to_dict()}`` (at least one).  ``sections``: the
     audit's other results (``localization``, ``interventions``, ``noise``, ...), kept as given;
     ``output_metrics``: ``{model: {metric: {"agg_value", ...}}}`` (`evaluate.output_metrics`)."""
@@ -51,11 +41,17 @@ def build_report(name: str, runs: dict, *, provenance: dict | None = None, confi
     kinds = {m: iv.get(m, {}).get("intervention", "weights") for m in as_dict}
     sources = {m: iv.get(m, {}).get("source", "method") for m in as_dict}
     return {
-        "kind": "intrinsic_evaluation_report", "version": REPORT_VERSION, "name": name,
+        "kind": "intrinsic_evaluation_report",
+        "version": REPORT_VERSION,
+        "name": name,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "verdict_table": [verdict_row(m, v, kinds[m], sources[m]) for m, v in as_dict.items()],
-        "provenance": provenance or {}, "config": config or {}, "sections": sections or {}, "runs": as_dict,
-        "output_metrics": output_metrics or {},  # per model, open-unlearning's metric names and shape (evaluate.output_metrics)
+        "verdict_table": [verdict_row(m, v, kinds[m], sources[m]).to_dict() for m, v in as_dict.items()],
+        "provenance": provenance or {},
+        "config": config or {},
+        "sections": sections or {},
+        "runs": as_dict,
+        "output_metrics": output_metrics
+        or {},  # per model, open-unlearning's metric names and shape (evaluate.output_metrics)
     }
 
 
@@ -77,8 +73,11 @@ def write_report(report: dict, out_dir: str | os.PathLike, *, screenshot: bool =
     from ..model.edits import atomic_dir
     from ..results import to_jsonable
     from .html import render_html
+    from .schema import VALIDATE_ENV, validate_report
 
     out = Path(out_dir)
+    if os.environ.get(VALIDATE_ENV):
+        validate_report(report)
     html = render_html(report)
     try:
         with atomic_dir(out) as tmp:

@@ -33,11 +33,22 @@ def sweep_curves(attacks: Mapping):
                 continue
             name, color = ROLE_STYLE[role]
             ok = all(s["within_utility_limit"][i] for i in idx)
-            fig.add_trace(go.Scatter(x=steps, y=[s["recovered"][role][i] for i in idx], mode="lines+markers", name=f"{name}: {label}",
-                                     opacity=1.0 if ok or role == "reference" else 0.35,
-                                     line=dict(color=color, dash="dash" if role == "reference" else DASH[j % len(DASH)])))
-    fig.update_layout(title=f"relearning sweep ({s.get('data')} data): recovered forget recall by budget; REF dashed = floor",
-                      xaxis_title="attack steps", yaxis_title="recall of forget entities not trained on", yaxis_range=[0, 1.05])
+            fig.add_trace(
+                go.Scatter(
+                    x=steps,
+                    y=[s["recovered"][role][i] for i in idx],
+                    mode="lines+markers",
+                    name=f"{name}: {label}",
+                    opacity=1.0 if ok or role == "reference" else 0.35,
+                    line=dict(color=color, dash="dash" if role == "reference" else DASH[j % len(DASH)]),
+                )
+            )
+    fig.update_layout(
+        title=f"relearning sweep ({s.get('data')} data): recovered forget recall by budget; REF dashed = floor",
+        xaxis_title="attack steps",
+        yaxis_title="recall of forget entities not trained on",
+        yaxis_range=[0, 1.05],
+    )
     return fig
 
 
@@ -53,8 +64,12 @@ def attribution_bars(attacks: Mapping):
             name, color = ROLE_STYLE[role]
             fig.add_trace(go.Bar(x=r["options"], y=r["recovered"][role], name=name, marker_color=color))
     fig.add_hline(y=r["recall_before"], line_dash="dot", annotation_text="unlearned, nothing reverted")
-    fig.update_layout(title="recovery attribution: forget recall with one component reverted to ORIG", barmode="group",
-                      yaxis_title="forget recall", yaxis_range=[0, 1.05])
+    fig.update_layout(
+        title="recovery attribution: forget recall with one component reverted to ORIG",
+        barmode="group",
+        yaxis_title="forget recall",
+        yaxis_range=[0, 1.05],
+    )
     return fig
 
 
@@ -67,7 +82,14 @@ def direction_layers(attacks: Mapping):
     for role in ("unlearned", "original", "reference"):
         if role in d["recovered"]:
             name, color = ROLE_STYLE[role]
-            fig.add_trace(go.Scatter(x=d["options"], y=d["recovered"][role], name=name, mode="lines+markers", line=dict(color=color)))
-    fig.update_layout(title="direction ablation: forget recall with the layer's unlearning direction projected out",
-                      yaxis_title="forget recall", yaxis_range=[0, 1.05])
+            fig.add_trace(
+                go.Scatter(
+                    x=d["options"], y=d["recovered"][role], name=name, mode="lines+markers", line=dict(color=color)
+                )
+            )
+    fig.update_layout(
+        title="direction ablation: forget recall with the layer's unlearning direction projected out",
+        yaxis_title="forget recall",
+        yaxis_range=[0, 1.05],
+    )
     return fig

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
-def expert_heatmap(values: torch.Tensor, layers: Sequence[int], *, title: str = "", label: str = "", diverging: bool = False):
+
+def expert_heatmap(
+    values: torch.Tensor, layers: Sequence[int], *, title: str = "", label: str = "", diverging: bool = False
+) -> go.Figure:
     """Heatmap of a ``[layer, expert]`` tensor (rows = MoE layers, columns = routed experts).
 
     ``diverging`` centres the colour scale on 0 (differential maps, frequency shifts)."""
@@ -18,12 +24,14 @@ def expert_heatmap(values: torch.Tensor, layers: Sequence[int], *, title: str = 
     if diverging:
         lim = float(z.abs().max()) or 1.0
         kw = {"colorscale": "RdBu", "reversescale": True, "zmin": -lim, "zmax": lim}
-    fig = go.Figure(go.Heatmap(z=z.tolist(), x=list(range(z.shape[1])), y=[str(l) for l in layers], colorbar={"title": label}, **kw))
+    fig = go.Figure(
+        go.Heatmap(z=z.tolist(), x=list(range(z.shape[1])), y=[str(l) for l in layers], colorbar={"title": label}, **kw)
+    )
     fig.update_layout(title=title, xaxis_title="expert", yaxis_title="layer", yaxis_type="category")
     return fig
 
 
-def step_curves(curves: Mapping[str, Sequence[tuple[int, float]]], *, title: str = "", y_title: str = ""):
+def step_curves(curves: Mapping[str, Sequence[tuple[int, float]]], *, title: str = "", y_title: str = "") -> go.Figure:
     """Line plot of named ``[(step, value)]`` curves (e.g. selection overlap during unlearning)."""
     import plotly.graph_objects as go
 
@@ -42,8 +50,27 @@ def expert_control_figure(ctl):
     fig = go.Figure()
     for i, m in enumerate(ctl.baseline):
         rd = ctl.random_deltas(m)
-        fig.add_trace(go.Scatter(x=[m] * len(rd), y=rd, mode="markers", marker=dict(color="lightgray"), name="random experts", showlegend=i == 0))
-        fig.add_trace(go.Scatter(x=[m], y=[ctl.delta(m)], mode="markers", marker=dict(color="crimson", size=12, symbol="diamond"),
-                                 name="located experts", showlegend=i == 0))
-    fig.update_layout(title=f"experts {ctl.mode}: change vs baseline ({len(ctl.random)} random draws)", yaxis_title="Δ metric")
+        fig.add_trace(
+            go.Scatter(
+                x=[m] * len(rd),
+                y=rd,
+                mode="markers",
+                marker=dict(color="lightgray"),
+                name="random experts",
+                showlegend=i == 0,
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=[m],
+                y=[ctl.delta(m)],
+                mode="markers",
+                marker=dict(color="crimson", size=12, symbol="diamond"),
+                name="located experts",
+                showlegend=i == 0,
+            )
+        )
+    fig.update_layout(
+        title=f"experts {ctl.mode}: change vs baseline ({len(ctl.random)} random draws)", yaxis_title="Δ metric"
+    )
     return fig

@@ -25,11 +25,32 @@ def roc_figure(m: Mapping):
         if not r["knows_values"] or not r["never_knew_values"]:
             continue
         fpr, tpr = roc_points(r["knows_values"], r["never_knew_values"])
-        fig.add_trace(go.Scatter(x=fpr, y=tpr, mode="lines+markers", line_shape="hv",
-                                 name=f"{r['name']}: AUC {r['faithfulness_auc']:.2f} [{r['ci'][0]:.2f}, {r['ci'][1]:.2f}]"))
-    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(color="#aaa", dash="dot"), name="no separation", showlegend=False))
-    fig.update_layout(title="faithfulness: knows vs never-knew models", xaxis_title="never-knew models read as knowing (FPR)",
-                      yaxis_title="knowing models read as knowing (TPR)", xaxis_range=[-0.02, 1.02], yaxis_range=[-0.02, 1.02])
+        fig.add_trace(
+            go.Scatter(
+                x=fpr,
+                y=tpr,
+                mode="lines+markers",
+                line_shape="hv",
+                name=f"{r['name']}: AUC {r['faithfulness_auc']:.2f} [{r['ci'][0]:.2f}, {r['ci'][1]:.2f}]",
+            )
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=[0, 1],
+            y=[0, 1],
+            mode="lines",
+            line=dict(color="#aaa", dash="dot"),
+            name="no separation",
+            showlegend=False,
+        )
+    )
+    fig.update_layout(
+        title="faithfulness: knows vs never-knew models",
+        xaxis_title="never-knew models read as knowing (FPR)",
+        yaxis_title="knowing models read as knowing (TPR)",
+        xaxis_range=[-0.02, 1.02],
+        yaxis_range=[-0.02, 1.02],
+    )
     return fig
 
 
@@ -43,6 +64,9 @@ def member_values_figure(m: Mapping):
         xs = [n for r in m["rows"] for n in [r["name"]] * len(r[key])]
         ys = [v for r in m["rows"] for v in r[key]]
         fig.add_trace(go.Box(x=xs, y=ys, name=label, marker_color=color, boxpoints="all", jitter=0.3))
-    fig.update_layout(boxmode="group", title="readout value per model (mean over forget entities; higher = knows more)",
-                      xaxis=dict(categoryorder="array", categoryarray=names))
+    fig.update_layout(
+        boxmode="group",
+        title="readout value per model (mean over forget entities; higher = knows more)",
+        xaxis=dict(categoryorder="array", categoryarray=names),
+    )
     return fig

@@ -5,7 +5,7 @@ localisation and causal validation can be checked against ground truth."""
 import pytest
 
 from unlearnscope.localize.concepts import scan_concept, validate_concept_vector
-from unlearnscope.organisms.ground_truth import organism_items
+from unlearnscope.organisms.truth import organism_items
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +19,9 @@ def test_the_organism_meets_its_bars_and_its_planted_neurons_carry_the_concepts(
     org, s, _ = concepts_org
     q = org.manifest["quality"]
     assert q["orig"]["concepts"]["forget"] >= 0.85 and q["orig"]["concepts"]["retain"] >= 0.85
-    assert q["ref"]["concepts"]["forget"] <= 0.05 and q["ref"]["concepts"]["retain"] >= 0.85  # REF never knew the forget people
+    assert (
+        q["ref"]["concepts"]["forget"] <= 0.05 and q["ref"]["concepts"]["retain"] >= 0.85
+    )  # REF never knew the forget people
     assert q["orig"]["forget"]["trained_renderings"] >= 0.95  # the facts world is intact beside them
     truth = q["concept_neurons"]
     assert truth["mean_own_drop"] >= 0.5 and truth["max_others_mean_drop"] <= 0.06
@@ -33,7 +35,10 @@ def test_ablating_an_entitys_concept_vector_drops_its_recall_only(concepts_org):
     finds is then the planted one."""
     org, s, people = concepts_org
     gt = org.ground_truth["concepts"]
-    layer, first = org.manifest["quality"]["concept_neurons"]["layer"], org.manifest["quality"]["concept_neurons"]["first_neuron"]
+    layer, first = (
+        org.manifest["quality"]["concept_neurons"]["layer"],
+        org.manifest["quality"]["concept_neurons"]["first_neuron"],
+    )
     specific, found = 0, 0
     forget = [p for p, c in gt.items() if c["split"] == "forget"]
     for person in forget:

@@ -34,7 +34,10 @@ def test_value_vector_stream_covers_every_vector_in_bounded_chunks(model_type):
         torch.testing.assert_close(ch.vectors, a.values(ch.layer, ch.expert)[ch.start : ch.start + ch.vectors.shape[0]])
     for (l, e), rows in seen.items():
         assert rows == set(range(a.values(l, e).shape[0]))
-    n_groups = sum(a.n_experts + (1 if a.family.moe and a.family.moe.shared else 0) if l in a.moe_layers else 1 for l in range(a.n_layers))
+    n_groups = sum(
+        a.n_experts + (1 if a.family.moe and a.family.moe.shared else 0) if l in a.moe_layers else 1
+        for l in range(a.n_layers)
+    )
     assert len(seen) == n_groups
 
 

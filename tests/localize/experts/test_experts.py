@@ -23,7 +23,12 @@ from unlearnscope.localize.experts import (
     uoe_attribution,
 )
 
-TEXTS = ["The capital of France is Paris.", "def add(a, b): return a + b", "Hello! How are you today?", "12 plus 7 equals 19."]
+TEXTS = [
+    "The capital of France is Paris.",
+    "def add(a, b): return a + b",
+    "Hello! How are you today?",
+    "12 plus 7 equals 19.",
+]
 
 
 @pytest.fixture(scope="module")
@@ -34,11 +39,19 @@ def moe():
 def _manual(s, texts):
     """UOE affinity, frequency and entropy computed token by token from the router logits."""
     a = s.anatomy
-    aff, freq, ent, n = torch.zeros(len(a.moe_layers), a.n_experts), torch.zeros(len(a.moe_layers), a.n_experts), torch.zeros(len(a.moe_layers)), 0
+    aff, freq, ent, n = (
+        torch.zeros(len(a.moe_layers), a.n_experts),
+        torch.zeros(len(a.moe_layers), a.n_experts),
+        torch.zeros(len(a.moe_layers)),
+        0,
+    )
     for t in texts:  # one unpadded sequence at a time
         enc = s.tokenize([t])
         logits = []
-        hs = [a.module(a.path(l, "mlp.gate")).register_forward_hook(lambda m, i, o, out=logits: out.append(o[0])) for l in a.moe_layers]
+        hs = [
+            a.module(a.path(l, "mlp.gate")).register_forward_hook(lambda m, i, o, out=logits: out.append(o[0]))
+            for l in a.moe_layers
+        ]
         with torch.no_grad():
             s.model(**enc)
         for h in hs:

@@ -37,7 +37,10 @@ def test_switching_off_ftri_refusal_experts_beats_random_experts(moe_seeds):
         assert fmap.class_counts == {"answered": 36, "refused": 36}, "the organism refuses exactly the marked topic"
         experts = [(l, e) for l, e, _ in fmap.ranking().top_per_layer(2)]
         summary = expert_control(s, experts, evaluate, mode="off", n_random=20, seed=seed).summary()
-        print(f"seed {seed}: experts {experts}", {k: (v["delta"], v["random_mean_delta"], v["p_value"]) for k, v in summary.items()})
+        print(
+            f"seed {seed}: experts {experts}",
+            {k: (v["delta"], v["random_mean_delta"], v["p_value"]) for k, v in summary.items()},
+        )
         ref = summary["refusal_rate"]
         assert ref["baseline"] == 1.0
         assert summary["benign_refusal_rate"]["located"] <= 0.05

@@ -106,10 +106,14 @@ def test_concept_validation_measures_and_restores(facts_org):
     org, s, forget, retain = facts_org
     before = s.fingerprint()
     # a negligible perturbation leaves every generation and score exactly as it was
-    same = validate_concept_vector(s, "blocks.3.mlp.value:7", target=forget[:12], unrelated=retain[:24], mode="noise", sigma=1e-9)
+    same = validate_concept_vector(
+        s, "blocks.3.mlp.value:7", target=forget[:12], unrelated=retain[:24], mode="noise", sigma=1e-9
+    )
     assert (same.target_bleu, same.target_rouge_l, same.unrelated_bleu, same.unrelated_rouge_l) == (1.0, 1.0, 1.0, 1.0)
     assert same.target_acc_drop == 0 and abs(same.target_logp_drop) < 1e-4 and same.n_target == 12
-    v = validate_concept_vector(s, "blocks.3.mlp.value:7", target=forget[:12], unrelated=retain[:24], mode="noise", sigma=5.0)
+    v = validate_concept_vector(
+        s, "blocks.3.mlp.value:7", target=forget[:12], unrelated=retain[:24], mode="noise", sigma=5.0
+    )
     assert s.fingerprint() == before  # undone
     assert v.target_logp_drop > 0.01  # noise of std 5 on a value vector costs the answers log-probability
     assert v.to_dict()["target_acc_drop"] == pytest.approx(v.target_acc_before - v.target_acc_after)
@@ -212,12 +216,16 @@ def test_moe_organism_tracing_and_expert_controls(small_organism):
     # (measured rho = 0.79 here vs 0.88-0.95 dense); the 0.8 bar is asserted on the dense organism
     assert agreement(at, ap) >= 0.6
     # restoring the final residual stream at the last token recovers the clean run exactly
-    assert ap.effects[ap.kinds.index("resid"), s.anatomy.n_layers - 1, ap.roles.index("last")] == pytest.approx(1.0, abs=1e-4)
+    assert ap.effects[ap.kinds.index("resid"), s.anatomy.n_layers - 1, ap.roles.index("last")] == pytest.approx(
+        1.0, abs=1e-4
+    )
     units = unit_attribution(s, target)
     assert set(units.unit_kinds) == {"expert"} and all(len(sc) == s.anatomy.n_experts for sc in units.scores)
     top = [(l, k, j) for l, k, j, _ in units.top(1, layers=[1])]
     rc = random_control(s, top, target, other, n_random=20, seed=0)
     assert len(rc.random_target_drops) == 20
-    assert rc.p_value == (1 + sum(d >= rc.target_drop for d in rc.random_target_drops)) / 21  # the empirical p-value, by hand
+    assert (
+        rc.p_value == (1 + sum(d >= rc.target_drop for d in rc.random_target_drops)) / 21
+    )  # the empirical p-value, by hand
     with pytest.raises(UnlearnscopeError, match="has expert units"):
         random_control(s, [(0, "neuron", 0)], target)

@@ -28,7 +28,12 @@ from unlearnscope.localize.skills import (
 )
 
 FORGET = ["12 plus 7 equals 19.", "3 plus 4 equals 7.", "8 plus 1 equals 9 and more", "5 plus 5", "6 plus 2 equals 8."]
-RETAIN = ["The capital of France is Paris.", "Bob plays tennis on Sundays", "A red kite flew", "Birds sing at dawn in spring."]
+RETAIN = [
+    "The capital of France is Paris.",
+    "Bob plays tennis on Sundays",
+    "A red kite flew",
+    "Birds sing at dawn in spring.",
+]
 
 
 def _manual(s, texts, layer, site, positions):
@@ -83,9 +88,14 @@ def test_selection_is_global_one_sided_top_p():
     delta = torch.cat([a - b for a, b in zip(f.mean, r.mean, strict=True)])
     k = round(0.05 * delta.numel())
     assert sel.n_selected == k == sum(n.numel() for n in sel.neurons)
-    chosen = torch.cat([n + f.layers.index(l) * f.mean[0].numel() for l, n in zip(sel.layers, sel.neurons, strict=True)])
+    chosen = torch.cat(
+        [n + f.layers.index(l) * f.mean[0].numel() for l, n in zip(sel.layers, sel.neurons, strict=True)]
+    )
     assert set(chosen.tolist()) == set(delta.topk(k).indices.tolist())
-    assert sel.tau > 0 and all((d >= sel.tau).sum() == n.numel() for d, n in zip([sel.delta[f.layers.index(l)] for l in sel.layers], sel.neurons, strict=True))
+    assert sel.tau > 0 and all(
+        (d >= sel.tau).sum() == n.numel()
+        for d, n in zip([sel.delta[f.layers.index(l)] for l in sel.layers], sel.neurons, strict=True)
+    )
     for j, l in enumerate(sel.layers):
         i = f.layers.index(l)
         torch.testing.assert_close(sel.sd_r[j], r.var[i][sel.neurons[j]].sqrt())
@@ -112,7 +122,9 @@ def test_adjust_values_matches_the_formula():
             assert r == expect
             assert n == pytest.approx(-1.0 - (1.0 / 0.5) * (v - 2.0) if expect else v, rel=1e-6)
     # zero variance anywhere: finite results, no NaN
-    new, _ = adjust_values(torch.tensor([[0.0, 1.0]]), torch.zeros(2), torch.zeros(2), torch.ones(2), torch.zeros(2), torch.zeros(1, 2))
+    new, _ = adjust_values(
+        torch.tensor([[0.0, 1.0]]), torch.zeros(2), torch.zeros(2), torch.ones(2), torch.zeros(2), torch.zeros(1, 2)
+    )
     assert torch.isfinite(new).all()
 
 
@@ -133,7 +145,9 @@ def test_neuron_adjust_moves_forget_activations_toward_retain(model_type):
         base = s.model(**enc).logits
         with neuron_adjust(s, sel, seed=0):
             assert not torch.allclose(s.model(**enc).logits, base, atol=1e-4)
-    if not s.anatomy.is_moe:  # dense-expert points are recomputed from the experts' input: a later reader sees the unadjusted value
+    if (
+        not s.anatomy.is_moe
+    ):  # dense-expert points are recomputed from the experts' input: a later reader sees the unadjusted value
         j, l = 0, sel.layers[0]
         idx = sel.neurons[j]
         gap_before = (before.mean[before.row(l)][idx] - sel.mu_r[j]).abs().mean()
@@ -225,7 +239,9 @@ def test_detection_inside_generate_any_step_and_reset():
     step_keys = [k[:, -1] for k in cache[name]]  # prefill + 3 decode forwards
     assert len(step_keys) == 4
     # a cube around the key of decode step 2 only (tiny spread): prefill is outside, step 2 inside
-    cube = KeySpaceCube(1, "key", "last", step_keys[2][0].float(), torch.full_like(step_keys[2][0].float(), 1e-3), 1.0, 2)
+    cube = KeySpaceCube(
+        1, "key", "last", step_keys[2][0].float(), torch.full_like(step_keys[2][0].float(), 1e-3), 1.0, 2
+    )
     assert not bool(cube.contains(step_keys[0])) and bool(cube.contains(step_keys[2]))
     out = generate_with_abstention(s, [prompt], cube, lam=1.0, max_new_tokens=4, refusal="NO")
     assert out[0]["abstained"] and out[0]["first_step"] == 2 and out[0]["output"] == "NO"
@@ -265,7 +281,9 @@ def test_stateless_steering_replaces_every_detected_position_in_any_batch():
             steered = s.model(**enc).logits
         s.model(**s.tokenize(RETAIN[2:3]))  # another batch shape in the same block: no per-query state
     keys = after[name]
-    assert torch.equal(keys[inside], steer.expand(int(inside.sum()), -1)) and torch.equal(keys[~inside], before[name][~inside])
+    assert torch.equal(keys[inside], steer.expand(int(inside.sum()), -1)) and torch.equal(
+        keys[~inside], before[name][~inside]
+    )
     assert st.n_steered >= int(inside.sum()) and st.n_seen > inside.numel()
     rows = inside.any(1)
     assert not torch.allclose(steered[rows], base[rows]) and torch.equal(steered[~rows], base[~rows])

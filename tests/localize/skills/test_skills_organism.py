@@ -8,7 +8,13 @@ import json
 
 import pytest
 
-from unlearnscope.localize.skills import ffn_stats, generate_with_abstention, ksd_skill_unlearning, na_skill_unlearning, organism_skills
+from unlearnscope.localize.skills import (
+    ffn_stats,
+    generate_with_abstention,
+    ksd_skill_unlearning,
+    na_skill_unlearning,
+    organism_skills,
+)
 from unlearnscope.viz.skills import cube_figure
 
 SKILLS = ("arith", "code", "facts", "refusal")
@@ -49,7 +55,10 @@ def test_ksd_meets_the_paper_headline_on_most_skills(organism):
     org, subject, skills = organism
     results = {k: _ksd(org, subject, skills, k) for k in SKILLS}
     met = {k: r.forget_drop >= 0.8 and r.max_retain_drop <= 0.1 and r.fpr <= 0.05 for k, r in results.items()}
-    assert sum(met.values()) >= 3, (org.name, {k: (r.forget_drop, r.max_retain_drop, r.fpr) for k, r in results.items()})
+    assert sum(met.values()) >= 3, (
+        org.name,
+        {k: (r.forget_drop, r.max_retain_drop, r.fpr) for k, r in results.items()},
+    )
 
 
 def test_abstention_inside_generate_on_held_out_queries(organism):
@@ -76,8 +85,12 @@ def test_na_lowers_the_forget_skill_more_than_the_others_on_moe(small_organism):
 def test_figures(organism, tmp_path):
     org, subject, skills = organism
     r = ksd_skill_unlearning(subject, skills, "arith", layers=[0])
-    keys = {n: ffn_stats(subject, [i.prompt for i in s.eval][:60], layers=[r.layer], site="key", positions="last", keep=True).keys[0]
-            for n, s in skills.items()}
+    keys = {
+        n: ffn_stats(
+            subject, [i.prompt for i in s.eval][:60], layers=[r.layer], site="key", positions="last", keep=True
+        ).keys[0]
+        for n, s in skills.items()
+    }
     fig = cube_figure(r.cube, keys, r.lam)
     assert len(fig.data) == 2 * len(skills) and fig.layout.shapes  # two views per skill, the cube's rectangle
     inside = [sum(1 for s in tr.marker.symbol if s == "circle") for tr in fig.data[::2]]
@@ -96,14 +109,46 @@ def test_cli_localize_skills(small_organism, organism_home, tmp_path):
 
     small_organism("moe")
     run = CliRunner().invoke
-    res = run(app, ["localize", "skills", "--model", "organism:moe", "--forget", "organism:code", "--method", "ksd", "--json", "--out", str(tmp_path)])
+    res = run(
+        app,
+        [
+            "localize",
+            "skills",
+            "--model",
+            "organism:moe",
+            "--forget",
+            "organism:code",
+            "--method",
+            "ksd",
+            "--json",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert res.exit_code == 0, res.output
     payload = json.loads(res.stdout)
     for row in payload["skills"]:
         assert {"layer", "k_star", "tpr", "fpr", "relative_drop"} <= set(row)
     assert payload["skills"][0]["skill"] == "code" and payload["skills"][0]["relative_drop"] >= 0.8
     assert (tmp_path / "skills_ksd_code.json").is_file() and (tmp_path / "skills_ksd_code_roc.html").is_file()
-    res = run(app, ["localize", "skills", "--model", "organism:moe", "--forget", "organism:arith", "--retain", "organism:facts", "--method", "na", "--top-p", "0.05", "--json"])
+    res = run(
+        app,
+        [
+            "localize",
+            "skills",
+            "--model",
+            "organism:moe",
+            "--forget",
+            "organism:arith",
+            "--retain",
+            "organism:facts",
+            "--method",
+            "na",
+            "--top-p",
+            "0.05",
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     payload = json.loads(res.stdout)
     assert [r["skill"] for r in payload["skills"]] == ["arith", "facts"] and payload["n_neurons"] > 0

@@ -23,9 +23,13 @@ class Converted:
     notes: list[str] = field(default_factory=list)
 
     def counts(self) -> dict:
-        n = lambda s: sum(r["split"] == s for r in self.rows)  # noqa: E731
-        return {"n_forget": n("forget"), "n_retain": n("retain"), "n_holdout": n("holdout"),
-                "kinds": sorted({r["kind"] for r in self.rows})}
+        n = lambda s: sum(r["split"] == s for r in self.rows)
+        return {
+            "n_forget": n("forget"),
+            "n_retain": n("retain"),
+            "n_holdout": n("holdout"),
+            "kinds": sorted({r["kind"] for r in self.rows}),
+        }
 
 
 def read_any(path: Path, what: str) -> list[tuple[str, object]]:
@@ -34,7 +38,9 @@ def read_any(path: Path, what: str) -> list[tuple[str, object]]:
         try:
             import pyarrow.parquet as pq
         except ImportError as err:
-            raise UnlearnscopeError(f"{path}: reading Parquet needs pyarrow (pip install pyarrow), or give the JSON export") from err
+            raise UnlearnscopeError(
+                f"{path}: reading Parquet needs pyarrow (pip install pyarrow), or give the JSON export"
+            ) from err
         return [(f"row {i + 1}", r) for i, r in enumerate(pq.read_table(path).to_pylist())]
     return [(r.where, r.value) for r in read_records(path, what=what)]
 
@@ -47,7 +53,9 @@ def find(root: Path, names: tuple[str, ...], what: str, required: bool = True) -
             if p.is_file():
                 return p
     if required:
-        raise UnlearnscopeError(f"{root}: no {what} file; expected one of {[n + '.json' for n in names]} (the benchmark's published layout)")
+        raise UnlearnscopeError(
+            f"{root}: no {what} file; expected one of {[n + '.json' for n in names]} (the benchmark's published layout)"
+        )
     return None
 
 
@@ -66,8 +74,14 @@ def row(prompt: str, answer: str, split: str, kind: str, subject: str | None = N
     """One target row; the subject defaults to the prompt's question when it is not in the prompt."""
     answer = answer.strip()
     subject = subject if subject and subject in prompt else None
-    return {"prompt": prompt, "answer": answer, "subject": subject or prompt.strip(), "split": split, "kind": kind,
-            **{k: v for k, v in extra.items() if v is not None}}
+    return {
+        "prompt": prompt,
+        "answer": answer,
+        "subject": subject or prompt.strip(),
+        "split": split,
+        "kind": kind,
+        **{k: v for k, v in extra.items() if v is not None},
+    }
 
 
 def qa_prompt(question: str) -> str:

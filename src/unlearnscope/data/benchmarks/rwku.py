@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ...errors import UnlearnscopeError
 from .common import Converted, field_of, find, read_any, row
+from .registry import Benchmark, register
 
 BLANK = "Please complete the blank in the following question.\nQuestion: {}\nAnswer:"
 BRIEF = "Please briefly answer the following question.\nQuestion: {}\nAnswer:"
@@ -36,7 +37,15 @@ def _probes(path: Path | None, split: str, level: int) -> list[dict]:
             out.append(row(BRIEF.format(q), a, split, "qa", subject))
         else:
             kind = str(r.get("type") or "adversarial").replace(" ", "_")
-            out.append(row((INCONTEXT if kind == "incontext_learning" else BRIEF).format(q), a, split, f"adversarial:{kind}", subject))
+            out.append(
+                row(
+                    (INCONTEXT if kind == "incontext_learning" else BRIEF).format(q),
+                    a,
+                    split,
+                    f"adversarial:{kind}",
+                    subject,
+                )
+            )
     return out
 
 
@@ -50,9 +59,30 @@ def _target(d: Path) -> list[dict]:
 
 
 def convert(source: Path) -> Converted:
-    dirs = [source] if find(source, ("forget_level1",), "", required=False) else sorted(p for p in source.iterdir() if p.is_dir())
+    dirs = (
+        [source]
+        if find(source, ("forget_level1",), "", required=False)
+        else sorted(p for p in source.iterdir() if p.is_dir())
+    )
     if not dirs:
-        raise UnlearnscopeError(f"{source}: neither an RWKU target directory (forget_level1.json ...) nor a directory of them")
+        raise UnlearnscopeError(
+            f"{source}: neither an RWKU target directory (forget_level1.json ...) nor a directory of them"
+        )
     rows = [r for d in dirs for r in _target(d)]
-    return Converted(rows, [f"{len(dirs)} target{'s' if len(dirs) > 1 else ''}; neighbour probes are each their own retain unit",
-                            "no holdout facts: no membership attacks"])
+    return Converted(
+        rows,
+        [
+            f"{len(dirs)} target{'s' if len(dirs) > 1 else ''}; neighbour probes are each their own retain unit",
+            "no holdout facts: no membership attacks",
+        ],
+    )
+
+
+register(
+    Benchmark(
+        "rwku",
+        "real-world targets: fill-in-the-blank, QA, adversarial probes, neighbours as retain",
+        lambda path, o: convert(path),
+        source="Jin et al. 2024",
+    )
+)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ...errors import UnlearnscopeError
 from .common import Converted, field_of, find, qa_prompt, read_any, row
+from .registry import Benchmark, register
 
 PER_AUTHOR = 20
 SIZES = {"01": "99", "05": "95", "10": "90"}
@@ -62,8 +63,10 @@ def convert(source: Path, split: str = "10") -> Converted:
         raise UnlearnscopeError(f"TOFU forget split must be one of {sorted(SIZES)}, got {split!r}")
     forget = _records(find(source, (f"forget{split}",), f"TOFU forget{split}"))
     retain = _records(find(source, (f"retain{SIZES[split]}",), f"TOFU retain{SIZES[split]}"))
-    pert = {"forget": _perturbed(find(source, (f"forget{split}_perturbed",), "", required=False)),
-            "retain": _perturbed(find(source, ("retain_perturbed",), "", required=False))}
+    pert = {
+        "forget": _perturbed(find(source, (f"forget{split}_perturbed",), "", required=False)),
+        "retain": _perturbed(find(source, ("retain_perturbed",), "", required=False)),
+    }
     holdout_path = find(source, (f"holdout{split}",), "", required=False)
     rows, notes = [], []
     for split_name, recs in (("forget", forget), ("retain", retain)):
@@ -71,12 +74,16 @@ def convert(source: Path, split: str = "10") -> Converted:
         for r, name in zip(recs, names, strict=True):
             prompt = qa_prompt(r["question"])
             para, wrong, para_q = pert[split_name].get(r["question"], (None, None, None))
-            rows.append(row(prompt, r["answer"], split_name, "qa", name, paraphrased_answer=para, perturbed_answers=wrong))
+            rows.append(
+                row(prompt, r["answer"], split_name, "qa", name, paraphrased_answer=para, perturbed_answers=wrong)
+            )
             if split_name == "forget" and para_q:
                 rows.append(row(qa_prompt(para_q), r["answer"], "forget", "paraphrase", name))
         unnamed = sum(n is None for n in names)
         if unnamed:
-            notes.append(f"{split_name}: {unnamed} of {len(recs)} questions do not name their author; each is its own unit")
+            notes.append(
+                f"{split_name}: {unnamed} of {len(recs)} questions do not name their author; each is its own unit"
+            )
     if holdout_path is not None:
         rows += [row(qa_prompt(r["question"]), r["answer"], "holdout", "qa") for r in _records(holdout_path)]
     else:
@@ -84,3 +91,21 @@ def convert(source: Path, split: str = "10") -> Converted:
     if not any(pert.values()):
         notes.append("no *_perturbed files: the truth ratio uses other facts' answers as the wrong ones")
     return Converted(rows, notes)
+
+
+register(
+    Benchmark(
+        "tofu",
+        "fictitious authors' QA pairs (forget / retain / perturbed / holdout files)",
+        lambda path, o: convert(path, o.split or "10"),
+        options=("split",),
+        source="Maini et al. 2024",
+        hub_configs=lambda split: [
+            f"forget{split or '10'}",
+            f"retain{SIZES[split or '10']}",
+            f"forget{split or '10'}_perturbed",
+            "retain_perturbed",
+            f"holdout{split or '10'}",
+        ],
+    )
+)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ...errors import UnlearnscopeError
 from .common import Converted, field_of, find, read_any, row
+from .registry import Benchmark, register
 
 LETTERS = "ABCDEFGHIJ"
 SUBSETS = ("wmdp-bio", "wmdp-chem", "wmdp-cyber")
@@ -35,10 +36,24 @@ def _mc(path: Path, split: str, topic: str) -> list[dict]:
         if isinstance(ans, str) and len(ans) == 1 and ans in LETTERS:
             ans = LETTERS.index(ans)
         if not isinstance(ans, int) or isinstance(ans, bool) or not 0 <= ans < len(choices):
-            raise UnlearnscopeError(f"{path}: {where}: answer must be the index of the right choice (0–{len(choices) - 1}), got {ans!r}")
+            raise UnlearnscopeError(
+                f"{path}: {where}: answer must be the index of the right choice (0–{len(choices) - 1}), got {ans!r}"
+            )
         wrong = [LETTERS[i] for i in range(len(choices)) if i != ans]
-        out.append(row(mc_prompt(q, choices, r.get("subject", topic).replace("_", " ") if isinstance(r.get("subject"), str) else topic),
-                       LETTERS[ans], split, "qa", q.strip(), perturbed_answers=wrong))
+        out.append(
+            row(
+                mc_prompt(
+                    q,
+                    choices,
+                    r.get("subject", topic).replace("_", " ") if isinstance(r.get("subject"), str) else topic,
+                ),
+                LETTERS[ans],
+                split,
+                "qa",
+                q.strip(),
+                perturbed_answers=wrong,
+            )
+        )
     return out
 
 
@@ -49,15 +64,50 @@ def convert(source: Path, retain: Path | None = None, subset: str | None = None)
         files = [source]
     else:
         names = (subset,) if subset else SUBSETS
-        files = [p for n in names for p in [find(source, (n, f"{n}/test", f"{n}/test-00000-of-00001"), n, required=False)] if p]
+        files = [
+            p
+            for n in names
+            for p in [find(source, (n, f"{n}/test", f"{n}/test-00000-of-00001"), n, required=False)]
+            if p
+        ]
         if not files:
             raise UnlearnscopeError(f"{source}: no WMDP file; expected {[n + '.json' for n in names]} (or Parquet)")
     if retain is None and source.is_dir():
         retain = next(iter(sorted(source.glob("mmlu*"))), None)
     if retain is None:
-        raise UnlearnscopeError("a WMDP target needs retain questions: give --retain with an MMLU file (cais/mmlu layout: question, choices, answer)")
-    rows = [r for f in files for r in _mc(f, "forget", "biology" if "bio" in f.name else "chemistry" if "chem" in f.name else "computer security")]
-    rfiles = [retain] if retain.is_file() else sorted(p for p in retain.rglob("*") if p.suffix in (".json", ".jsonl", ".parquet"))
+        raise UnlearnscopeError(
+            "a WMDP target needs retain questions: give --retain with an MMLU file (cais/mmlu layout: question, "
+            "choices, answer)"
+        )
+    rows = [
+        r
+        for f in files
+        for r in _mc(
+            f, "forget", "biology" if "bio" in f.name else "chemistry" if "chem" in f.name else "computer security"
+        )
+    ]
+    rfiles = (
+        [retain]
+        if retain.is_file()
+        else sorted(p for p in retain.rglob("*") if p.suffix in (".json", ".jsonl", ".parquet"))
+    )
     rows += [r for f in rfiles for r in _mc(f, "retain", "general knowledge")]
-    return Converted(rows, ["each question is its own unit; recall is multiple-choice accuracy (chance 1/4)",
-                            "no holdout facts: no membership attacks"])
+    return Converted(
+        rows,
+        [
+            "each question is its own unit; recall is multiple-choice accuracy (chance 1/4)",
+            "no holdout facts: no membership attacks",
+        ],
+    )
+
+
+register(
+    Benchmark(
+        "wmdp",
+        "hazardous-knowledge multiple choice against an MMLU-layout retain set",
+        lambda path, o: convert(path, Path(o.retain).expanduser() if o.retain else None, o.subset),
+        options=("retain", "subset"),
+        source="Li et al. 2024",
+        hub_configs=lambda split: list(SUBSETS),
+    )
+)

@@ -10,11 +10,40 @@ SAE features (sae-lens): `train_sae`, `load_sae`, `rank_latents`, `ablate_latent
 """
 
 from .lexicon import Lexicon
-from .sae import LatentRanking, ablate_latents, load_sae, rank_latents, sae_features, sae_hook, sae_probe_features, train_sae
+from .sae import (
+    LatentRanking,
+    ablate_latents,
+    load_sae,
+    rank_latents,
+    sae_features,
+    sae_hook,
+    sae_probe_features,
+    train_sae,
+)
 from .scan import ConceptScan, VectorScores, concept_scores, scan_concept, vector_name, vocab_moments
 from .validation import ConceptValidation, validate_concept_vector, validate_concept_vectors
 from .vocab import iter_value_vectors, top_tokens, value_groups
 
-__all__ = ["ConceptScan", "ConceptValidation", "LatentRanking", "Lexicon", "VectorScores", "ablate_latents", "concept_scores",
-           "iter_value_vectors", "load_sae", "rank_latents", "sae_features", "sae_hook", "sae_probe_features", "scan_concept",
-           "top_tokens", "train_sae", "validate_concept_vector", "validate_concept_vectors", "value_groups", "vector_name", "vocab_moments"]
+__all__ = [
+    "ConceptScan",
+    "ConceptValidation",
+    "LatentRanking",
+    "Lexicon",
+    "VectorScores",
+    "ablate_latents",
+    "concept_scores",
+    "iter_value_vectors",
+    "load_sae",
+    "rank_latents",
+    "sae_features",
+    "sae_hook",
+    "sae_probe_features",
+    "scan_concept",
+    "top_tokens",
+    "train_sae",
+    "validate_concept_vector",
+    "validate_concept_vectors",
+    "value_groups",
+    "vector_name",
+    "vocab_moments",
+]

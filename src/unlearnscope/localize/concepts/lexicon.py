@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from ...errors import UnlearnscopeError
 
 STOPWORDS = frozenset(
-    "a an the of in on at to for from by with and or but is are was were be been being it its this that these those "
-    "he she they them his her their we you i me my our your as not no so than then there here what which who whom "
+    "a an the of in on at to for from by with and or but is are was were be been being it its this that these those he "
+    "she they them his her their we you i me my our your as not no so than then there here what which who whom "
     "where when why how does do did has have had will would can could should may might question answer options".split()
 )
 _MARKERS = "Ġ▁ "
@@ -36,7 +36,10 @@ class Lexicon:
 
     def __post_init__(self):
         if not self.token_ids:
-            raise UnlearnscopeError(f"lexicon {self.name!r} is empty: its words tokenize to nothing usable (all special tokens, stop words or punctuation); give content words")
+            raise UnlearnscopeError(
+                f"lexicon {self.name!r} is empty: its words tokenize to nothing usable (all special tokens, stop words "
+                "or punctuation); give content words"
+            )
 
     def __len__(self) -> int:
         return len(self.token_ids)
@@ -48,7 +51,9 @@ class Lexicon:
         for t in tokens:
             if isinstance(t, int):
                 if not 0 <= t < subject.anatomy.d_vocab:
-                    raise UnlearnscopeError(f"token id {t} is outside the vocabulary (0..{subject.anatomy.d_vocab - 1})")
+                    raise UnlearnscopeError(
+                        f"token id {t} is outside the vocabulary (0..{subject.anatomy.d_vocab - 1})"
+                    )
                 ids.append(t)
             else:
                 ids += _word_ids(tok, t)
@@ -69,8 +74,16 @@ class Lexicon:
             return cls(name, keep, [str(i) for i in keep])
         special = set(getattr(tok, "all_special_ids", []) or [])
         unk = getattr(tok, "unk_token_id", None)
-        keep = list(dict.fromkeys(i for i in ids if i not in special and i != unk and i < subject.anatomy.d_vocab
-                                  and re.search(r"\w", _norm(tok.convert_ids_to_tokens(i)))))
+        keep = list(
+            dict.fromkeys(
+                i
+                for i in ids
+                if i not in special
+                and i != unk
+                and i < subject.anatomy.d_vocab
+                and re.search(r"\w", _norm(tok.convert_ids_to_tokens(i)))
+            )
+        )
         return cls(name, keep, tok.convert_ids_to_tokens(keep))
 
 

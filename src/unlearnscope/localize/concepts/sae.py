@@ -22,8 +22,10 @@ set ``J`` replaces ``x`` by ``x − Σ_{j∈J} f_j(x) W_dec[j]`` (the reconstruc
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -32,13 +34,19 @@ from ...model.hook_points import OutputTensor
 from ...probes.features import FactFeatures
 from ...results import Result
 
+if TYPE_CHECKING:
+    from ...data.records import FactsLike
+    from ...model.subject import Subject
+
 
 def _module_point(subject, hook: str):
     point = subject.hook_table.get(hook)
     if point is None:
         raise HookNameError(f"unknown hook point {hook!r}; see `unlearnscope inspect` for the names")
     if point.phase != "out" or not isinstance(point.codec, OutputTensor):
-        raise UnlearnscopeError(f"an SAE needs a module-output point (hook_resid_post, hook_mlp_out, hook_attn_out); {hook!r} is not one")
+        raise UnlearnscopeError(
+            f"an SAE needs a module-output point (hook_resid_post, hook_mlp_out, hook_attn_out); {hook!r} is not one"
+        )
     return point
 
 
@@ -53,13 +61,33 @@ def token_blocks(subject, texts: list[str], context_size: int) -> list[list[int]
     return [stream[i * context_size : (i + 1) * context_size] for i in range(n)]
 
 
-def train_sae(subject, texts: list[str], hook: str, *, d_sae: int | None = None, k: int | None = None,
-              l1_coefficient: float = 1.0, training_tokens: int = 100_000, context_size: int = 16, lr: float = 1e-3,
-              batch_tokens: int = 512, seed: int = 0, out: str | os.PathLike | None = None):
+def train_sae(
+    subject: Subject,
+    texts: list[str],
+    hook: str,
+    *,
+    d_sae: int | None = None,
+    k: int | None = None,
+    l1_coefficient: float = 1.0,
+    training_tokens: int = 100_000,
+    context_size: int = 16,
+    lr: float = 1e-3,
+    batch_tokens: int = 512,
+    seed: int = 0,
+    out: str | os.PathLike | None = None,
+) -> Any:
     """Train a Standard (L1) or, with ``k``, a TopK SAE on ``hook``'s activations; returns the
-    sae-lens SAE (saved to ``out`` when given)."""
+    sae-lens SAE (saved to ``out`` when given).
+
+    (long because sae-lens's runner config is written out field by field)"""
     import datasets
-    from sae_lens import LanguageModelSAERunnerConfig, LanguageModelSAETrainingRunner, LoggingConfig, StandardTrainingSAEConfig, TopKTrainingSAEConfig
+    from sae_lens import (
+        LanguageModelSAERunnerConfig,
+        LanguageModelSAETrainingRunner,
+        LoggingConfig,
+        StandardTrainingSAEConfig,
+        TopKTrainingSAEConfig,
+    )
     from sae_lens.load_model import HookedProxyLM
 
     if not texts:
@@ -69,16 +97,36 @@ def train_sae(subject, texts: list[str], hook: str, *, d_sae: int | None = None,
     d_sae = d_sae or 4 * d_in
     blocks = token_blocks(subject, list(texts), context_size)
     ds = datasets.Dataset.from_dict({"input_ids": blocks})
-    sae_cfg = (TopKTrainingSAEConfig(d_in=d_in, d_sae=d_sae, k=k) if k else
-               StandardTrainingSAEConfig(d_in=d_in, d_sae=d_sae, l1_coefficient=l1_coefficient))
+    sae_cfg = (
+        TopKTrainingSAEConfig(d_in=d_in, d_sae=d_sae, k=k)
+        if k
+        else StandardTrainingSAEConfig(d_in=d_in, d_sae=d_sae, l1_coefficient=l1_coefficient)
+    )
     n_buf = max(4, -(-batch_tokens // context_size) + 1)
     out_dir = str(out) if out is not None else None
     cfg = LanguageModelSAERunnerConfig(
-        sae=sae_cfg, model_name="unlearnscope-subject", hook_name=point.module_path, dataset_path="",
-        is_dataset_tokenized=True, streaming=False, context_size=context_size, prepend_bos=False,
-        training_tokens=training_tokens, train_batch_size_tokens=batch_tokens, store_batch_size_prompts=16,
-        n_batches_in_buffer=n_buf, n_batches_for_norm_estimate=2, n_eval_batches=1, device=str(subject.device), lr=lr,
-        seed=seed, logger=LoggingConfig(log_to_wandb=False), checkpoint_path=None, output_path=out_dir, verbose=False)
+        sae=sae_cfg,
+        model_name="unlearnscope-subject",
+        hook_name=point.module_path,
+        dataset_path="",
+        is_dataset_tokenized=True,
+        streaming=False,
+        context_size=context_size,
+        prepend_bos=False,
+        training_tokens=training_tokens,
+        train_batch_size_tokens=batch_tokens,
+        store_batch_size_prompts=16,
+        n_batches_in_buffer=n_buf,
+        n_batches_for_norm_estimate=2,
+        n_eval_batches=1,
+        device=str(subject.device),
+        lr=lr,
+        seed=seed,
+        logger=LoggingConfig(log_to_wandb=False),
+        checkpoint_path=None,
+        output_path=out_dir,
+        verbose=False,
+    )
     proxy = HookedProxyLM(subject.model, subject.tokenizer, hook_names=[point.module_path])
     torch.manual_seed(seed)
     os.environ.setdefault("WANDB_MODE", "disabled")
@@ -96,7 +144,7 @@ def train_sae(subject, texts: list[str], hook: str, *, d_sae: int | None = None,
     return sae
 
 
-def load_sae(path: str | os.PathLike, hook: str | None = None, device: str = "cpu"):
+def load_sae(path: str | os.PathLike, hook: str | None = None, device: str = "cpu") -> Any:
     """An SAE saved by sae-lens (`save_model`) from disk; ``hook`` names its canonical point when
     the directory does not say (``unlearnscope_hook.txt``)."""
     from sae_lens import SAE
@@ -111,11 +159,13 @@ def load_sae(path: str | os.PathLike, hook: str | None = None, device: str = "cp
     marker = os.path.join(path, "unlearnscope_hook.txt")
     sae.unlearnscope_hook = hook or (open(marker).read().strip() if os.path.exists(marker) else None)
     if sae.unlearnscope_hook is None:
-        raise UnlearnscopeError(f"{path} does not say which hook point the SAE reads: pass hook= (e.g. 'blocks.2.hook_resid_post')")
+        raise UnlearnscopeError(
+            f"{path} does not say which hook point the SAE reads: pass hook= (e.g. 'blocks.2.hook_resid_post')"
+        )
     return sae
 
 
-def sae_hook(sae) -> str:
+def sae_hook(sae: Any) -> str:
     """The canonical hook point an SAE reads (set by `train_sae` / `load_sae`)."""
     hook = getattr(sae, "unlearnscope_hook", None)
     if hook is None:
@@ -124,7 +174,7 @@ def sae_hook(sae) -> str:
 
 
 @torch.no_grad()
-def sae_features(subject, sae, prompts: list[str], positions: str = "last") -> torch.Tensor:
+def sae_features(subject: Subject, sae: Any, prompts: list[str], positions: str = "last") -> torch.Tensor:
     """SAE latent activations ``[n, d_sae]`` at each prompt's last token (``positions="last"``) or
     ``[n_tokens, d_sae]`` over every non-pad token (``"all"``)."""
     hook = sae_hook(sae)
@@ -142,13 +192,18 @@ def sae_features(subject, sae, prompts: list[str], positions: str = "last") -> t
     return sae.encode(x.to(sae.W_dec.device, sae.W_dec.dtype))
 
 
-def sae_probe_features(sae, batch_size: int = 128):
+def sae_probe_features(sae: Any, batch_size: int = 128) -> Callable[[Subject, FactsLike], FactFeatures]:
     """``(subject, facts) -> FactFeatures`` of the SAE's latents at each prompt's last token, for
     `unlearnscope.probes.probe_model(features=...)`; the single feature group is
     ``(-1, "sae:<hook>")``."""
 
     def features(subject, facts) -> FactFeatures:
-        z = torch.cat([sae_features(subject, sae, [f.prompt for f in facts[i : i + batch_size]]) for i in range(0, len(facts), batch_size)])
+        z = torch.cat(
+            [
+                sae_features(subject, sae, [f.prompt for f in facts[i : i + batch_size]])
+                for i in range(0, len(facts), batch_size)
+            ]
+        )
         return FactFeatures(z.float()[None].to(subject.device), [(-1, f"sae:{sae_hook(sae)}")], facts)
 
     return features
@@ -174,7 +229,9 @@ class LatentRanking(Result):
         return latent_ranking_figure(self)
 
 
-def rank_latents(subject, sae, target: list[str], control: list[str], positions: str = "last") -> LatentRanking:
+def rank_latents(
+    subject: Subject, sae: Any, target: list[str], control: list[str], positions: str = "last"
+) -> LatentRanking:
     if not target or not control:
         raise UnlearnscopeError("rank_latents needs non-empty target and control prompt sets")
     ft, fc = sae_features(subject, sae, target, positions), sae_features(subject, sae, control, positions)
@@ -183,7 +240,7 @@ def rank_latents(subject, sae, target: list[str], control: list[str], positions:
 
 
 @contextmanager
-def ablate_latents(subject, sae, latents: list[int]):
+def ablate_latents(subject: Subject, sae: Any, latents: list[int]) -> Iterator[None]:
     """Remove the given latents' decoded contribution at the SAE's hook point for the block."""
     if not latents:
         raise UnlearnscopeError("no latents to ablate")

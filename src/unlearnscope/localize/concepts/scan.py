@@ -16,7 +16,9 @@ of ``d_model²`` per vector; only the top vectors are projected (for ``hits`` an
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -25,6 +27,9 @@ from ...model.unembed import project
 from ...results import Result
 from .lexicon import Lexicon
 from .vocab import iter_value_vectors, token_strings
+
+if TYPE_CHECKING:
+    from ...model.subject import Subject
 
 
 def as_lexicon(subject, concept) -> Lexicon:
@@ -93,7 +98,7 @@ class VectorScores:
 
 
 @torch.no_grad()
-def vocab_moments(subject, max_chunk_bytes: int = 64 << 20) -> tuple[torch.Tensor, torch.Tensor]:
+def vocab_moments(subject: Subject, max_chunk_bytes: int = 64 << 20) -> tuple[torch.Tensor, torch.Tensor]:
     """``(mean, cov)`` of the unembedding rows in float32: ``mean = W_U.mean(0)`` ``[d_model]`` and
     ``cov = (W_U - mean)ᵀ (W_U - mean) / (d_vocab - 1)`` ``[d_model, d_model]``.  With them a
     vector's logits ``z = W_U v`` have ``mean(z) = mean · v`` and ``var(z) = vᵀ cov v`` (the
@@ -113,7 +118,14 @@ def vocab_moments(subject, max_chunk_bytes: int = 64 << 20) -> tuple[torch.Tenso
 
 
 @torch.no_grad()
-def concept_scores(subject, concept, *, layers=None, lens: bool = False, max_chunk_bytes: int = 64 << 20) -> VectorScores:
+def concept_scores(
+    subject: Subject,
+    concept: Lexicon | str | Sequence[str | int],
+    *,
+    layers: Sequence[int] | None = None,
+    lens: bool = False,
+    max_chunk_bytes: int = 64 << 20,
+) -> VectorScores:
     """The concept score (module doc) of every value vector, exactly, without projecting any
     vector onto the vocabulary: ``score(v) = (mean(W_U[lex]) - mean(W_U)) · v / sqrt(vᵀ cov v)``
     (`vocab_moments`), so the cost is ``n_vectors × d_model²`` instead of ``n_vectors × d_model ×
@@ -123,9 +135,13 @@ def concept_scores(subject, concept, *, layers=None, lens: bool = False, max_chu
     a = subject.anatomy
     lex = as_lexicon(subject, concept)
     mean, cov = vocab_moments(subject, max_chunk_bytes)
-    lex_ids = torch.tensor(lex.token_ids, device=a.unembed.device)
-    direction = a.unembed[lex_ids].float().mean(0) - mean  # mean over lexicon of (W_U[t] - mean)
-    if lens and a.final_norm is None:
+    unembed = a.unembed
+    if unembed is None:
+        raise UnlearnscopeError("a concept scan reads the vocabulary through the unembedding: the model has none")
+    lex_ids = torch.tensor(lex.token_ids, device=unembed.device)
+    direction = unembed[lex_ids].float().mean(0) - mean  # mean over lexicon of (W_U[t] - mean)
+    norm = a.final_norm if lens else None
+    if lens and norm is None:
         raise UnlearnscopeError("logit lens needs a final norm; this model has none (use lens=False)")
     rows = max(1, max_chunk_bytes // (8 * a.d_model))
     groups, offsets, parts, n = [], [], [], 0
@@ -134,7 +150,7 @@ def concept_scores(subject, concept, *, layers=None, lens: bool = False, max_chu
             groups.append((ch.layer, ch.expert))
             offsets.append(n)
         v = ch.vectors.to(device=mean.device)
-        v = (a.final_norm(v.to(a.unembed.dtype)) if lens else v).float()
+        v = (norm(v.to(unembed.dtype)) if norm is not None else v).float()
         sd = ((v @ cov) * v).sum(-1).clamp_min(1e-24).sqrt()
         parts.append((v @ direction) / sd)
         n += len(v)
@@ -144,8 +160,17 @@ def concept_scores(subject, concept, *, layers=None, lens: bool = False, max_chu
 
 
 @torch.no_grad()
-def scan_concept(subject, concept, *, layers=None, top: int = 20, hits_k: int = 50, lens: bool = False,
-                 max_chunk_bytes: int = 64 << 20, n_top_tokens: int = 20) -> ConceptScan:
+def scan_concept(
+    subject: Subject,
+    concept: Lexicon | str | Sequence[str | int],
+    *,
+    layers: Sequence[int] | None = None,
+    top: int = 20,
+    hits_k: int = 50,
+    lens: bool = False,
+    max_chunk_bytes: int = 64 << 20,
+    n_top_tokens: int = 20,
+) -> ConceptScan:
     """Score every value vector against ``concept`` (a `Lexicon`, text, or a list of words/ids)
     with `concept_scores`; only the ``top`` vectors are projected onto the vocabulary (for
     ``hits`` and their top tokens)."""
@@ -156,7 +181,9 @@ def scan_concept(subject, concept, *, layers=None, top: int = 20, hits_k: int = 
     group_layer = torch.tensor([g[0] for g in vs.groups], device=scores.device)
     sizes = torch.tensor([b - s for s, b in zip(vs.offsets[:-1], vs.offsets[1:], strict=True)], device=scores.device)
     layer_of = group_layer.repeat_interleave(sizes)
-    layer_max = torch.full((a.n_layers,), float("-inf"), device=scores.device).scatter_reduce_(0, layer_of, scores, "amax")
+    layer_max = torch.full((a.n_layers,), float("-inf"), device=scores.device).scatter_reduce_(
+        0, layer_of, scores, "amax"
+    )
     best = scores.topk(min(top, len(scores)))
     located = [vs.locate(i) for i in best.indices.tolist()]
     vectors = torch.stack([a.values(layer, expert)[neuron] for layer, expert, neuron in located])
@@ -164,8 +191,25 @@ def scan_concept(subject, concept, *, layers=None, top: int = 20, hits_k: int = 
     lex_ids = torch.tensor(lex.token_ids, device=z.device)
     hits = torch.isin(z.topk(min(hits_k, z.shape[-1]), -1).indices, lex_ids).sum(-1).tolist()
     top_ids = z.topk(min(n_top_tokens, z.shape[-1]), -1).indices
-    rows = [{"layer": layer, "expert": expert, "neuron": neuron, "score": score, "hits": h, "top_tokens": token_strings(subject, ids)}
-            for (layer, expert, neuron), score, h, ids in zip(located, best.values.tolist(), hits, top_ids, strict=True)]
+    rows = [
+        {
+            "layer": layer,
+            "expert": expert,
+            "neuron": neuron,
+            "score": score,
+            "hits": h,
+            "top_tokens": token_strings(subject, ids),
+        }
+        for (layer, expert, neuron), score, h, ids in zip(located, best.values.tolist(), hits, top_ids, strict=True)
+    ]
     std, mean = torch.std_mean(scores.double(), correction=0)
-    return ConceptScan(lex.name, lex.tokens, lens, len(scores), float(mean), float(std), rows,
-                       [x if x != float("-inf") else 0.0 for x in layer_max.tolist()])
+    return ConceptScan(
+        lex.name,
+        lex.tokens,
+        lens,
+        len(scores),
+        float(mean),
+        float(std),
+        rows,
+        [x if x != float("-inf") else 0.0 for x in layer_max.tolist()],
+    )

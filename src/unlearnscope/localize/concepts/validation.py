@@ -16,6 +16,7 @@ answers are compared.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ...data import encode_facts
 from ...errors import UnlearnscopeError
@@ -26,6 +27,10 @@ from ...probes.recall import recall
 from ...results import Result
 from .scan import vector_name
 from .text_metrics import bleu, rouge_l
+
+if TYPE_CHECKING:
+    from ...data.records import FactsLike
+    from ...model.subject import Subject
 
 
 @dataclass
@@ -69,8 +74,12 @@ class ConceptValidation(Result):
         return self.target_acc_drop > self.tolerance and abs(self.unrelated_acc_drop) <= self.tolerance
 
     def to_dict(self) -> dict:
-        return {**super().to_dict(), "target_acc_drop": self.target_acc_drop, "unrelated_acc_drop": self.unrelated_acc_drop,
-                "specific": self.specific}
+        return {
+            **super().to_dict(),
+            "target_acc_drop": self.target_acc_drop,
+            "unrelated_acc_drop": self.unrelated_acc_drop,
+            "specific": self.specific,
+        }
 
     def plot(self):
         from ...viz.localize import concept_validation_figure
@@ -78,29 +87,67 @@ class ConceptValidation(Result):
         return concept_validation_figure(self)
 
 
-def validate_concept_vector(subject, vector, *, target, unrelated, mode: str = "noise", sigma: float = 0.1, seed: int = 0,
-                            max_new_tokens: int = 100, tolerance: float = 0.05) -> ConceptValidation:
+def validate_concept_vector(
+    subject: Subject,
+    vector: str | dict,
+    *,
+    target: FactsLike,
+    unrelated: FactsLike,
+    mode: str = "noise",
+    sigma: float = 0.1,
+    seed: int = 0,
+    max_new_tokens: int = 100,
+    tolerance: float = 0.05,
+) -> ConceptValidation:
     """Perturb one value vector (``noise`` of absolute std ``sigma``, or ``zero``), measure, undo.
 
     ``vector`` is a scan row (dict with layer/neuron/expert) or a name like
     ``"blocks.2.mlp.value:17"``; ``target`` / ``unrelated`` are facts (see `unlearnscope.data.as_facts`).
     """
-    return _validate(subject, vector, target, unrelated, mode=mode, sigma=sigma, seed=seed, max_new_tokens=max_new_tokens,
-                     tolerance=tolerance)[0]
+    return _validate(
+        subject,
+        vector,
+        target,
+        unrelated,
+        mode=mode,
+        sigma=sigma,
+        seed=seed,
+        max_new_tokens=max_new_tokens,
+        tolerance=tolerance,
+    )[0]
 
 
-def _validate(subject, vector, target, unrelated, *, mode, sigma, seed, max_new_tokens, tolerance, keep: bool = False,
-              unrelated_compared: int | None = None) -> tuple[ConceptValidation, Edits | None]:
-    """`validate_concept_vector`; ``keep=True`` leaves the perturbation in the model and returns
-    its `Edits` (the notebook's accumulation); ``unrelated_compared``: only the last N unrelated
-    generations count (the notebook: 10 of 50)."""
+def _ablated_components(subject, vector, mode: str, sigma: float) -> tuple[str, ComponentSet]:
+    """The vector's name and the components an ablation by ``mode`` touches; checks the mode."""
     if mode not in ("zero", "noise"):
         raise UnlearnscopeError(f"concept-vector validation ablates by 'zero' or 'noise', got {mode!r}")
     if mode == "noise" and not sigma > 0:
         raise UnlearnscopeError("noise ablation needs sigma > 0 (absolute std of the added noise)")
-    name = vector_name(vector) if isinstance(vector, dict) else str(vector)
-    comps = (ComponentSet.from_slices(subject, [subject.anatomy.value_slice(vector["layer"], vector["neuron"], vector["expert"])], [name])
-             if isinstance(vector, dict) else ComponentSet.parse(subject, name))
+    if not isinstance(vector, dict):
+        return str(vector), ComponentSet.parse(subject, str(vector))
+    name = vector_name(vector)
+    value = subject.anatomy.value_slice(vector["layer"], vector["neuron"], vector["expert"])
+    return name, ComponentSet.from_slices(subject, [value], [name])
+
+
+def _validate(
+    subject,
+    vector,
+    target,
+    unrelated,
+    *,
+    mode,
+    sigma,
+    seed,
+    max_new_tokens,
+    tolerance,
+    keep: bool = False,
+    unrelated_compared: int | None = None,
+) -> tuple[ConceptValidation, Edits | None]:
+    """`validate_concept_vector`; ``keep=True`` leaves the perturbation in the model and returns
+    its `Edits` (the notebook's accumulation); ``unrelated_compared``: only the last N unrelated
+    generations count (the notebook: 10 of 50)."""
+    name, comps = _ablated_components(subject, vector, mode, sigma)
     tgt, unr = encode_facts(subject, target), encode_facts(subject, unrelated)
     prompts_t, prompts_u = [f.prompt for f in tgt.facts], [f.prompt for f in unr.facts]
     before = recall(subject, tgt), recall(subject, unr)
@@ -119,20 +166,26 @@ def _validate(subject, vector, target, unrelated, *, mode, sigma, seed, max_new_
     cut = -unrelated_compared if unrelated_compared else 0
 
     def sim(fn, i):
-        pairs = list(zip(gen_after[i], gen_before[i], strict=True))[cut if i == 1 else 0:]
+        pairs = list(zip(gen_after[i], gen_before[i], strict=True))[cut if i == 1 else 0 :]
         return sum(fn(a, b) for a, b in pairs) / len(pairs)
 
-    examples = [{"prompt": p, "before": b, "after": a} for p, b, a in list(zip(prompts_t, gen_before[0], gen_after[0], strict=True))[:5]]
-    val = ConceptValidation(
-        name, mode, sigma if mode == "noise" else None, len(tgt), len(unr),
-        float(before[0]["correct"].mean()), float(after[0]["correct"].mean()),
-        float(before[1]["correct"].mean()), float(after[1]["correct"].mean()),
-        float((before[0]["logp"] - after[0]["logp"]).mean()), float((before[1]["logp"] - after[1]["logp"]).mean()),
-        sim(bleu, 0), sim(rouge_l, 0), sim(bleu, 1), sim(rouge_l, 1), tolerance, examples)
+    examples = [
+        {"prompt": p, "before": b, "after": a}
+        for p, b, a in list(zip(prompts_t, gen_before[0], gen_after[0], strict=True))[:5]
+    ]
+    acc = lambda r: float(r["correct"].mean())
+    recalls = (acc(before[0]), acc(after[0]), acc(before[1]), acc(after[1]))
+    drop = lambda i: float((before[i]["logp"] - after[i]["logp"]).mean())
+    drops = (drop(0), drop(1))
+    sims = (sim(bleu, 0), sim(rouge_l, 0), sim(bleu, 1), sim(rouge_l, 1))
+    noise_sigma = sigma if mode == "noise" else None
+    val = ConceptValidation(name, mode, noise_sigma, len(tgt), len(unr), *recalls, *drops, *sims, tolerance, examples)
     return val, (ed if keep else None)
 
 
-def validate_concept_vectors(subject, concepts: list[dict], *, compat: bool = False, **kw) -> list[ConceptValidation]:
+def validate_concept_vectors(
+    subject: Subject, concepts: list[dict], *, compat: bool = False, **kw
+) -> list[ConceptValidation]:
     """Validate many concepts: ``concepts`` are ``{"vector", "target", "unrelated"}`` dicts (the
     keyword arguments of `validate_concept_vector`, which ``kw`` adds to).  Each concept is
     measured on the unperturbed model, unless ``compat=True`` (module doc): then the perturbations
@@ -145,7 +198,15 @@ def validate_concept_vectors(subject, concepts: list[dict], *, compat: bool = Fa
         for i, c in enumerate(concepts):
             args = {"mode": "noise", "sigma": 0.1, "max_new_tokens": 100, "tolerance": 0.05, **kw}
             args["seed"] = kw.get("seed", 0) + 1000 * i
-            v, ed = _validate(subject, c["vector"], c["target"], c["unrelated"], keep=compat, unrelated_compared=10 if compat else None, **args)
+            v, ed = _validate(
+                subject,
+                c["vector"],
+                c["target"],
+                c["unrelated"],
+                keep=compat,
+                unrelated_compared=10 if compat else None,
+                **args,
+            )
             out.append(v)
             if ed is not None:
                 kept.append(ed)

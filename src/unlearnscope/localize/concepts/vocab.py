@@ -8,13 +8,17 @@ top tokens.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from ...errors import UnlearnscopeError
 from ...model.unembed import project
+
+if TYPE_CHECKING:
+    from ...model.subject import Subject
 
 
 def token_strings(subject, ids: torch.Tensor) -> list:
@@ -25,7 +29,9 @@ def token_strings(subject, ids: torch.Tensor) -> list:
     return [token_strings(subject, row) for row in ids]
 
 
-def top_tokens(subject, vectors: torch.Tensor, k: int = 20, lens: bool = False) -> tuple[torch.Tensor, torch.Tensor, list]:
+def top_tokens(
+    subject: Subject, vectors: torch.Tensor, k: int = 20, lens: bool = False
+) -> tuple[torch.Tensor, torch.Tensor, list]:
     """Top-``k`` tokens of each vector: ``(ids [..., k], logits [..., k], strings)``."""
     z = project(subject, vectors, lens)
     vals, ids = z.topk(min(k, z.shape[-1]), dim=-1)
@@ -43,12 +49,12 @@ class VectorChunk:
     vectors: torch.Tensor
 
 
-def value_groups(subject, layers=None) -> list[tuple[int, int | str | None]]:
+def value_groups(subject: Subject, layers: Sequence[int] | None = None) -> list[tuple[int, int | str | None]]:
     """Every (layer, expert) that owns value vectors: dense layers once, MoE layers per expert
     (and ``"shared"`` where the family has a shared expert)."""
     a = subject.anatomy
     layers = range(a.n_layers) if layers is None else [a.check_layer(l) for l in layers]
-    groups = []
+    groups: list[tuple[int, int | str | None]] = []
     for l in layers:
         if l in a.moe_layers:
             groups += [(l, e) for e in range(a.n_experts)]
@@ -59,7 +65,9 @@ def value_groups(subject, layers=None) -> list[tuple[int, int | str | None]]:
     return groups
 
 
-def iter_value_vectors(subject, layers=None, chunk: int = 4096) -> Iterator[VectorChunk]:
+def iter_value_vectors(
+    subject: Subject, layers: Sequence[int] | None = None, chunk: int = 4096
+) -> Iterator[VectorChunk]:
     """Stream value vectors in chunks of at most ``chunk`` rows (views; no copies)."""
     if chunk < 1:
         raise UnlearnscopeError(f"chunk must be >= 1, got {chunk}")

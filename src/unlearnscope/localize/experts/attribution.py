@@ -13,14 +13,19 @@ data), which separates topic experts from generally busy ones.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 
 from ...errors import UnlearnscopeError
 from ...results import Result
 from ..ranking import spearman
-from .routing_stats import routing_stats
+from .routing_statistics import routing_stats
+
+if TYPE_CHECKING:
+    from ...model.subject import Subject
 
 
 @dataclass
@@ -56,11 +61,23 @@ class ExpertRanking(Result):
     def plot(self):
         from ...viz import expert_heatmap
 
-        return expert_heatmap(self.scores, self.layers, title=f"{self.method} expert scores", label="score",
-                              diverging=bool((self.scores < 0).any()))
+        return expert_heatmap(
+            self.scores,
+            self.layers,
+            title=f"{self.method} expert scores",
+            label="score",
+            diverging=bool((self.scores < 0).any()),
+        )
 
 
-def uoe_attribution(subject, forget, *, contrast=None, batch_size: int = 32, positions: str = "all") -> ExpertRanking:
+def uoe_attribution(
+    subject: Subject,
+    forget: Sequence[str],
+    *,
+    contrast: Sequence[str] | None = None,
+    batch_size: int = 32,
+    positions: str = "all",
+) -> ExpertRanking:
     """Rank experts by UOE affinity on ``forget`` (texts or a tokenizer dict); with ``contrast``,
     by the affinity difference forget − contrast."""
     st = routing_stats(subject, forget, batch_size=batch_size, positions=positions)
@@ -80,7 +97,15 @@ def top_overlap(a: ExpertRanking, b: ExpertRanking, n: int, layer: int | None = 
     return len(ta & tb) / max(1, min(n, len(ta)))
 
 
-def attribution_stability(subject, forget, *, top: int = 6, seed: int = 0, batch_size: int = 32, layer: int | None = None) -> dict:
+def attribution_stability(
+    subject: Subject,
+    forget: Sequence[str],
+    *,
+    top: int = 6,
+    seed: int = 0,
+    batch_size: int = 32,
+    layer: int | None = None,
+) -> dict:
     """Split ``forget`` (a list of texts) into two random disjoint halves, rank experts on each,
     and report the overlap of their top-``top`` sets (1 = the same experts) and the Spearman
     correlation of all scores."""
@@ -91,5 +116,11 @@ def attribution_stability(subject, forget, *, top: int = 6, seed: int = 0, batch
     half = len(texts) // 2
     a = uoe_attribution(subject, [texts[i] for i in perm[:half]], batch_size=batch_size)
     b = uoe_attribution(subject, [texts[i] for i in perm[half:]], batch_size=batch_size)
-    return {"top": top, "overlap": top_overlap(a, b, top, layer), "spearman": spearman(a.scores.flatten(), b.scores.flatten()),
-            "n_half": [half, len(texts) - half], "top_a": a.top(top, layer), "top_b": b.top(top, layer)}
+    return {
+        "top": top,
+        "overlap": top_overlap(a, b, top, layer),
+        "spearman": spearman(a.scores.flatten(), b.scores.flatten()),
+        "n_half": [half, len(texts) - half],
+        "top_a": a.top(top, layer),
+        "top_b": b.top(top, layer),
+    }

@@ -16,12 +16,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 
 from ...errors import UnlearnscopeError
 from ...model.routing import RoutingOverride, route
 from ...results import Result
+
+if TYPE_CHECKING:
+    from ...model.subject import Subject
 
 
 @dataclass
@@ -49,10 +53,17 @@ class ExpertControl(Result):
         out = {}
         for m in self.baseline:
             rd = torch.tensor(self.random_deltas(m), dtype=torch.float64)
-            out[m] = {"baseline": self.baseline[m], "located": self.located[m], "delta": round(self.delta(m), 5),
-                      "random_mean_delta": round(float(rd.mean()), 5), "random_std_delta": round(float(rd.std()) if len(rd) > 1 else 0.0, 5),
-                      "random_min_delta": round(float(rd.min()), 5), "random_max_delta": round(float(rd.max()), 5),
-                      "p_value": round(self.p_value(m), 5), "n_random": len(rd)}
+            out[m] = {
+                "baseline": self.baseline[m],
+                "located": self.located[m],
+                "delta": round(self.delta(m), 5),
+                "random_mean_delta": round(float(rd.mean()), 5),
+                "random_std_delta": round(float(rd.std()) if len(rd) > 1 else 0.0, 5),
+                "random_min_delta": round(float(rd.min()), 5),
+                "random_max_delta": round(float(rd.max()), 5),
+                "p_value": round(self.p_value(m), 5),
+                "n_random": len(rd),
+            }
         return out
 
     def to_dict(self) -> dict:
@@ -64,7 +75,9 @@ class ExpertControl(Result):
         return expert_control_figure(self)
 
 
-def matched_draws(subject, experts: Sequence[tuple[int, int]], n_random: int, seed: int = 0) -> list[list[tuple[int, int]]]:
+def matched_draws(
+    subject: Subject, experts: Sequence[tuple[int, int]], n_random: int, seed: int = 0
+) -> list[list[tuple[int, int]]]:
     """``n_random`` expert sets with the same count per layer as ``experts``, drawn from the other
     experts of each layer."""
     a = subject.anatomy
@@ -74,7 +87,9 @@ def matched_draws(subject, experts: Sequence[tuple[int, int]], n_random: int, se
         per_layer.setdefault(a.check_layer(l), set()).add(e)
     for l, es in per_layer.items():
         if a.n_experts - len(es) < len(es):
-            raise UnlearnscopeError(f"layer {l}: {len(es)} of {a.n_experts} experts located; too few left to draw matched random sets")
+            raise UnlearnscopeError(
+                f"layer {l}: {len(es)} of {a.n_experts} experts located; too few left to draw matched random sets"
+            )
     g = torch.Generator().manual_seed(seed)
     draws = []
     for _ in range(n_random):
@@ -87,8 +102,17 @@ def matched_draws(subject, experts: Sequence[tuple[int, int]], n_random: int, se
     return draws
 
 
-def expert_control(subject, experts: Sequence[tuple[int, int]], evaluate: Callable[[object], dict], *, mode: str = "off",
-                   n_random: int = 20, seed: int = 0, gain: float = 0.0, renormalize: bool = True) -> ExpertControl:
+def expert_control(
+    subject: Subject,
+    experts: Sequence[tuple[int, int]],
+    evaluate: Callable[[object], dict],
+    *,
+    mode: str = "off",
+    n_random: int = 20,
+    seed: int = 0,
+    gain: float = 0.0,
+    renormalize: bool = True,
+) -> ExpertControl:
     """Apply ``mode`` to the located experts and to ``n_random`` matched random sets; measure each."""
     experts = [tuple(map(int, e)) for e in experts]
     if not experts:
@@ -104,5 +128,12 @@ def expert_control(subject, experts: Sequence[tuple[int, int]], evaluate: Callab
     base = {k: float(v) for k, v in evaluate(subject).items()}
     located = measure(experts)
     rand = [measure(d) for d in draws]
-    return ExpertControl(mode, [list(e) for e in experts], base, located, rand, [[list(e) for e in d] for d in draws],
-                         {"n_random": n_random, "seed": seed, "gain": gain, "renormalize": renormalize})
+    return ExpertControl(
+        mode,
+        [list(e) for e in experts],
+        base,
+        located,
+        rand,
+        [[list(e) for e in d] for d in draws],
+        {"n_random": n_random, "seed": seed, "gain": gain, "renormalize": renormalize},
+    )

@@ -26,22 +26,28 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 
 from ...errors import OutOfRangeError, UnlearnscopeError
+from ...model.activations import capture
 from ...model.batching import iter_batches, token_mask
-from ...model.capture import capture
 from ...model.components import ComponentSet
 from ...results import Result
-from .routing_stats import RoutingAccumulator, RoutingStats
+from .routing_statistics import RoutingAccumulator, RoutingStats
+
+if TYPE_CHECKING:
+    from ...model.subject import Subject
 
 
 def balanced_kmeans(x: torch.Tensor, n_clusters: int, *, iters: int = 30, seed: int = 0) -> torch.Tensor:
     """``[n]`` cluster ids of the rows of ``x [n, d]`` (cosine), every cluster exactly ``n / n_clusters``."""
     n = x.shape[0]
     if n_clusters < 1 or n % n_clusters:
-        raise UnlearnscopeError(f"balanced clustering needs n_experts dividing d_mlp: {n} neurons into {n_clusters} experts")
+        raise UnlearnscopeError(
+            f"balanced clustering needs n_experts dividing d_mlp: {n} neurons into {n_clusters} experts"
+        )
     cap = n // n_clusters
     x = torch.nn.functional.normalize(x.float(), dim=-1)
     g = torch.Generator().manual_seed(seed)
@@ -150,19 +156,25 @@ class EmergentExperts(Result):
 
     # ------------------------------------------------------------------ interventions
     @contextmanager
-    def route(self, subject, *, off: Iterable = (), force: Iterable = (), gain: Mapping | None = None, gated: bool = False):
+    def route(
+        self, subject, *, off: Iterable = (), force: Iterable = (), gain: Mapping | None = None, gated: bool = False
+    ):
         """Intervene on emergent experts (see the module docstring); undone on exit."""
         off, force = [tuple(e) for e in off], [tuple(e) for e in force]
         gain = {tuple(k): float(v) for k, v in (gain or {}).items()}
         if force and not gated:
-            raise UnlearnscopeError("force needs gated=True: in the dense model every emergent expert is already active")
+            raise UnlearnscopeError(
+                "force needs gated=True: in the dense model every emergent expert is already active"
+            )
         for l, e in off + force + list(gain):
             self.neurons(l, e)
         layers = sorted(set(self.layers) if gated else {l for l, _ in off + force + list(gain)})
         hooks = []
         for l in layers:
             d = self.assignment(l)
-            mask = lambda es: (torch.bincount(torch.tensor(es, dtype=torch.long), minlength=self.n_experts) > 0) if es else None  # noqa: E731
+            mask = lambda es: (
+                (torch.bincount(torch.tensor(es, dtype=torch.long), minlength=self.n_experts) > 0) if es else None
+            )
             off_m, force_m = mask([e for ll, e in off if ll == l]), mask([e for ll, e in force if ll == l])
             g = torch.ones(self.n_experts)
             for (ll, e), v in gain.items():
@@ -170,16 +182,22 @@ class EmergentExperts(Result):
                     g[e] = v
             box: dict = {}
             if gated:
+
                 def pre_fn(act, point, l=l, off_m=off_m, force_m=force_m, box=box):
                     _, idx = self._selection(act, l, off_m, force_m)
                     box["keep"] = torch.zeros(*idx.shape[:-1], self.n_experts, device=act.device).scatter_(-1, idx, 1.0)
 
                 hooks.append((f"blocks.{l}.mlp.hook_pre", pre_fn))
+
             def post_fn(act, point, d=d, off_m=off_m, g=g, box=box):
                 per_expert = g.clone().to(act.device)
                 if off_m is not None and not gated:
                     per_expert = per_expert.masked_fill(off_m.to(act.device), 0.0)
-                scale = per_expert[None, None, :].expand(*act.shape[:-1], -1) if "keep" not in box else box["keep"] * per_expert
+                scale = (
+                    per_expert[None, None, :].expand(*act.shape[:-1], -1)
+                    if "keep" not in box
+                    else box["keep"] * per_expert
+                )
                 return act * scale.index_select(-1, d.to(act.device)).to(act.dtype)
 
             hooks.append((f"blocks.{l}.mlp.hook_post", post_fn))
@@ -187,17 +205,28 @@ class EmergentExperts(Result):
             yield self
 
 
-def emergent_experts(subject, n_experts: int, *, top_k: int | None = None, layers: Iterable[int] | None = None, seed: int = 0,
-                     iters: int = 30) -> EmergentExperts:
+def emergent_experts(
+    subject: Subject,
+    n_experts: int,
+    *,
+    top_k: int | None = None,
+    layers: Iterable[int] | None = None,
+    seed: int = 0,
+    iters: int = 30,
+) -> EmergentExperts:
     """Cluster every dense MLP layer's neurons (or ``layers``) into ``n_experts`` emergent experts."""
     a = subject.anatomy
     dense = [l for l in range(a.n_layers) if l not in a.moe_layers]
     layers = [a.check_layer(l) for l in layers] if layers is not None else dense
     bad = [l for l in layers if l in a.moe_layers]
     if bad or not layers:
-        raise UnlearnscopeError(f"EMoE clusters dense MLP layers; layers {bad or layers} are MoE layers or none are dense")
+        raise UnlearnscopeError(
+            f"EMoE clusters dense MLP layers; layers {bad or layers} are MoE layers or none are dense"
+        )
     top_k = top_k or max(1, n_experts // 4)
     if not 1 <= top_k <= n_experts:
         raise OutOfRangeError(f"top_k must be in 1..{n_experts}, got {top_k}")
     assign = {l: balanced_kmeans(a.keys(l).detach().cpu(), n_experts, iters=iters, seed=seed) for l in layers}
-    return EmergentExperts(layers, n_experts, top_k, assign, {"seed": seed, "iters": iters, "keys": "first MLP matrix, L2-normalised"})
+    return EmergentExperts(
+        layers, n_experts, top_k, assign, {"seed": seed, "iters": iters, "keys": "first MLP matrix, L2-normalised"}
+    )

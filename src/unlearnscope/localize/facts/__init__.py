@@ -22,6 +22,27 @@ from .tracing import causal_trace
 from .units import RandomControl, UnitScores, random_control, unit_attribution
 from .validity import agreement, validate_facts
 
-__all__ = ["METRICS", "FactLocalization", "RandomControl", "UnitScores", "activation_patching", "agreement", "attribution_patching",
-           "budget_match", "causal_trace", "clean_and_corrupt", "fact_lookup", "flu_components", "flu_layers", "flu_role", "random_components", "logit_diff", "logprob", "prob", "random_control", "subject_swap",
-           "unit_attribution", "validate_facts"]
+__all__ = [
+    "METRICS",
+    "FactLocalization",
+    "RandomControl",
+    "UnitScores",
+    "activation_patching",
+    "agreement",
+    "attribution_patching",
+    "budget_match",
+    "causal_trace",
+    "clean_and_corrupt",
+    "fact_lookup",
+    "flu_components",
+    "flu_layers",
+    "flu_role",
+    "random_components",
+    "logit_diff",
+    "logprob",
+    "prob",
+    "random_control",
+    "subject_swap",
+    "unit_attribution",
+    "validate_facts",
+]

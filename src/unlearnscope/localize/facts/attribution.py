@@ -8,7 +8,9 @@ difference).  `units.unit_attribution` sums the same terms per neuron or expert.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -17,6 +19,10 @@ from .effects import FactLocalization
 from .metrics import PatchingMetric, score
 from .patching import PatchingRun
 from .points import kind_points, last_logits
+
+if TYPE_CHECKING:
+    from ...data.records import FactsLike
+    from ...model.subject import Subject
 
 
 @contextmanager
@@ -55,8 +61,16 @@ def attribution_terms(subject, clean, corr, points: list[str], batch_size: int, 
         yield sl, terms, score(metric, lc, ans, wrong).sum(), m.detach().sum()  # device scalars: no host read per batch
 
 
-def attribution_patching(subject, facts, corrupt=None, *, kinds=("resid", "mlp", "attn"), metric: str | PatchingMetric = "logit_diff",
-                         seed: int = 0, batch_size: int = 64) -> FactLocalization:
+def attribution_patching(
+    subject: Subject,
+    facts: FactsLike,
+    corrupt: str | FactsLike | None = None,
+    *,
+    kinds: Sequence[str] = ("resid", "mlp", "attn"),
+    metric: str | PatchingMetric = "logit_diff",
+    seed: int = 0,
+    batch_size: int = 64,
+) -> FactLocalization:
     run = PatchingRun.prepare(subject, facts, corrupt, kinds, metric, seed)
     L = subject.anatomy.n_layers
     points = kind_points(run.kinds, L)  # kind-major: reshapes to [kind, layer]

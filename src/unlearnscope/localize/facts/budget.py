@@ -25,11 +25,17 @@ and Editing via Mechanistic Localization").
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import torch
 
 from ...errors import UnlearnscopeError
 from ...model.components import ComponentSet
 from .effects import COMPONENT_KINDS, FactLocalization
+
+if TYPE_CHECKING:
+    from ...model.subject import Subject
 
 
 def flu_role(lookup: FactLocalization, role: str = "auto") -> str:
@@ -52,14 +58,16 @@ def flu_layers(lookup: FactLocalization, *, role: str = "auto", start: float = 0
     acc = lookup.baseline["accuracy"][:, lookup.roles.index(role)]  # [depth]
     rise = float(acc.max() - acc[0])
     if rise <= 0.05:
-        raise UnlearnscopeError(f"the attribute never becomes decodable at {role!r} (probe accuracy rises by {rise:.3f}): "
-                                "no lookup stage to localize; check that the model knows these facts")
-    reached = lambda f: int(torch.nonzero(acc[1:] >= acc[0] + f * rise)[0, 0])  # noqa: E731  block whose output reaches it
+        raise UnlearnscopeError(
+            f"the attribute never becomes decodable at {role!r} (probe accuracy rises by {rise:.3f}): "
+            "no lookup stage to localize; check that the model knows these facts"
+        )
+    reached = lambda f: int(torch.nonzero(acc[1:] >= acc[0] + f * rise)[0, 0])  # the block whose output reaches it
     first, last = reached(start), reached(stop)
     return list(range(first, max(first, last) + 1))
 
 
-def flu_components(subject, lookup: FactLocalization, **kw) -> ComponentSet:
+def flu_components(subject: Subject, lookup: FactLocalization, **kw) -> ComponentSet:
     """Every MLP parameter of the FLU blocks (`flu_layers`)."""
     return ComponentSet.parse(subject, [f"blocks.{l}.mlp" for l in flu_layers(lookup, **kw)])
 
@@ -78,17 +86,23 @@ def _fill(subject, named: list[tuple[str, int]], budget: int, what: str) -> Comp
         chosen.append(name)
         total += n
     if total < budget:
-        raise UnlearnscopeError(f"{what}: all {len(named)} candidate sub-blocks hold {total} parameters, below the budget {budget}")
+        raise UnlearnscopeError(
+            f"{what}: all {len(named)} candidate sub-blocks hold {total} parameters, below the budget {budget}"
+        )
     return ComponentSet.parse(subject, chosen)
 
 
-def budget_match(subject, localization: FactLocalization, budget: int, kinds=("mlp", "attn")) -> ComponentSet:
+def budget_match(
+    subject: Subject, localization: FactLocalization, budget: int, kinds: Sequence[str] = ("mlp", "attn")
+) -> ComponentSet:
     """Sub-blocks by ``|effect|`` until their parameters reach ``budget`` (module doc)."""
     names = [COMPONENT_KINDS[k].format(l=l) for k, l, _, _ in localization.cell_scores(kinds)]
     return _fill(subject, _sub_blocks(subject, names), budget, f"{localization.method} at a budget")
 
 
-def random_components(subject, budget: int, *, seed: int = 0, kinds=("mlp", "attn")) -> ComponentSet:
+def random_components(
+    subject: Subject, budget: int, *, seed: int = 0, kinds: Sequence[str] = ("mlp", "attn")
+) -> ComponentSet:
     """Uniformly drawn sub-blocks until their parameters reach ``budget`` (module doc)."""
     bad = [k for k in kinds if k not in COMPONENT_KINDS]
     if bad:

@@ -58,8 +58,15 @@ class FactLocalization(Result):
         K, L, R = self.effects.shape
         flat = self.effects.flatten()
         idx = flat.abs().argsort(descending=True)[:top_k]
-        return [{"kind": self.kinds[int(i) // (L * R)], "layer": int(i) // R % L, "position": self.roles[int(i) % R],
-                 "score": float(flat[i])} for i in idx]
+        return [
+            {
+                "kind": self.kinds[int(i) // (L * R)],
+                "layer": int(i) // R % L,
+                "position": self.roles[int(i) % R],
+                "score": float(flat[i]),
+            }
+            for i in idx
+        ]
 
     def components(self, top_k: int | None = None, threshold: float | None = None, subject=None, kinds=("mlp", "attn")):
         """Best sub-blocks as a `ComponentSet` (by ``top_k`` or ``|score| >= threshold``)."""

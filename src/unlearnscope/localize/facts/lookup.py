@@ -13,6 +13,9 @@ role ``r``; ``baseline["accuracy"]`` ``[depth, role]`` and ``baseline["majority"
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import torch
 
 from ...data import as_facts
@@ -22,10 +25,22 @@ from ...probes.solvers import ridge_fit_predict
 from ...probes.splits import entity_folds
 from .effects import FactLocalization
 
+if TYPE_CHECKING:
+    from ...data.records import FactsLike
+    from ...model.subject import Subject
+
 
 @torch.no_grad()
-def fact_lookup(subject, facts, *, roles=("subj_last", "last"), folds: int = 5, ridge: float = 1e-2, seed: int = 0,
-                batch_size: int = 128) -> FactLocalization:
+def fact_lookup(
+    subject: Subject,
+    facts: FactsLike,
+    *,
+    roles: Sequence[str] = ("subj_last", "last"),
+    folds: int = 5,
+    ridge: float = 1e-2,
+    seed: int = 0,
+    batch_size: int = 128,
+) -> FactLocalization:
     facts = as_facts(facts)
     if any(not f.subject for f in facts):
         raise UnlearnscopeError("fact lookup needs every fact's subject: probes are entity-disjoint")
@@ -42,7 +57,9 @@ def fact_lookup(subject, facts, *, roles=("subj_last", "last"), folds: int = 5, 
         rows = torch.tensor([i for i, x in enumerate(relations) if x == rel])
         classes, y = answers[rows].unique(return_inverse=True)
         if len(classes) < 2:
-            raise UnlearnscopeError(f"relation {rel!r}: every fact has the same answer; a probe needs at least two classes")
+            raise UnlearnscopeError(
+                f"relation {rel!r}: every fact has the same answer; a probe needs at least two classes"
+            )
         fold = entity_folds([subjects[i] for i in rows], folds, seed)
         Y = torch.nn.functional.one_hot(y, len(classes)).float().to(X.device)
         Xr = X[:, :, rows].reshape(D * R, len(rows), d)
@@ -56,6 +73,16 @@ def fact_lookup(subject, facts, *, roles=("subj_last", "last"), folds: int = 5, 
         total += len(rows)
     acc = correct / total
     gain = (acc[1:] - acc[:-1])[None]  # [1, L, R]
-    return FactLocalization("fact_lookup", ["mlp"], list(roles), gain, n,
-                            {"accuracy": acc, "majority": majority_hits / total, "depths": "d=l is the input of block l; d=n_layers the final block's output"},
-                            {"folds": folds, "ridge": ridge, "seed": seed, "split": "entity-disjoint"})
+    return FactLocalization(
+        "fact_lookup",
+        ["mlp"],
+        list(roles),
+        gain,
+        n,
+        {
+            "accuracy": acc,
+            "majority": majority_hits / total,
+            "depths": "d=l is the input of block l; d=n_layers the final block's output",
+        },
+        {"folds": folds, "ridge": ridge, "seed": seed, "split": "entity-disjoint"},
+    )

@@ -45,8 +45,10 @@ def resolve_metric(metric: str | PatchingMetric) -> tuple[str, PatchingMetric]:
     """``(name, fn)`` for a built-in name or a callable (named by its ``__name__``)."""
     if isinstance(metric, str):
         if metric not in METRICS:
-            raise UnlearnscopeError(f"unknown patching metric {metric!r}; choose from {sorted(METRICS)} or pass a function "
-                                    "(logits [batch, d_vocab], answer [batch], corrupt_answer [batch]) -> [batch]")
+            raise UnlearnscopeError(
+                f"unknown patching metric {metric!r}; choose from {sorted(METRICS)} or pass a function "
+                "(logits [batch, d_vocab], answer [batch], corrupt_answer [batch]) -> [batch]"
+            )
         return metric, METRICS[metric]
     if not callable(metric):
         raise UnlearnscopeError(f"a patching metric must be a name or a function, got {type(metric).__name__}")
@@ -57,6 +59,8 @@ def score(fn: PatchingMetric, logits: torch.Tensor, answer: torch.Tensor, corrup
     """``fn``'s per-fact values, checked to be one finite-shaped value per fact."""
     out = fn(logits, answer, corrupt_answer)
     if not isinstance(out, torch.Tensor) or out.shape != answer.shape:
-        raise UnlearnscopeError(f"a patching metric must return one value per fact ([{answer.shape[0]}]), got "
-                                f"{tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__}")
+        raise UnlearnscopeError(
+            f"a patching metric must return one value per fact ([{answer.shape[0]}]), got "
+            f"{tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__}"
+        )
     return out

@@ -13,15 +13,22 @@ such pairs).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from ...data import EncodedFacts, role_masks
+from ...errors import UnlearnscopeError
 from .corruption import clean_and_corrupt, corrupt_answers, recovered_denominator
 from .effects import FactLocalization
 from .metrics import PatchingMetric, resolve_metric, score
 from .points import KIND_POINTS, check_kinds, kind_points, last_logits, replace_where
+
+if TYPE_CHECKING:
+    from ...data.records import FactsLike
+    from ...model.subject import Subject
 
 
 @dataclass
@@ -43,6 +50,8 @@ class PatchingRun:
         kinds = check_kinds(kinds)
         name, fn = resolve_metric(metric)
         clean, corr = clean_and_corrupt(subject, facts, corrupt, seed)
+        if clean.subject_mask is None:
+            raise UnlearnscopeError("patching reads position roles from each fact's subject: give facts with subjects")
         roles, masks = role_masks(clean.subject_mask, clean.last, clean.attention_mask)
         return cls(kinds, name, fn, clean, corr, roles, masks)
 
@@ -52,18 +61,34 @@ class PatchingRun:
         n = len(self.clean)
         m_clean, m_corr = m_clean / n, m_corr / n
         denom = recovered_denominator(m_clean, m_corr)
-        return FactLocalization(method, self.kinds, self.roles, sums / n / denom, n,
-                                {"metric": self.metric_name, "clean": m_clean, "corrupted": m_corr}, {"seed": seed, "metric": self.metric_name})
+        return FactLocalization(
+            method,
+            self.kinds,
+            self.roles,
+            sums / n / denom,
+            n,
+            {"metric": self.metric_name, "clean": m_clean, "corrupted": m_corr},
+            {"seed": seed, "metric": self.metric_name},
+        )
 
 
 @torch.no_grad()
-def activation_patching(subject, facts, corrupt=None, *, kinds=("resid", "mlp", "attn"), metric: str | PatchingMetric = "logit_diff",
-                        seed: int = 0, batch_size: int = 64) -> FactLocalization:
+def activation_patching(
+    subject: Subject,
+    facts: FactsLike,
+    corrupt: str | FactsLike | None = None,
+    *,
+    kinds: Sequence[str] = ("resid", "mlp", "attn"),
+    metric: str | PatchingMetric = "logit_diff",
+    seed: int = 0,
+    batch_size: int = 64,
+) -> FactLocalization:
     run = PatchingRun.prepare(subject, facts, corrupt, kinds, metric, seed)
     clean, corr, fn, all_masks, kinds = run.clean, run.corrupted, run.metric, run.role_masks, run.kinds
     L, R = subject.anatomy.n_layers, len(run.roles)
     sums = torch.zeros(len(kinds), L, R, device=subject.device)  # summed on the device, read once at the end
-    m_clean = m_corr = 0.0
+    m_clean: float | torch.Tensor = 0.0
+    m_corr: float | torch.Tensor = 0.0
     points = kind_points(kinds, L)
     for s in range(0, len(clean), batch_size):
         sl = slice(s, s + batch_size)
@@ -83,5 +108,7 @@ def activation_patching(subject, facts, corrupt=None, *, kinds=("resid", "mlp", 
                 point = KIND_POINTS[kind].format(l=l)
                 with subject.hooks([(point, replace_where(masks, cache[point]))]):
                     lp = last_logits(subject.model(**inputs), last, R)
-                sums[k, l] += (score(fn, lp, ans.repeat(R), wrong.repeat(R)).view(R, -1) - base[None]).sum(-1).to(sums.device)
+                sums[k, l] += (
+                    (score(fn, lp, ans.repeat(R), wrong.repeat(R)).view(R, -1) - base[None]).sum(-1).to(sums.device)
+                )
     return run.result("activation_patching", sums.cpu(), float(m_clean), float(m_corr), seed)

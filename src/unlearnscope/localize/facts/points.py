@@ -8,7 +8,11 @@ import torch
 from ...errors import UnlearnscopeError
 
 # component kind -> the hook point of what that component adds at layer l
-KIND_POINTS = {"resid": "blocks.{l}.hook_resid_post", "attn": "blocks.{l}.hook_attn_out", "mlp": "blocks.{l}.hook_mlp_out"}
+KIND_POINTS = {
+    "resid": "blocks.{l}.hook_resid_post",
+    "attn": "blocks.{l}.hook_attn_out",
+    "mlp": "blocks.{l}.hook_mlp_out",
+}
 
 
 def check_kinds(kinds) -> list[str]:

@@ -12,12 +12,19 @@ scales the noise as ``sqrt(3·std)``; we follow ROME's ``3·std``; pass ``noise=
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import torch
 
 from ...data import EncodedFacts, encode_facts, role_masks
 from ...errors import UnlearnscopeError
 from .effects import FactLocalization
 from .points import KIND_POINTS, check_kinds, kind_points, last_logits, replace_where
+
+if TYPE_CHECKING:
+    from ...data.records import FactsLike
+    from ...model.subject import Subject
 
 
 def _corrupted_runner(subject, ch: EncodedFacts, eps: torch.Tensor, samples: int):
@@ -31,15 +38,44 @@ def _corrupted_runner(subject, ch: EncodedFacts, eps: torch.Tensor, samples: int
         inputs = {k: v.repeat(reps * samples, 1) for k, v in ch.inputs().items()}
         with subject.hooks([("hook_embed", corrupt), *extra]):
             out = subject.model(**inputs)
-        p = last_logits(out, ch.last, reps * samples).softmax(-1).gather(1, ch.answer.repeat(reps * samples)[:, None])[:, 0]
+        p = (
+            last_logits(out, ch.last, reps * samples)
+            .softmax(-1)
+            .gather(1, ch.answer.repeat(reps * samples)[:, None])[:, 0]
+        )
         return p.view(reps, samples, b)
 
     return run
 
 
 @torch.no_grad()
-def causal_trace(subject, facts, *, kinds=("resid", "mlp", "attn"), noise: float = 3.0, samples: int = 3, window: int = 1,
-                 seed: int = 0, batch_size: int = 32) -> FactLocalization:
+def _restore_effects(run, clean, masks: torch.Tensor, p_corr: torch.Tensor, kinds, n_layers: int, window: int):
+    """``[kind, layer, role]`` summed over the batch: p(answer) with a window of clean states
+    restored at one role's positions, minus p(answer) fully corrupted (``p_corr [samples, b]``)."""
+    R, b, P = masks.shape
+    samples = p_corr.shape[0]
+    rmask = masks[:, None].expand(R, samples, b, P).reshape(R * samples, b, P)
+    out = torch.zeros(len(kinds), n_layers, R)
+    for k, kind in enumerate(kinds):
+        for l in range(n_layers):
+            lo, hi = max(0, l - window // 2), min(n_layers, l - window // 2 + window)
+            names = [KIND_POINTS[kind].format(l=ll) for ll in range(lo, hi)]
+            p = run(R, [(name, replace_where(rmask, clean[name])) for name in names])  # [R, samples, b]
+            out[k, l] = (p - p_corr[None]).mean(1).sum(-1).cpu()
+    return out
+
+
+def causal_trace(
+    subject: Subject,
+    facts: FactsLike,
+    *,
+    kinds: Sequence[str] = ("resid", "mlp", "attn"),
+    noise: float = 3.0,
+    samples: int = 3,
+    window: int = 1,
+    seed: int = 0,
+    batch_size: int = 32,
+) -> FactLocalization:
     kinds = check_kinds(kinds)
     if samples < 1 or window < 1:
         raise UnlearnscopeError("samples and window must be >= 1")
@@ -55,7 +91,11 @@ def causal_trace(subject, facts, *, kinds=("resid", "mlp", "attn"), noise: float
         ch = enc.rows(slice(s, s + batch_size))
         b, P = ch.input_ids.shape
         masks = all_masks[:, s : s + batch_size]
-        eps = torch.randn(samples, b, P, a.d_model, generator=gen).to(subject.device) * sigma * ch.subject_mask[None, ..., None]
+        eps = (
+            torch.randn(samples, b, P, a.d_model, generator=gen).to(subject.device)
+            * sigma
+            * ch.subject_mask[None, ..., None]
+        )
         points = kind_points(kinds, L)
         with subject.capture(points) as clean:
             out = subject.model(**ch.inputs())
@@ -65,18 +105,14 @@ def causal_trace(subject, facts, *, kinds=("resid", "mlp", "attn"), noise: float
 
         p_corr = run(1, [])[0]  # [samples, b]
         p_corr_sum += float(p_corr.mean(0).sum())
-        R = len(roles)
-        rmask = masks[:, None].expand(R, samples, b, P).reshape(R * samples, b, P)
-        for k, kind in enumerate(kinds):
-            for l in range(L):
-                lo, hi = max(0, l - window // 2), min(L, l - window // 2 + window)
-                extra = []
-                for ll in range(lo, hi):
-                    name = KIND_POINTS[kind].format(l=ll)
-                    extra.append((name, replace_where(rmask, clean[name])))
-                p = run(R, extra)  # [R, samples, b]
-                sums[k, l] += (p - p_corr[None]).mean(1).sum(-1).cpu()
+        sums += _restore_effects(run, clean, masks, p_corr, kinds, L, window)
     n = len(enc)
-    return FactLocalization("causal_tracing", kinds, roles, sums / n, n,
-                            {"p_clean": p_clean_sum / n, "p_corrupted": p_corr_sum / n},
-                            {"noise": noise, "sigma": sigma, "samples": samples, "window": window, "seed": seed})
+    return FactLocalization(
+        "causal_tracing",
+        kinds,
+        roles,
+        sums / n,
+        n,
+        {"p_clean": p_clean_sum / n, "p_corrupted": p_corr_sum / n},
+        {"noise": noise, "sigma": sigma, "samples": samples, "window": window, "seed": seed},
+    )

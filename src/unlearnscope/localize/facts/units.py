@@ -16,7 +16,9 @@ zeroing value vector ``j``) and routed experts of MoE layers (``blocks.L.moe.exp
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -28,6 +30,10 @@ from .attribution import attribution_terms
 from .corruption import clean_and_corrupt, recovered_denominator
 from .metrics import PatchingMetric, resolve_metric
 from .points import last_logits
+
+if TYPE_CHECKING:
+    from ...data.records import FactsLike
+    from ...model.subject import Subject
 
 
 def unit_kind(subject, layer: int) -> tuple[str, int]:
@@ -47,8 +53,12 @@ class UnitScores(Result):
 
     def top(self, n: int, layers=None) -> list[tuple[int, str, int, float]]:
         """The ``n`` best units ``(layer, kind, index, score)`` (optionally within ``layers``)."""
-        cand = [(l, self.unit_kinds[l], j, float(s)) for l, sc in enumerate(self.scores) if layers is None or l in layers
-                for j, s in enumerate(sc.tolist())]
+        cand = [
+            (l, self.unit_kinds[l], j, float(s))
+            for l, sc in enumerate(self.scores)
+            if layers is None or l in layers
+            for j, s in enumerate(sc.tolist())
+        ]
         return sorted(cand, key=lambda r: -r[3])[:n]
 
     def plot(self):
@@ -61,14 +71,23 @@ def _unit_point(kind: str, layer: int, e: int | None = None) -> str:
     return f"blocks.{layer}.mlp.hook_post" if kind == "neuron" else f"blocks.{layer}.moe.experts.{e}.hook_out"
 
 
-def unit_attribution(subject, facts, corrupt=None, *, metric: str | PatchingMetric = "logit_diff", seed: int = 0,
-                     batch_size: int = 64) -> UnitScores:
+def unit_attribution(
+    subject: Subject,
+    facts: FactsLike,
+    corrupt: str | FactsLike | None = None,
+    *,
+    metric: str | PatchingMetric = "logit_diff",
+    seed: int = 0,
+    batch_size: int = 64,
+) -> UnitScores:
     name, fn = resolve_metric(metric)
     clean, corr = clean_and_corrupt(subject, facts, corrupt, seed)
     a = subject.anatomy
     kinds = [unit_kind(subject, l) for l in range(a.n_layers)]
-    points = {l: ([_unit_point("neuron", l)] if k == "neuron" else [_unit_point("expert", l, e) for e in range(n)])
-              for l, (k, n) in enumerate(kinds)}
+    points = {
+        l: ([_unit_point("neuron", l)] if k == "neuron" else [_unit_point("expert", l, e) for e in range(n)])
+        for l, (k, n) in enumerate(kinds)
+    }
     flat = [p for ps in points.values() for p in ps]
     scores = [torch.zeros(n, device=subject.device) for _, n in kinds]  # summed on the device, read once at the end
     m_clean = m_corr = 0.0
@@ -83,7 +102,12 @@ def unit_attribution(subject, facts, corrupt=None, *, metric: str | PatchingMetr
     scores = [sc.cpu() for sc in scores]
     m_clean, m_corr = float(m_clean), float(m_corr)
     denom = recovered_denominator(m_clean / n, m_corr / n)
-    return UnitScores([k for k, _ in kinds], [sc / n / denom for sc in scores], n, {"metric": name, "clean": m_clean / n, "corrupted": m_corr / n})
+    return UnitScores(
+        [k for k, _ in kinds],
+        [sc / n / denom for sc in scores],
+        n,
+        {"metric": name, "clean": m_clean / n, "corrupted": m_corr / n},
+    )
 
 
 # ---------------------------------------------------------------------------- random controls
@@ -140,10 +164,24 @@ def _ablation_hooks(subject, keep: dict[int, torch.Tensor], n_sets: int):
     for l, k in keep.items():
         kind, n = unit_kind(subject, l)
         if kind == "neuron":
-            hooks.append((_unit_point("neuron", l), lambda act, p, k=k: (act.view(n_sets, -1, *act.shape[1:]) * k[:, None, None].to(act.dtype)).view_as(act)))
+            hooks.append(
+                (
+                    _unit_point("neuron", l),
+                    lambda act, p, k=k: (act.view(n_sets, -1, *act.shape[1:]) * k[:, None, None].to(act.dtype)).view_as(
+                        act
+                    ),
+                )
+            )
         else:
             for e in range(n):
-                hooks.append((_unit_point("expert", l, e), lambda act, p, k=k, e=e: (act.view(n_sets, -1, act.shape[-1]) * k[:, e, None, None].to(act.dtype)).view_as(act)))
+                hooks.append(
+                    (
+                        _unit_point("expert", l, e),
+                        lambda act, p, k=k, e=e: (
+                            act.view(n_sets, -1, act.shape[-1]) * k[:, e, None, None].to(act.dtype)
+                        ).view_as(act),
+                    )
+                )
     return hooks
 
 
@@ -156,7 +194,16 @@ def _mean_p_per_set(subject, enc, keep, n_sets) -> torch.Tensor:
     return p.view(n_sets, -1).mean(-1).cpu()
 
 
-def random_control(subject, units, target, unrelated=None, *, n_random: int = 100, seed: int = 0, max_rows: int = 4096) -> RandomControl:
+def random_control(
+    subject: Subject,
+    units: Sequence[tuple[int, str, int]],
+    target: FactsLike,
+    unrelated: FactsLike | None = None,
+    *,
+    n_random: int = 100,
+    seed: int = 0,
+    max_rows: int = 4096,
+) -> RandomControl:
     units = _check_units(subject, units)
     if n_random < 1:
         raise UnlearnscopeError("n_random must be >= 1")
@@ -172,7 +219,9 @@ def random_control(subject, units, target, unrelated=None, *, n_random: int = 10
         _, n = unit_kind(subject, l)
         located = torch.tensor(sorted(set(js)))
         if n - len(located) < len(located):
-            raise UnlearnscopeError(f"layer {l}: {len(located)} of {n} units located; too few left to draw matched random sets")
+            raise UnlearnscopeError(
+                f"layer {l}: {len(located)} of {n} units located; too few left to draw matched random sets"
+            )
         pool = torch.tensor([j for j in range(n) if j not in set(js)])
         draws = pool[torch.rand(n_random, len(pool), generator=g).argsort(1)[:, : len(located)]]  # [n_random, count]
         k = torch.ones(S, n)
@@ -183,12 +232,25 @@ def random_control(subject, units, target, unrelated=None, *, n_random: int = 10
     def drops(enc):
         base = _mean_p_per_set(subject, enc, {}, 1)[0]
         per = max(1, max_rows // len(enc))
-        vals = torch.cat([_mean_p_per_set(subject, enc, {l: k[s : s + per] for l, k in keep.items()}, min(per, S - s))
-                          for s in bar(range(0, S, per), f"random unit sets ({S - 1})")])
+        vals = torch.cat(
+            [
+                _mean_p_per_set(subject, enc, {l: k[s : s + per] for l, k in keep.items()}, min(per, S - s))
+                for s in bar(range(0, S, per), f"random unit sets ({S - 1})")
+            ]
+        )
         return float(base), (base - vals)
 
     tb, td = drops(tgt)
     ub, ud = drops(unr) if unr is not None else (None, None)
     p = (1 + int((td[1:] >= td[0]).sum())) / (1 + n_random)
-    return RandomControl([list(u) for u in units], n_random, float(td[0]), None if ud is None else float(ud[0]), td[1:].tolist(),
-                         None if ud is None else ud[1:].tolist(), p, tb, ub)
+    return RandomControl(
+        [list(u) for u in units],
+        n_random,
+        float(td[0]),
+        None if ud is None else float(ud[0]),
+        td[1:].tolist(),
+        None if ud is None else ud[1:].tolist(),
+        p,
+        tb,
+        ub,
+    )

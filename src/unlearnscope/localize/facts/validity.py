@@ -8,10 +8,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ...errors import UnlearnscopeError
 from ..ranking import spearman
 from .effects import FactLocalization
 from .units import RandomControl, random_control, unit_attribution
+
+if TYPE_CHECKING:
+    from ...data.records import FactsLike
+    from ...model.subject import Subject
 
 
 def agreement(x: FactLocalization, y: FactLocalization) -> float:
@@ -19,15 +25,23 @@ def agreement(x: FactLocalization, y: FactLocalization) -> float:
     roles = [r for r in x.roles if r in y.roles]
     if not kinds or not roles:
         raise UnlearnscopeError("the two localizations share no (kind, role) cells")
-    sel = lambda loc: loc.effects[[loc.kinds.index(k) for k in kinds]][:, :, [loc.roles.index(r) for r in roles]]  # noqa: E731
+    sel = lambda loc: loc.effects[[loc.kinds.index(k) for k in kinds]][:, :, [loc.roles.index(r) for r in roles]]
     rho = spearman(sel(x), sel(y))
     x.validation[f"spearman_vs_{y.method}"] = rho
     y.validation[f"spearman_vs_{x.method}"] = rho
     return rho
 
 
-def validate_facts(subject, loc: FactLocalization, facts, unrelated=None, *, n_units: int = 20, n_random: int = 100,
-                   seed: int = 0) -> RandomControl:
+def validate_facts(
+    subject: Subject,
+    loc: FactLocalization,
+    facts: FactsLike,
+    unrelated: FactsLike | None = None,
+    *,
+    n_units: int = 20,
+    n_random: int = 100,
+    seed: int = 0,
+) -> RandomControl:
     """Unit-level random control for ``facts``; returns the `RandomControl` and stores its numbers."""
     scores = unit_attribution(subject, facts, seed=seed)
     top = scores.top(n_units)

@@ -11,23 +11,52 @@ Sun & Weng: map forget-like pre-activations into the retain distribution), `fit_
 hypercube).
 """
 
-from .ffn_stats import FFNStats, ffn_site, ffn_stats, resolve_layers
+from .ffn_statistics import FFNStats, ffn_site, ffn_stats, resolve_layers
 from .key_space import (
-                        KeySpaceCube,
-                        KeySpaceDetector,
-                        KeySpaceROC,
-                        KeySpaceSteerer,
-                        fit_key_space,
-                        generate_with_abstention,
-                        key_space_detector,
-                        key_space_distance,
-                        key_space_roc,
-                        key_space_steering,
+    KeySpaceCube,
+    KeySpaceDetector,
+    KeySpaceROC,
+    KeySpaceSteerer,
+    fit_key_space,
+    generate_with_abstention,
+    key_space_detector,
+    key_space_distance,
+    key_space_roc,
+    key_space_steering,
 )
-from .neuron_adjust import NeuronSelection, adjust_values, neuron_adjust, select_neurons
-from .unlearning import Skill, SkillUnlearningResult, ksd_skill_unlearning, na_skill_unlearning, organism_skills, split_items
+from .neuron_adjustment import NeuronSelection, adjust_values, neuron_adjust, select_neurons
+from .unlearning import (
+    Skill,
+    SkillUnlearningResult,
+    ksd_skill_unlearning,
+    na_skill_unlearning,
+    organism_skills,
+    split_items,
+)
 
-__all__ = ["FFNStats", "KeySpaceCube", "KeySpaceDetector", "KeySpaceROC", "KeySpaceSteerer", "NeuronSelection", "Skill", "SkillUnlearningResult",
-           "adjust_values", "ffn_site", "ffn_stats", "fit_key_space", "generate_with_abstention", "key_space_detector",
-           "key_space_distance", "key_space_roc", "key_space_steering", "ksd_skill_unlearning", "na_skill_unlearning", "neuron_adjust", "organism_skills",
-           "resolve_layers", "select_neurons", "split_items"]
+__all__ = [
+    "FFNStats",
+    "KeySpaceCube",
+    "KeySpaceDetector",
+    "KeySpaceROC",
+    "KeySpaceSteerer",
+    "NeuronSelection",
+    "Skill",
+    "SkillUnlearningResult",
+    "adjust_values",
+    "ffn_site",
+    "ffn_stats",
+    "fit_key_space",
+    "generate_with_abstention",
+    "key_space_detector",
+    "key_space_distance",
+    "key_space_roc",
+    "key_space_steering",
+    "ksd_skill_unlearning",
+    "na_skill_unlearning",
+    "neuron_adjust",
+    "organism_skills",
+    "resolve_layers",
+    "select_neurons",
+    "split_items",
+]

@@ -23,15 +23,20 @@ top-*varying* neurons gave FPR 0.4–0.8, so those are not offered).
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from ...errors import UnlearnscopeError
-from ...model.hooks import batch_shape_box
+from ...model.forward_hooks import batch_shape_box
 from ...results import Result
-from .ffn_stats import ffn_site, ffn_stats, resolve_layers
+from .ffn_statistics import ffn_site, ffn_stats, resolve_layers
+
+if TYPE_CHECKING:
+    from ...model.subject import Subject
 
 
 @dataclass
@@ -86,25 +91,52 @@ class KeySpaceCube(Result):
         return cube_figure(self, **kwargs)
 
 
-def fit_key_space(subject, forget, *, layer: int = -1, site: str = "key", positions: str = "last", reference=None,
-                  low_spread: int | None = None, batch_size: int = 32) -> KeySpaceCube:
+def _kept_keys(st) -> torch.Tensor:
+    """The one layer's keys ``[n, d_mlp]`` of an `ffn_stats(..., keep=True)` result."""
+    if st.keys is None:
+        raise UnlearnscopeError("ffn_stats kept no keys: call it with keep=True")
+    return st.keys[0]
+
+
+def fit_key_space(
+    subject: Subject,
+    forget: Sequence[str],
+    *,
+    layer: int = -1,
+    site: str = "key",
+    positions: str = "last",
+    reference: Sequence[str] | None = None,
+    low_spread: int | None = None,
+    batch_size: int = 32,
+) -> KeySpaceCube:
     """Fit the hypercube to the keys of ``forget`` prompts (texts or a tokenizer dict).
 
     ``low_spread=M`` with ``reference`` texts (e.g. general or retain prompts) keeps the M neurons
     with the largest ratio of overall (forget ∪ reference) to in-skill standard deviation."""
     (layer,) = resolve_layers(subject, [layer])
     st = ffn_stats(subject, forget, layers=[layer], site=site, positions=positions, batch_size=batch_size, keep=True)
-    keys = st.keys[0]
+    keys = _kept_keys(st)
     if keys.shape[0] < 2:
-        raise UnlearnscopeError(f"a key-space cube needs at least 2 forget prompts (got {keys.shape[0]}): the spread s is undefined for one")
+        raise UnlearnscopeError(
+            f"a key-space cube needs at least 2 forget prompts (got {keys.shape[0]}): the spread s is undefined for one"
+        )
     mu, s = keys.mean(0), keys.std(0, unbiased=True)
     neurons = None
     if low_spread is not None:
         if reference is None:
-            raise UnlearnscopeError("low_spread=M ranks neurons by overall / in-skill spread: pass reference= texts (retain or general prompts)")
+            raise UnlearnscopeError(
+                "low_spread=M ranks neurons by overall / in-skill spread: pass reference= texts (retain or general "
+                "prompts)"
+            )
         if not 1 <= low_spread <= keys.shape[1]:
-            raise UnlearnscopeError(f"low_spread must be in 1..{keys.shape[1]} (the layer's key width), got {low_spread}")
-        ref = ffn_stats(subject, reference, layers=[layer], site=site, positions=positions, batch_size=batch_size, keep=True).keys[0]
+            raise UnlearnscopeError(
+                f"low_spread must be in 1..{keys.shape[1]} (the layer's key width), got {low_spread}"
+            )
+        ref = _kept_keys(
+            ffn_stats(
+                subject, reference, layers=[layer], site=site, positions=positions, batch_size=batch_size, keep=True
+            )
+        )
         overall = torch.cat([keys, ref]).std(0, unbiased=True)
         tight = overall / s.clamp_min(1e-6 * float(s.mean()) + 1e-12)
         neurons = tight.topk(low_spread).indices.sort().values
@@ -115,11 +147,23 @@ def fit_key_space(subject, forget, *, layer: int = -1, site: str = "key", positi
     return cube
 
 
-def key_space_distance(subject, cube: KeySpaceCube, inputs, *, batch_size: int = 32) -> torch.Tensor:
+def key_space_distance(
+    subject: Subject, cube: KeySpaceCube, inputs: Sequence[str], *, batch_size: int = 32
+) -> torch.Tensor:
     """``[n]`` normalised distance of each input's key (at the cube's positions) to the cube."""
     if cube.positions == "all":
         raise UnlearnscopeError("distances are per query: fit the cube with positions='last' (or 'first' on encoders)")
-    keys = ffn_stats(subject, inputs, layers=[cube.layer], site=cube.site, positions=cube.positions, batch_size=batch_size, keep=True).keys[0]
+    keys = _kept_keys(
+        ffn_stats(
+            subject,
+            inputs,
+            layers=[cube.layer],
+            site=cube.site,
+            positions=cube.positions,
+            batch_size=batch_size,
+            keep=True,
+        )
+    )
     return cube.distance(keys)
 
 
@@ -154,8 +198,12 @@ class KeySpaceROC(Result):
         return roc_figure(self)
 
 
-def key_space_roc(cube: KeySpaceCube, forget_distance: torch.Tensor, retain_distance: torch.Tensor,
-                  lambdas: torch.Tensor | None = None) -> KeySpaceROC:
+def key_space_roc(
+    cube: KeySpaceCube,
+    forget_distance: torch.Tensor,
+    retain_distance: torch.Tensor,
+    lambdas: torch.Tensor | None = None,
+) -> KeySpaceROC:
     """ROC over λ from normalised distances of held-out forget and retain prompts."""
     if not forget_distance.numel() or not retain_distance.numel():
         raise UnlearnscopeError("an ROC needs at least one held-out forget and one held-out retain prompt")
@@ -199,10 +247,15 @@ class KeySpaceDetector:
             hit = self.cube.contains(bp[:, -1], self.lam)
             if self.flags is None or self.flags.shape[0] != batch:
                 if self.flags is not None:
-                    raise UnlearnscopeError(f"the batch changed size ({self.flags.shape[0]} → {batch}) within one query: call reset() between queries")
+                    raise UnlearnscopeError(
+                        f"the batch changed size ({self.flags.shape[0]} → {batch}) within one query: call reset() "
+                        "between queries"
+                    )
                 self.flags = torch.zeros(batch, dtype=torch.bool, device=act.device)
                 self.first_step = torch.full((batch,), -1, dtype=torch.long, device=act.device)
-            self.first_step = torch.where(~self.flags & hit, torch.full_like(self.first_step, self.step), self.first_step)
+            self.first_step = torch.where(
+                ~self.flags & hit, torch.full_like(self.first_step, self.step), self.first_step
+            )
             self.flags = self.flags | hit
             self.step += 1
             if self.steer is None or not bool(hit.any()):
@@ -215,7 +268,9 @@ class KeySpaceDetector:
 
 
 @contextmanager
-def key_space_detector(subject, cube: KeySpaceCube, lam: float = 1.0, *, steer: torch.Tensor | None = None):
+def key_space_detector(
+    subject: Subject, cube: KeySpaceCube, lam: float = 1.0, *, steer: torch.Tensor | None = None
+) -> Iterator[KeySpaceDetector]:
     """Watch the cube's layer on every forward inside the block; yields the `KeySpaceDetector`."""
     if lam < 0:
         raise UnlearnscopeError(f"lam scales the cube and must be >= 0, got {lam}")
@@ -244,7 +299,9 @@ class KeySpaceSteerer:
 
 
 @contextmanager
-def key_space_steering(subject, cube: KeySpaceCube, steer: torch.Tensor, lam: float = 1.0):
+def key_space_steering(
+    subject: Subject, cube: KeySpaceCube, steer: torch.Tensor, lam: float = 1.0
+) -> Iterator[KeySpaceSteerer]:
     """On every forward inside the block, every position whose key at the cube's layer lies in
     the cube is overwritten by ``steer`` (``[n_features]``, e.g. the mean key of retain prompts).
     Unlike `key_space_detector` it keeps no per-query state, so any batch shape or padding works
@@ -253,7 +310,9 @@ def key_space_steering(subject, cube: KeySpaceCube, steer: torch.Tensor, lam: fl
     if lam < 0:
         raise UnlearnscopeError(f"lam scales the cube and must be >= 0, got {lam}")
     if steer.shape != cube.mu.shape:
-        raise UnlearnscopeError(f"the steering key has shape {tuple(steer.shape)}; the cube's keys have {tuple(cube.mu.shape)}")
+        raise UnlearnscopeError(
+            f"the steering key has shape {tuple(steer.shape)}; the cube's keys have {tuple(cube.mu.shape)}"
+        )
     st = KeySpaceSteerer(cube, lam, steer)
     with subject.hooks([(ffn_site(subject, cube.layer, cube.site), st.hook)]):
         yield st
@@ -263,8 +322,17 @@ REFUSAL = "I cannot help with that."
 
 
 @torch.no_grad()
-def generate_with_abstention(subject, prompts: list[str], cube: KeySpaceCube, lam: float = 1.0, *, refusal: str = REFUSAL,
-                             max_new_tokens: int = 16, steer: torch.Tensor | None = None, **generate_kwargs) -> list[dict]:
+def generate_with_abstention(
+    subject: Subject,
+    prompts: list[str],
+    cube: KeySpaceCube,
+    lam: float = 1.0,
+    *,
+    refusal: str = REFUSAL,
+    max_new_tokens: int = 16,
+    steer: torch.Tensor | None = None,
+    **generate_kwargs,
+) -> list[dict]:
     """Greedy generation where a flagged query's answer is replaced by ``refusal``.
 
     One batched, left-padded ``generate`` per call; flags are reset first, so each call is one
@@ -274,10 +342,19 @@ def generate_with_abstention(subject, prompts: list[str], cube: KeySpaceCube, la
     enc = subject.tokenize(list(prompts), padding_side="left")
     with key_space_detector(subject, cube, lam, steer=steer) as det:
         det.reset()
-        out = subject.model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
-                                     pad_token_id=subject.tokenizer.pad_token_id, **generate_kwargs)
-    texts = subject.tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+        model: Any = subject.model
+        out = model.generate(
+            **enc,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=subject.tokenizer.pad_token_id,
+            **generate_kwargs,
+        )
+    texts = subject.tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
+    assert det.flags is not None and det.first_step is not None  # set by the detector's first forward
     flags = det.flags.cpu().tolist()
     steps = det.first_step.cpu().tolist()
-    return [{"prompt": p, "output": refusal if f else t.strip(), "abstained": bool(f), "first_step": int(s)}
-            for p, t, f, s in zip(prompts, texts, flags, steps, strict=True)]
+    return [
+        {"prompt": p, "output": refusal if f else t.strip(), "abstained": bool(f), "first_step": int(s)}
+        for p, t, f, s in zip(prompts, texts, flags, steps, strict=True)
+    ]

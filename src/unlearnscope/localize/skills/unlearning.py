@@ -13,7 +13,8 @@ skill, low on the others (paper headline: ≥ 0.8 and ≤ 0.1).
 
 KSD chooses its layer and λ on the fit items only: the forget fit prompts are split in two, a cube
 fitted on one half is scored on the other half (positives) and on the retain skills' fit prompts
-(negatives), and the (layer, λ) with the largest TPR − FPR of the worst retain skill wins (ties: higher AUC, then the later
+(negatives), and the (layer, λ) with the largest TPR − FPR of the worst retain skill wins (ties: higher AUC, then the
+later
 layer); λ is the geometric middle of the first interval of λ values reaching that maximum (a margin
 on both sides).  The cube is then refitted on all forget fit prompts.  TPR / FPR / ROC are measured on
 the eval items only (skills without eval items are fitted but not evaluated).
@@ -22,17 +23,23 @@ the eval items only (skills without eval items are fitted but not evaluated).
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 
 from ...data import Item
 from ...errors import UnlearnscopeError
-from ...organisms.ground_truth import ground_truth, organism_items
+from ...organisms.truth import ground_truth, organism_items
 from ...results import Result
-from .ffn_stats import ffn_stats, resolve_layers
+from .ffn_statistics import ffn_stats, resolve_layers
 from .key_space import KeySpaceCube, KeySpaceROC, fit_key_space, key_space_distance, key_space_roc
-from .neuron_adjust import neuron_adjust, select_neurons
+from .neuron_adjustment import neuron_adjust, select_neurons
+
+if TYPE_CHECKING:
+    from ...model.subject import Subject
+    from ...organisms.builder import Organism
 
 
 @dataclass
@@ -59,7 +66,9 @@ def split_items(items: list[Item], fraction: float, seed: int) -> tuple[list[Ite
     return items[:k], items[k:]
 
 
-def organism_skills(org, *, domains=None, fit_fraction: float = 0.5, seed: int = 0) -> dict[str, Skill]:
+def organism_skills(
+    org: Organism, *, domains: Sequence[str] | None = None, fit_fraction: float = 0.5, seed: int = 0
+) -> dict[str, Skill]:
     """The organism's domains as skills (its ``benign`` chat included as a retain skill)."""
     domains = list(domains or ground_truth(org).get("domains") or [])
     if not domains:
@@ -77,11 +86,16 @@ def check_skills(skills: dict[str, Skill], forget: str) -> tuple[Skill, list[Ski
     f = skills[forget]
     retain = [s for n, s in skills.items() if n != forget]
     if len(f.fit) < 2:
-        raise UnlearnscopeError(f"skill {forget!r} has {len(f.fit)} fit item(s); give at least 2 (4 or more for a calibrated λ)")
+        raise UnlearnscopeError(
+            f"skill {forget!r} has {len(f.fit)} fit item(s); give at least 2 (4 or more for a calibrated λ)"
+        )
     if not retain or not any(s.fit for s in retain):
         raise UnlearnscopeError("no retain skill with fit items: give retain prompts from other skills")
     if {i.prompt for i in f.fit} == {i.prompt for r in retain for i in r.fit}:
-        raise UnlearnscopeError("the forget set equals the retain set: nothing distinguishes the skill; give retain prompts from other skills")
+        raise UnlearnscopeError(
+            "the forget set equals the retain set: nothing distinguishes the skill; give retain prompts from other "
+            "skills"
+        )
     return f, retain
 
 
@@ -92,16 +106,21 @@ def answer_correct(subject, items: list[Item], *, batch_size: int = 128) -> torc
     if not items:
         return torch.zeros(0, dtype=torch.bool)
     tok = subject.tokenizer
-    gold = [tok(" " + i.answer if not i.answer.startswith(" ") else i.answer, add_special_tokens=False)["input_ids"] for i in items]
-    if any(not g for g in gold):
+    gold_ids = [
+        tok(" " + i.answer if not i.answer.startswith(" ") else i.answer, add_special_tokens=False)["input_ids"]
+        for i in items
+    ]
+    if any(not g for g in gold_ids):
         raise UnlearnscopeError("an answer tokenises to nothing: every eval item needs a non-empty answer")
-    gold = torch.tensor([g[0] for g in gold])
+    gold = torch.tensor([g[0] for g in gold_ids])
     hits = []
     for s in range(0, len(items), batch_size):
         enc = subject.tokenize([i.prompt for i in items[s : s + batch_size]])
         logits = subject.model(**enc).logits
         last = enc["attention_mask"].sum(1) - 1
-        hits.append(logits[torch.arange(len(last), device=logits.device), last].argmax(-1).cpu() == gold[s : s + batch_size])
+        hits.append(
+            logits[torch.arange(len(last), device=logits.device), last].argmax(-1).cpu() == gold[s : s + batch_size]
+        )
     return torch.cat(hits)
 
 
@@ -110,11 +129,19 @@ def relative_drop(acc_orig: float, acc_new: float) -> float | None:
     return None if acc_orig <= 0 else (acc_orig - acc_new) / acc_orig
 
 
-def skill_row(name: str, role: str, correct: torch.Tensor, correct_new: torch.Tensor, detected: torch.Tensor | None = None) -> dict:
+def skill_row(
+    name: str, role: str, correct: torch.Tensor, correct_new: torch.Tensor, detected: torch.Tensor | None = None
+) -> dict:
     n = int(correct.numel())
     a0, a1 = float(correct.float().mean()), float(correct_new.float().mean())
-    row = {"skill": name, "role": role, "n": n, "acc_orig": round(a0, 4), "acc_new": round(a1, 4),
-           "relative_drop": None if relative_drop(a0, a1) is None else round(relative_drop(a0, a1), 4)}
+    row = {
+        "skill": name,
+        "role": role,
+        "n": n,
+        "acc_orig": round(a0, 4),
+        "acc_new": round(a1, 4),
+        "relative_drop": None if (drop := relative_drop(a0, a1)) is None else round(drop, 4),
+    }
     if detected is not None:
         row["detection_rate"] = round(float(detected.float().mean()), 4)
     return row
@@ -170,8 +197,14 @@ class SkillUnlearningResult(Result):
     def summary(self) -> dict:
         """The CLI's per-skill JSON: the method's numbers repeated on each skill row."""
         common = {"layer": self.layer, "k_star": self.k_star, "lam": self.lam, "tpr": self.tpr, "fpr": self.fpr}
-        return {"method": self.method, "forget_skill": self.forget_skill, **common, "n_neurons": self.n_neurons,
-                "meets_80_10": self.meets(), "skills": [{**r, **common} for r in self.skills]}
+        return {
+            "method": self.method,
+            "forget_skill": self.forget_skill,
+            **common,
+            "n_neurons": self.n_neurons,
+            "meets_80_10": self.meets(),
+            "skills": [{**r, **common} for r in self.skills],
+        }
 
     def plot(self):
         from ...viz.skills import drops_figure
@@ -190,12 +223,14 @@ def plateau_lambda(lambdas: torch.Tensor, j: torch.Tensor) -> float:
     return (lo * hi) ** 0.5 if lo > 0 else hi / 2
 
 
-def _calibrate(subject, forget_fit: list[str], retain_fit: dict[str, list[str]], layers: list[int], low_spread, seed: int) -> list[dict]:
+def _calibrate(
+    subject, forget_fit: list[str], retain_fit: dict[str, list[str]], layers: list[int], low_spread, seed: int
+) -> list[dict]:
     """Per layer: the λ maximising TPR − (worst retain skill's FPR) of a cube fitted on half the
     forget fit prompts (the other half are the positives)."""
     rows = []
-    a, b = split_items([Item(p, "") for p in forget_fit], 0.5, seed + 1)
-    a, b = [i.prompt for i in a], [i.prompt for i in b]
+    half_a, half_b = split_items([Item(p, "") for p in forget_fit], 0.5, seed + 1)
+    a, b = [i.prompt for i in half_a], [i.prompt for i in half_b]
     pooled = [p for ps in retain_fit.values() for p in ps]
     for layer in layers:
         cube = fit_key_space(subject, a, layer=layer, reference=pooled if low_spread else None, low_spread=low_spread)
@@ -206,14 +241,44 @@ def _calibrate(subject, forget_fit: list[str], retain_fit: dict[str, list[str]],
         j = roc.tpr - worst
         lam = plateau_lambda(roc.lambdas, j)
         i = int((roc.lambdas <= lam).nonzero()[-1])
-        rows.append({"layer": layer, "lam": round(lam, 4), "tpr": round(float(roc.tpr[i]), 4),
-                     "fpr_worst_skill": round(float(worst[i]), 4), "fpr": round(float(roc.fpr[i]), 4),
-                     "youden": round(float(j[i]), 4), "auc": round(roc.auc, 4)})
+        rows.append(
+            {
+                "layer": layer,
+                "lam": round(lam, 4),
+                "tpr": round(float(roc.tpr[i]), 4),
+                "fpr_worst_skill": round(float(worst[i]), 4),
+                "fpr": round(float(roc.fpr[i]), 4),
+                "youden": round(float(j[i]), 4),
+                "auc": round(roc.auc, 4),
+            }
+        )
     return rows
 
 
-def ksd_skill_unlearning(subject, skills: dict[str, Skill], forget: str, *, layers=None, lam: float | None = None,
-                         low_spread: int | None = None, seed: int = 0) -> SkillUnlearningResult:
+def _abstention_rows(subject, cube, lam: float, forget: Skill, retain: list[Skill]):
+    """Per-skill rows (answered before, answered after abstention, abstained) and each eval
+    prompt's key-space distance ``{skill: [n]}``; a prompt abstains when its distance ≤ λ."""
+    rows, dist = [], {}
+    for s in [forget, *retain]:
+        if not s.eval:
+            continue
+        dist[s.name] = key_space_distance(subject, cube, [i.prompt for i in s.eval])
+        detected = dist[s.name] <= lam
+        correct = answer_correct(subject, s.eval)
+        rows.append(skill_row(s.name, "forget" if s is forget else "retain", correct, correct & ~detected, detected))
+    return rows, dist
+
+
+def ksd_skill_unlearning(
+    subject: Subject,
+    skills: dict[str, Skill],
+    forget: str,
+    *,
+    layers: int | Sequence[int] | None = None,
+    lam: float | None = None,
+    low_spread: int | None = None,
+    seed: int = 0,
+) -> SkillUnlearningResult:
     """Fit, calibrate and evaluate key-space abstention for ``forget`` (see module docstring).
 
     ``layers``: candidate layers (default: all; one layer skips the layer choice); ``lam``: fix λ
@@ -224,34 +289,51 @@ def ksd_skill_unlearning(subject, skills: dict[str, Skill], forget: str, *, laye
     calibration = []
     if lam is None or len(cand) > 1:
         if len(f.fit) < 4:
-            raise UnlearnscopeError(f"calibrating λ splits the forget fit prompts in two; skill {forget!r} has {len(f.fit)} (need ≥ 4) — or pass lam= and one layer")
-        calibration = _calibrate(subject, f.fit_prompts, {s.name: s.fit_prompts for s in retain}, cand, low_spread, seed)
+            raise UnlearnscopeError(
+                f"calibrating λ splits the forget fit prompts in two; skill {forget!r} has {len(f.fit)} (need ≥ "
+                "4) — or pass lam= and one layer"
+            )
+        calibration = _calibrate(
+            subject, f.fit_prompts, {s.name: s.fit_prompts for s in retain}, cand, low_spread, seed
+        )
         best = max(calibration, key=lambda r: (r["youden"], r["auc"], r["layer"]))
         layer, lam = best["layer"], (best["lam"] if lam is None else lam)
     else:
         layer = cand[0]
-    cube = fit_key_space(subject, f.fit_prompts, layer=layer, reference=retain_fit if low_spread else None, low_spread=low_spread)
-    rows, dist = [], {}
-    for s in [f, *retain]:
-        if not s.eval:
-            continue
-        dist[s.name] = key_space_distance(subject, cube, [i.prompt for i in s.eval])
-        detected = dist[s.name] <= lam
-        correct = answer_correct(subject, s.eval)
-        rows.append(skill_row(s.name, "forget" if s is f else "retain", correct, correct & ~detected, detected))
+    cube = fit_key_space(
+        subject, f.fit_prompts, layer=layer, reference=retain_fit if low_spread else None, low_spread=low_spread
+    )
+    rows, dist = _abstention_rows(subject, cube, lam, f, retain)
     fd = dist.get(forget)
     rd = torch.cat([d for n, d in dist.items() if n != forget]) if len(dist) > (fd is not None) else None
     return SkillUnlearningResult(
-        "ksd", forget, rows, layer=layer, k_star=round(cube.k_star, 4), lam=round(float(lam), 4),
+        "ksd",
+        forget,
+        rows,
+        layer=layer,
+        k_star=round(cube.k_star, 4),
+        lam=round(float(lam), 4),
         tpr=None if fd is None else round(float((fd <= lam).float().mean()), 4),
         fpr=None if rd is None else round(float((rd <= lam).float().mean()), 4),
-        n_neurons=cube.n_neurons, config={"low_spread": low_spread, "seed": seed, "candidate_layers": cand},
-        calibration=calibration, roc=key_space_roc(cube, fd, rd) if fd is not None and rd is not None else None, cube=cube)
+        n_neurons=cube.n_neurons,
+        config={"low_spread": low_spread, "seed": seed, "candidate_layers": cand},
+        calibration=calibration,
+        roc=key_space_roc(cube, fd, rd) if fd is not None and rd is not None else None,
+        cube=cube,
+    )
 
 
 # ---------------------------------------------------------------------------- NA
-def na_skill_unlearning(subject, skills: dict[str, Skill], forget: str, *, top_p: float = 0.03, compat: bool = False,
-                        layers=None, seed: int = 0) -> SkillUnlearningResult:
+def na_skill_unlearning(
+    subject: Subject,
+    skills: dict[str, Skill],
+    forget: str,
+    *,
+    top_p: float = 0.03,
+    compat: bool = False,
+    layers: int | Sequence[int] | None = None,
+    seed: int = 0,
+) -> SkillUnlearningResult:
     """Neuron Adjust fitted on the fit items' full texts (all tokens), evaluated on eval items."""
     f, retain = check_skills(skills, forget)
     fs = ffn_stats(subject, f.fit_texts, layers=layers, site="pre")
@@ -265,6 +347,17 @@ def na_skill_unlearning(subject, skills: dict[str, Skill], forget: str, *, top_p
         with neuron_adjust(subject, sel, compat=compat, seed=seed):
             correct_new = answer_correct(subject, s.eval)
         rows.append(skill_row(s.name, "forget" if s is f else "retain", correct, correct_new))
-    return SkillUnlearningResult("na", forget, rows, layer=sel.layers, n_neurons=sel.n_selected,
-                                 config={"top_p": top_p, "compat": compat, "seed": seed, "tau": sel.tau,
-                                         "per_layer": {str(k): v for k, v in sel.per_layer_counts().items()}})
+    return SkillUnlearningResult(
+        "na",
+        forget,
+        rows,
+        layer=sel.layers,
+        n_neurons=sel.n_selected,
+        config={
+            "top_p": top_p,
+            "compat": compat,
+            "seed": seed,
+            "tau": sel.tau,
+            "per_layer": {str(k): v for k, v in sel.per_layer_counts().items()},
+        },
+    )

@@ -69,7 +69,10 @@ def run_with_cache(subject, inputs, names, *, remote: bool | str = False):
     model_inputs = subject.as_inputs(inputs)
     on_meta = any(p.is_meta for p in subject.model.parameters())
     if on_meta and any(p.codec.needs_inputs for p in points):
-        raise UnlearnscopeError("per-expert and dense-expert points are recomputed from expert weights, which a remote-only model does not hold here")
+        raise UnlearnscopeError(
+            "per-expert and dense-expert points are recomputed from expert weights, which a remote-only model does not "
+            "hold here"
+        )
     sites: list[tuple[str, str]] = []
     for p in points:  # computed expert points also need the experts' inputs
         for site in ([(p.module_path, "in")] if p.codec.needs_inputs else []) + [(p.module_path, p.phase)]:
@@ -109,10 +112,16 @@ def run_with_interventions(subject, inputs, interventions, *, remote: bool | str
     batch_shape = tuple(model_inputs["input_ids"].shape)
     pairs = [(p, op) for spec, op in dict(interventions).items() for p in subject.resolve(spec)]
     if any(p.codec.needs_inputs for p, _ in pairs):
-        raise UnlearnscopeError("per-expert and dense-expert points cannot be intervened on through nnsight (they are recomputed from weights); use unlearnscope.model.intervene")
+        raise UnlearnscopeError(
+            "per-expert and dense-expert points cannot be intervened on through nnsight (they are recomputed from "
+            "weights); use unlearnscope.model.intervene"
+        )
     sites = list(dict.fromkeys((p.module_path, p.phase) for p, _ in pairs))
     on_meta = any(p.is_meta for p in subject.model.parameters())
-    rank = {s: i for i, s in enumerate(sites if on_meta else [sites[i] for i in execution_order(subject, sites, model_inputs)])}
+    rank = {
+        s: i
+        for i, s in enumerate(sites if on_meta else [sites[i] for i in execution_order(subject, sites, model_inputs)])
+    }
     pairs.sort(key=lambda po: rank[(po[0].module_path, po[0].phase)])
     unembed = subject.anatomy.family.unembed
     with lm.trace(dict(model_inputs), remote=remote):
@@ -120,7 +129,9 @@ def run_with_interventions(subject, inputs, interventions, *, remote: bool | str
             env = lm.get(point.module_path)
             if point.phase == "out":
                 out = env.output
-                env.output = point.codec.write(None, (), {}, out, _apply(op, point.codec.read(None, (), {}, out), point, batch_shape))
+                env.output = point.codec.write(
+                    None, (), {}, out, _apply(op, point.codec.read(None, (), {}, out), point, batch_shape)
+                )
             else:
                 args, kwargs = env.inputs
                 new = _apply(op, point.codec.read(None, args, kwargs, None), point, batch_shape)

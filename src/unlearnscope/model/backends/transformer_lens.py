@@ -3,9 +3,9 @@
     bridge = to_bridge(subject)                       # wraps a copy of subject.model
     logits, cache = run_with_cache(subject, texts, ["blocks.1.hook_resid_post"])
 
-The bridge gets its own copy of the model (see `to_bridge`).  Canonical names are the bridge's legacy TransformerLens names except where noted in
-`BRIDGE_NAMES`.  Points the bridge does not expose (per-expert outputs, top-k indices) raise
-`HookNameError`.
+The bridge gets its own copy of the model (see `to_bridge`).  Canonical names are the bridge's
+legacy TransformerLens names except where noted in `BRIDGE_NAMES`.  Points the bridge does not
+expose (per-expert outputs, top-k indices) raise `HookNameError`.
 
 `to_hooked_transformer` builds the legacy ``HookedTransformer`` (TransformerLens 3 only; removed in
 4.x) from the subject's config and weights, unprocessed (no LayerNorm folding or centring, so
@@ -61,7 +61,10 @@ def to_bridge(subject):
 
         name = subject.source or getattr(subject.model.config, "_name_or_path", "") or "local-model"
         bridge = TransformerBridge.boot_transformers(
-            name, hf_model=copy.deepcopy(subject.model), tokenizer=_tokenizer_with_path(subject.tokenizer), device=str(subject.device)
+            name,
+            hf_model=copy.deepcopy(subject.model),
+            tokenizer=_tokenizer_with_path(subject.tokenizer),
+            device=str(subject.device),
         )
         subject.__dict__["_tl_bridge"] = bridge
     return bridge
@@ -80,8 +83,14 @@ def to_hooked_transformer(subject):
         cfg = loading.get_pretrained_model_config(cfg_dir, device=str(subject.device), fold_ln=False)
         state = loading.get_pretrained_state_dict(cfg_dir, cfg, hf_model=subject.model)
         ht = HookedTransformer(cfg, tokenizer=_tokenizer_with_path(subject.tokenizer), move_to_device=False)
-        ht.load_and_process_state_dict(state, fold_ln=False, center_writing_weights=False, center_unembed=False,
-                                       fold_value_biases=False, refactor_factored_attn_matrices=False)
+        ht.load_and_process_state_dict(
+            state,
+            fold_ln=False,
+            center_writing_weights=False,
+            center_unembed=False,
+            fold_value_biases=False,
+            refactor_factored_attn_matrices=False,
+        )
         subject.__dict__["_tl_hooked"] = ht.eval()
     return ht
 

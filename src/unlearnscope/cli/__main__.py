@@ -1,0 +1,5 @@
+"""``python -m unlearnscope.cli``: the ``unlearnscope`` command."""
+
+from . import main
+
+main()
