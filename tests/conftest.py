@@ -69,6 +69,12 @@ def suite_home(basetemp):
     return root
 
 
+def cache_entries(root) -> set[str]:
+    """The names of the organism cache entries under ``root`` (not lock files or unfinished builds)."""
+    folder = root / "organisms"
+    return {p.name for p in folder.iterdir() if not p.name.startswith(".")} if folder.is_dir() else set()
+
+
 PREBUILT = pytest.StashKey[tuple]()  # (the shared cache, the entries in it once prebuilt)
 
 
@@ -93,7 +99,7 @@ def pytest_sessionstart(session):
             org.variant_path(variant)
         say(f"organism {name} (small, seed {seed}{''.join(', ' + v for v in extras)}): {time.perf_counter() - t:.0f} s")
     say(f"organisms ready in {time.perf_counter() - start:.0f} s under {root}")
-    config.stash[PREBUILT] = (root, {p.name for p in (root / "organisms").iterdir()})
+    config.stash[PREBUILT] = (root, cache_entries(root))
 
 
 def pytest_sessionfinish(session):
@@ -102,7 +108,7 @@ def pytest_sessionfinish(session):
     if PREBUILT not in session.config.stash:
         return
     root, before = session.config.stash[PREBUILT]
-    late = sorted({p.name for p in (root / "organisms").iterdir() if not p.name.startswith(".")} - before)
+    late = sorted(cache_entries(root) - before)
     if late:
         say = session.config.pluginmanager.get_plugin("terminalreporter").write_line
         say(f"built during the run, not prebuilt (add them to SUITE_ORGANISMS in tests/conftest.py): {late}")
